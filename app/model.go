@@ -1,0 +1,66 @@
+// Package app owns the desired state of one site's gateway: the API objects
+// (networks, remote gateways, connections, MAC bindings), their validation and
+// durable store, and the reconciler that turns them into flows and tunnel
+// ports. It never speaks HTTP (package api does) and never builds an OpenFlow
+// message itself (package flows does).
+package app
+
+// Network is a local layer-2 segment on the gateway bridge.
+type Network struct {
+	Name        string       `json:"name"`
+	Attachments []Attachment `json:"attachments"`
+	// ID is the network's number in the data path (register and cookie);
+	// assigned by the store, stable for the network's life, never reused
+	// while the network exists.
+	ID uint32 `json:"-"`
+}
+
+// Attachment is a bridge port that carries a network: untagged when VLAN is
+// 0, else tagged with VLAN (1-4094; stripped on ingress, pushed on egress).
+type Attachment struct {
+	Port string `json:"port"`
+	VLAN uint16 `json:"vlan,omitempty"`
+}
+
+// RemoteGateway is another site's tunnel endpoint.
+type RemoteGateway struct {
+	Name     string `json:"name"`
+	TunnelIP string `json:"tunnel_ip"`
+}
+
+// Network types (tunnel encapsulations) a connection may use.
+const (
+	TypeVXLAN  = "vxlan"
+	TypeGRE    = "gre"
+	TypeGeneve = "geneve"
+)
+
+// Connection joins a network to a remote gateway on one segmentation ID.
+type Connection struct {
+	Name           string `json:"name"`
+	Network        string `json:"network"`
+	RemoteGateway  string `json:"remote_gateway"`
+	SegmentationID uint32 `json:"segmentation_id"`
+	NetworkType    string `json:"network_type"`
+	Flood          bool   `json:"flood"`
+	// ID is the connection's number in cookies; assigned by the store.
+	ID uint32 `json:"-"`
+}
+
+// MACBinding is a static MAC (and its IP addresses) reachable through a
+// connection's remote gateway.
+type MACBinding struct {
+	MAC string   `json:"mac"`
+	IPs []string `json:"ips,omitempty"`
+	// ID is the binding's number in cookies; assigned by the store.
+	ID uint32 `json:"-"`
+}
+
+// Snapshot is a consistent, read-only copy of the whole desired state.
+type Snapshot struct {
+	Networks       []Network
+	RemoteGateways []RemoteGateway
+	Connections    []Connection
+	// MACs holds each connection's bindings, keyed by connection name.
+	MACs map[string][]MACBinding
+}
