@@ -2,18 +2,39 @@ module github.com/l2gw/l2gw
 
 go 1.26
 
-require github.com/contiv/libOpenflow v0.0.0-20210609050114-d967b14cc688
+require (
+	github.com/cenkalti/backoff/v4 v4.1.3
+	github.com/contiv/libOpenflow v0.0.0-20210609050114-d967b14cc688
+	github.com/contiv/ofnet v0.0.0-20210318032909-171b6795a2da
+	github.com/go-logr/logr v1.2.2
+	github.com/go-logr/stdr v1.2.2
+	github.com/gorilla/mux v1.8.1
+	github.com/ovn-org/libovsdb v0.7.0
+	github.com/sirupsen/logrus v1.9.0
+	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.29.0
+)
 
 require (
-	github.com/contiv/ofnet v0.0.0-20210318032909-171b6795a2da // indirect
-	github.com/go-logr/logr v1.2.2 // indirect
-	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/gorilla/mux v1.8.1 // indirect
-	github.com/ovn-org/libovsdb v0.7.0 // indirect
-	github.com/sirupsen/logrus v1.9.0 // indirect
+	github.com/Microsoft/go-winio v0.5.2 // indirect
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cenkalti/hub v1.0.1 // indirect
+	github.com/cenkalti/rpc2 v0.0.0-20210604223624-c1acbc6ec984 // indirect
+	github.com/cespare/xxhash/v2 v2.1.2 // indirect
+	github.com/contiv/libovsdb v0.0.0-20170227191248-d0061a53e358 // indirect
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/golang/protobuf v1.5.2 // indirect
+	github.com/google/uuid v1.2.0 // indirect
+	github.com/matttproud/golang_protobuf_extensions v1.0.1 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/prometheus/client_golang v1.12.1 // indirect
+	github.com/prometheus/client_model v0.2.0 // indirect
+	github.com/prometheus/common v0.32.1 // indirect
+	github.com/prometheus/procfs v0.7.3 // indirect
+	github.com/streamrail/concurrent-map v0.0.0-20160803124810-238fe79560e1 // indirect
 	github.com/stretchr/testify v1.10.0 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
-	golang.org/x/sys v0.29.0 // indirect
+	google.golang.org/protobuf v1.33.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 replace github.com/contiv/ofnet => github.com/wenyingd/ofnet v0.0.0-20210318032909-171b6795a2da

@@ -64,3 +64,12 @@ type Snapshot struct {
 	// MACs holds each connection's bindings, keyed by connection name.
 	MACs map[string][]MACBinding
 }
+
+// Status is the daemon's view of its switch, as GET /v1/status serves it.
+type Status struct {
+	Bridge         string `json:"bridge"`
+	Connected      bool   `json:"connected"`       // OpenFlow session with the bridge is up
+	OVSDBConnected bool   `json:"ovsdb_connected"` // OVSDB session is up
+	Reconciled     bool   `json:"reconciled"`      // installed flows match the latest committed desired state
+	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
+}

@@ -45,3 +45,27 @@ func (f *Flow) DeleteMod() *openflow13.FlowMod {
 	m.OutGroup = openflow13.OFPG_ANY
 	return m
 }
+
+// flowModFixedLen is the size of an OpenFlow 1.3 flow_mod without its match
+// and instructions.
+const flowModFixedLen = 48
+
+// MaxMessageLen is the largest OpenFlow message (its length is 16 bits).
+const MaxMessageLen = 1<<16 - 1
+
+// WireLen is the size of f's flow_mod on the wire, computed without the
+// 16-bit length fields that would wrap for an oversized flow.
+func (f *Flow) WireLen() int {
+	n := flowModFixedLen + int(f.Match.Len())
+	for _, in := range f.Instructions {
+		if acts, ok := in.(*openflow13.InstrActions); ok {
+			n += 8
+			for _, a := range acts.Actions {
+				n += int(a.Len())
+			}
+			continue
+		}
+		n += int(in.Len())
+	}
+	return n
+}

@@ -92,7 +92,7 @@ func (o *OVS) StartDB() error {
 		"--remote=punix:"+o.DBSock(),
 		"--pidfile="+filepath.Join(o.Dir, "ovsdb-server.pid"),
 		"--unixctl="+filepath.Join(o.Dir, "ovsdb-server.ctl"),
-		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"),
+		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"), "-vconsole:off",
 		"--detach")
 	return err
 }
@@ -102,7 +102,7 @@ func (o *OVS) StartVswitchd() error {
 	_, err := o.Exec("ovs-vswitchd", o.Endpoint(),
 		"--pidfile="+filepath.Join(o.Dir, "ovs-vswitchd.pid"),
 		"--unixctl="+filepath.Join(o.Dir, "ovs-vswitchd.ctl"),
-		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"),
+		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"), "-vconsole:off",
 		"--detach")
 	return err
 }
@@ -127,13 +127,22 @@ func (o *OVS) kill(daemon string) {
 	}
 	pid := strings.TrimSpace(string(b))
 	exec.Command("kill", pid).Run()
-	for i := 0; i < 100; i++ {
-		if exec.Command("kill", "-0", pid).Run() != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	for i := 0; i < 200 && running(pid); i++ {
+		time.Sleep(25 * time.Millisecond)
 	}
 	os.Remove(pidFile)
+}
+
+// running reports whether process pid exists and has not exited: a zombie
+// waiting for its parent to reap it has exited.
+func running(pid string) bool {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the command name, which is in parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
 
 // Env is the environment that points OVS tools at this instance.

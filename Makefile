@@ -1,0 +1,37 @@
+# l2gw: `make demo` brings up a two-site lab, `make test` runs every test
+# (unit and end-to-end on real Open vSwitch). Both install what they need
+# (Debian packages, as root).
+
+GO ?= go
+BIN := bin
+
+.PHONY: all build deps test unit demo demo-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+deps:
+	./scripts/install-deps.sh
+
+# Unit tests only: no Open vSwitch, no root.
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /integration -e /internal/ovstest)
+
+# Everything, end-to-end tests included (root; OVS is installed if missing).
+# Packages run one at a time: the lab tests build network namespaces and
+# several Open vSwitch instances, and the machine has two cores.
+test: deps
+	$(GO) vet ./...
+	L2GW_REQUIRE_OVS=1 $(GO) test -count=1 -p 1 -timeout 30m ./...
+
+demo: deps build
+	./scripts/demo.sh up
+
+demo-down:
+	./scripts/demo.sh down
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,112 @@
+// Package api serves l2gwd's HTTP API v1 (JSON) over the desired state held
+// by package app. It owns routing, request decoding, response shapes and the
+// mapping of app errors to HTTP statuses; it never validates API objects
+// itself (app does) and never touches the switch.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/l2gw/l2gw/app"
+)
+
+// handler holds what every route needs.
+type handler struct {
+	state  *app.State
+	status func() app.Status
+	log    *slog.Logger
+}
+
+// NewHandler serves the v1 API over state; status reports the switch side
+// for GET /v1/status. A nil log discards the request log.
+func NewHandler(state *app.State, status func() app.Status, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{state: state, status: status, log: log}
+	r := mux.NewRouter()
+
+	h.route(r, "/v1/networks", http.MethodPost, h.createNetwork)
+	h.route(r, "/v1/networks", http.MethodGet, h.listNetworks)
+	h.route(r, "/v1/networks/{name}", http.MethodGet, h.getNetwork)
+	h.route(r, "/v1/networks/{name}", http.MethodPut, h.replaceNetwork)
+	h.route(r, "/v1/networks/{name}", http.MethodDelete, h.deleteNetwork)
+
+	h.route(r, "/v1/remote-gateways", http.MethodPost, h.createRemoteGateway)
+	h.route(r, "/v1/remote-gateways", http.MethodGet, h.listRemoteGateways)
+	h.route(r, "/v1/remote-gateways/{name}", http.MethodGet, h.getRemoteGateway)
+	h.route(r, "/v1/remote-gateways/{name}", http.MethodPut, h.replaceRemoteGateway)
+	h.route(r, "/v1/remote-gateways/{name}", http.MethodDelete, h.deleteRemoteGateway)
+
+	h.route(r, "/v1/connections", http.MethodPost, h.createConnection)
+	h.route(r, "/v1/connections", http.MethodGet, h.listConnections)
+	h.route(r, "/v1/connections/{name}", http.MethodGet, h.getConnection)
+	h.route(r, "/v1/connections/{name}", http.MethodDelete, h.deleteConnection)
+
+	h.route(r, "/v1/connections/{name}/macs", http.MethodPost, h.addMACs)
+	h.route(r, "/v1/connections/{name}/macs", http.MethodPut, h.replaceMACs)
+	h.route(r, "/v1/connections/{name}/macs", http.MethodGet, h.listMACs)
+	h.route(r, "/v1/connections/{name}/macs/{mac}", http.MethodDelete, h.deleteMAC)
+
+	h.route(r, "/v1/status", http.MethodGet, h.getStatus)
+	r.Handle("/healthz", h.logged("/healthz", http.HandlerFunc(healthz))).Methods(http.MethodGet)
+
+	r.NotFoundHandler = h.logged("", h.serve(notFound))
+	r.MethodNotAllowedHandler = h.logged("", methodNotAllowed(r, h.serve(notAllowed)))
+	return r
+}
+
+// route registers fn for method on the path template tmpl.
+func (h *handler) route(r *mux.Router, tmpl, method string, fn apiFunc) {
+	r.Handle(tmpl, h.logged(tmpl, h.serve(fn))).Methods(method)
+}
+
+// getStatus serves GET /v1/status.
+func (h *handler) getStatus(*http.Request) (int, any, error) {
+	return http.StatusOK, h.status(), nil
+}
+
+// healthz answers liveness probes.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// notFound answers a path no route knows.
+func notFound(r *http.Request) (int, any, error) {
+	return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound,
+		message: "no such path: " + r.URL.Path}
+}
+
+// notAllowed answers a known path asked with a method it does not serve.
+func notAllowed(r *http.Request) (int, any, error) {
+	return 0, nil, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+		message: "method " + r.Method + " is not allowed on " + r.URL.Path}
+}
+
+// methodNotAllowed sets the Allow header (the methods the request's path
+// serves) before calling next.
+func methodNotAllowed(r *mux.Router, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var allowed []string
+		// The walk function never fails, so neither does Walk.
+		_ = r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			var m mux.RouteMatch
+			if route.Match(req, &m) || m.MatchErr == mux.ErrMethodMismatch {
+				// A route without methods cannot mismatch one.
+				if methods, err := route.GetMethods(); err == nil {
+					allowed = append(allowed, methods...)
+				}
+			}
+			return nil
+		})
+		slices.Sort(allowed)
+		w.Header().Set("Allow", strings.Join(slices.Compact(allowed), ", "))
+		next.ServeHTTP(w, req)
+	})
+}

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// macBatch is a POST body of n bindings, each with one IPv4 address.
+func macBatch(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"macs":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"mac":"02:0b:00:%02x:%02x:%02x","ips":["10.%d.%d.%d"]}`,
+			i>>16&0xff, i>>8&0xff, i&0xff, i>>16&0xff, i>>8&0xff, i&0xff)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+func TestHundredThousandMACs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large batch")
+	}
+	const n = 100_000
+	c := newClient(t, nil)
+	c.seed(seedNetwork, seedGateway, seedConn)
+	resp := c.do("POST", "/v1/connections/backup-b/macs", macBatch(n))
+	if resp.status != http.StatusCreated {
+		t.Fatalf("POST %d MACs: status %d, body %.300s", n, resp.status, resp.body)
+	}
+	var got macList
+	if err := json.Unmarshal([]byte(c.get("/v1/connections/backup-b/macs")), &got); err != nil {
+		t.Fatalf("decode MACs: %v", err)
+	}
+	if len(got.MACs) != n {
+		t.Fatalf("GET MACs: %d bindings, want %d", len(got.MACs), n)
+	}
+}
+
+// BenchmarkDecodeMACs measures decoding a batch of 100,000 bindings, the
+// API's share of a large POST.
+func BenchmarkDecodeMACs(b *testing.B) {
+	body := macBatch(100_000)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest("POST", "/v1/connections/c/macs", strings.NewReader(body))
+		macs, err := decodeMACs(req)
+		if err != nil || len(macs) != 100_000 {
+			b.Fatalf("decode: %d bindings, %v", len(macs), err)
+		}
+	}
+}
+
+// BenchmarkPostMACs measures a whole POST of 100,000 bindings through the
+// handler and a real state; each round starts from an empty set.
+func BenchmarkPostMACs(b *testing.B) {
+	body := macBatch(100_000)
+	c := newClient(b, nil)
+	c.seed(seedNetwork, seedGateway, seedConn)
+	const path = "/v1/connections/backup-b/macs"
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		b.StopTimer()
+		if resp := c.do("PUT", path, `{"macs":[]}`); resp.status != http.StatusOK {
+			b.Fatalf("clear MACs: status %d, body %s", resp.status, resp.body)
+		}
+		b.StartTimer()
+		if resp := c.do("POST", path, body); resp.status != http.StatusCreated {
+			b.Fatalf("POST MACs: status %d, body %.300s", resp.status, resp.body)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// apiFunc handles one route: it returns the status and the body to send as
+// JSON (nil for no body), or an error that writeError turns into a response.
+type apiFunc func(r *http.Request) (status int, body any, err error)
+
+// serve adapts fn to an http.Handler, capping the request body at
+// maxBodyBytes.
+func (h *handler) serve(fn apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		status, body, err := fn(r)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		h.writeJSON(w, r, status, body)
+	})
+}
+
+// writeJSON sends body as JSON with status.
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		h.log.WarnContext(r.Context(), "write response", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+}
+
+// logged logs each request to next at debug level under the route template
+// tmpl ("" for requests no route matched).
+func (h *handler) logged(tmpl string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("method", r.Method),
+			slog.String("route", tmpl),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records status and passes it on.
+func (s *statusRecorder) WriteHeader(status int) {
+	s.status = status
+	s.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter {
+	return s.ResponseWriter
+}

@@ -1,0 +1,218 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/contiv/libOpenflow/openflow13"
+
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/ovsdb"
+)
+
+// memSwitch applies flow_mods the way OVS does for the commands l2gwd uses:
+// ADD replaces a flow with the same table, priority and match; DELETE_STRICT
+// with a full cookie mask removes the flow with that cookie.
+type memSwitch struct {
+	flows     map[uint64]*flows.Flow
+	connected bool
+	events    chan flows.Event
+	mods      int // flow_mods received
+	bundles   int
+	failNext  bool
+}
+
+func newMemSwitch() *memSwitch {
+	return &memSwitch{flows: map[uint64]*flows.Flow{}, connected: true, events: make(chan flows.Event, 4)}
+}
+
+func (s *memSwitch) Events() <-chan flows.Event { return s.events }
+func (s *memSwitch) Connected() bool            { return s.connected }
+
+func (s *memSwitch) Apply(_ context.Context, mods []*openflow13.FlowMod) error {
+	if s.failNext {
+		s.failNext = false
+		return errors.New("bundle rejected")
+	}
+	s.bundles++
+	s.mods += len(mods)
+	for _, m := range mods {
+		switch m.Command {
+		case openflow13.FC_ADD:
+			key := matchKey(m.TableId, m.Priority, &m.Match)
+			for c, f := range s.flows {
+				if matchKey(f.Table, f.Priority, &f.Match) == key {
+					delete(s.flows, c)
+				}
+			}
+			s.flows[m.Cookie] = &flows.Flow{Cookie: m.Cookie, Table: m.TableId, Priority: m.Priority, Match: m.Match}
+		case openflow13.FC_DELETE_STRICT:
+			if f, ok := s.flows[m.Cookie]; ok && matchKey(f.Table, f.Priority, &f.Match) == matchKey(m.TableId, m.Priority, &m.Match) {
+				delete(s.flows, m.Cookie)
+			}
+		default:
+			return fmt.Errorf("unexpected flow_mod command %d", m.Command)
+		}
+	}
+	return nil
+}
+
+func matchKey(table uint8, prio uint16, m *openflow13.Match) string {
+	b, _ := m.MarshalBinary()
+	return fmt.Sprintf("%d/%d/%x", table, prio, b)
+}
+
+func (s *memSwitch) Dump(_ context.Context, cookie, mask uint64) ([]*flows.Flow, error) {
+	var out []*flows.Flow
+	for c, f := range s.flows {
+		if c&mask == cookie&mask {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// fixedBridge is an OVSDB side whose bridge and ports already exist.
+type fixedBridge struct{ ports map[string]uint32 }
+
+func (b *fixedBridge) EnsureBridge(context.Context, ovsdb.BridgeConfig) error { return nil }
+func (b *fixedBridge) EnsureTunnelPorts(context.Context, string, []string, string) error {
+	return nil
+}
+func (b *fixedBridge) OFPorts(string) map[string]uint32 { return b.ports }
+func (b *fixedBridge) Changes() <-chan struct{}         { return nil }
+func (b *fixedBridge) Connected() bool                  { return true }
+
+func siteState(t *testing.T) *State {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{LocalTunnelIP: "198.51.100.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.CreateNetwork(Network{Name: "backup", Attachments: []Attachment{{Port: "eth1"}, {Port: "trunk0", VLAN: 100}}}))
+	must(s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must(s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	must(s.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	return s
+}
+
+func newTestReconciler(state *State, sw Switch) *Reconciler {
+	br := &fixedBridge{ports: map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3}}
+	return NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br)
+}
+
+func reconcileOK(t *testing.T, r *Reconciler) {
+	t.Helper()
+	if err := r.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReconcilerInstallsEverythingOnceThenNothing(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	if sw.bundles != 1 || len(sw.flows) == 0 || sw.mods != len(sw.flows) {
+		t.Fatalf("first pass: %d bundles, %d mods, %d flows; want 1 bundle with one add per flow", sw.bundles, sw.mods, len(sw.flows))
+	}
+	reconcileOK(t, r)
+	if sw.bundles != 1 {
+		t.Fatalf("an unchanged state sent %d more bundles", sw.bundles-1)
+	}
+	if st := r.Status(); !st.Reconciled || st.Flows != len(sw.flows) || !st.Connected {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestRestartedDaemonSendsNothingToARightSwitch(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	reconcileOK(t, newTestReconciler(state, sw))
+	before := sw.mods
+
+	// A new daemon (new reconciler, same store) meets the same switch.
+	reconcileOK(t, newTestReconciler(state, sw))
+	if sw.mods != before {
+		t.Fatalf("restart sent %d flow_mods to a switch that was already right", sw.mods-before)
+	}
+}
+
+func TestReconnectAfterLostFlowsRepairsOnlyWhatIsMissing(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	want := len(sw.flows)
+
+	// ovs-vswitchd restarted: its flows are gone and the switch reconnects.
+	for c, f := range sw.flows {
+		if f.Table == flows.TableARPResponder && f.Priority == 100 {
+			delete(sw.flows, c)
+		}
+	}
+	sw.mods = 0
+	sw.events <- flows.Event{Connected: true}
+	r.synced = false // what Run does on the event
+	reconcileOK(t, r)
+	if len(sw.flows) != want || sw.mods != 1 {
+		t.Fatalf("repair sent %d flow_mods, switch has %d flows; want 1 and %d", sw.mods, len(sw.flows), want)
+	}
+}
+
+func TestAChangeSendsOnlyItsOwnFlows(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	sw.mods = 0
+	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22", "192.0.2.23"}}}); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r)
+	if sw.mods != 3 { // forwarding + two ARP answers
+		t.Fatalf("adding one binding with two IPs sent %d flow_mods, want 3", sw.mods)
+	}
+	sw.mods = 0
+	if err := state.DeleteMAC("backup-b", "02:0b:00:00:00:02"); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r)
+	if sw.mods != 3 {
+		t.Fatalf("deleting it sent %d flow_mods, want 3", sw.mods)
+	}
+}
+
+func TestFailedBundleIsRetriedFromAFreshDump(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	r := newTestReconciler(state, sw)
+	sw.failNext = true
+	if err := r.reconcile(context.Background()); err == nil {
+		t.Fatal("a rejected bundle was not reported")
+	}
+	if r.Status().Reconciled {
+		t.Fatal("status says reconciled after a failed bundle")
+	}
+	reconcileOK(t, r)
+	if len(sw.flows) == 0 || !r.Status().Reconciled {
+		t.Fatal("the retry did not install the flows")
+	}
+}
+
+func TestAttachmentWithoutOFPortWaitsForIt(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	br := &fixedBridge{ports: map[string]uint32{"eth1": 1, ovsdb.TunnelPortName(TypeVXLAN): 3}}
+	r := NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br)
+	reconcileOK(t, r)
+	without := len(sw.flows)
+	br.ports = map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3}
+	reconcileOK(t, r)
+	if len(sw.flows) != without+3 { // classify, egress, reply for trunk0
+		t.Fatalf("trunk0 appearing added %d flows, want 3", len(sw.flows)-without)
+	}
+}

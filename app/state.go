@@ -1,0 +1,922 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Options configures a State.
+type Options struct {
+	// Logger receives the state's log; nil means slog.Default().
+	Logger *slog.Logger
+	// LocalTunnelIP is this gateway's own tunnel endpoint (--tunnel-ip); a
+	// remote gateway may not use it. "" skips that check.
+	LocalTunnelIP string
+}
+
+// State is the desired state of one site's gateway, validated and durable.
+// Reads are served from memory; every change is written to bbolt first and
+// applied to memory only once committed, so a change the store could not
+// save leaves both untouched. A State is safe for concurrent use; changes
+// are serialised.
+type State struct {
+	log   *slog.Logger
+	local netip.Addr
+	db    *bolt.DB
+	// update runs fn in one read-write transaction (db.Update); tests swap
+	// it to make writes fail.
+	update func(fn func(*bolt.Tx) error) error
+
+	mu        sync.RWMutex
+	networks  map[string]*networkState
+	gateways  map[string]RemoteGateway
+	conns     map[string]*connState
+	ports     map[Attachment]string // (port, VLAN) → network
+	tunnelIPs map[netip.Addr]string // tunnel IP → remote gateway
+	tunnels   map[tunnelKey]string  // what admits tunnel traffic → connection
+	netIDs    idSpace
+	connIDs   idSpace
+	macIDs    idSpace
+
+	subMu sync.Mutex
+	subs  []func()
+}
+
+// networkState is a network and the index of what is bound in it.
+type networkState struct {
+	Network
+	byGateway map[string]string      // remote gateway → connection
+	macs      map[[6]byte]string     // bound MAC → connection
+	ips       map[netip.Addr][6]byte // bound IP → MAC
+}
+
+// connState is a connection and its MAC bindings.
+type connState struct {
+	Connection
+	macs map[[6]byte]macEntry
+}
+
+// tunnelKey is what the data path admits tunnel traffic by: the remote IP
+// (one per gateway) on one tunnel port (one per type) with one key.
+type tunnelKey struct {
+	gateway        string
+	networkType    string
+	segmentationID uint32
+}
+
+func tunnelKeyOf(c Connection) tunnelKey {
+	return tunnelKey{gateway: c.RemoteGateway, networkType: c.NetworkType, segmentationID: c.SegmentationID}
+}
+
+// Open loads the state stored in dataDir (created if needed) from its bbolt
+// file. It fails if another process holds the file.
+func Open(dataDir string, opts Options) (*State, error) {
+	s := &State{
+		log:       opts.Logger,
+		networks:  make(map[string]*networkState),
+		gateways:  make(map[string]RemoteGateway),
+		conns:     make(map[string]*connState),
+		ports:     make(map[Attachment]string),
+		tunnelIPs: make(map[netip.Addr]string),
+		tunnels:   make(map[tunnelKey]string),
+		netIDs:    newIDSpace(kindNetwork),
+		connIDs:   newIDSpace(kindConnection),
+		macIDs:    newIDSpace(kindMAC),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if opts.LocalTunnelIP != "" {
+		a, err := netip.ParseAddr(opts.LocalTunnelIP)
+		if err != nil {
+			return nil, fmt.Errorf("local tunnel IP: %w", err)
+		}
+		s.local = a.Unmap()
+	}
+	db, err := openDB(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.update = db.Update
+	stored, err := loadDB(db)
+	if err == nil {
+		err = s.restore(stored)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load desired state from %s: %w", db.Path(), err)
+	}
+	s.log.Info("desired state loaded", "path", db.Path(), "networks", len(s.networks),
+		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used))
+	return s, nil
+}
+
+// restore builds memory from what the store holds, checking that it is
+// consistent.
+func (s *State) restore(st *storedState) error {
+	for _, n := range st.networks {
+		if !s.netIDs.free(n.ID) {
+			return fmt.Errorf("network %s: id %d out of range or duplicate", n.Name, n.ID)
+		}
+		s.addNetwork(n)
+	}
+	for _, g := range st.gateways {
+		ip, err := netip.ParseAddr(g.TunnelIP)
+		if err != nil {
+			return fmt.Errorf("remote gateway %s: %w", g.Name, err)
+		}
+		s.addGateway(g, ip)
+	}
+	for _, c := range st.connections {
+		if _, ok := s.gateways[c.RemoteGateway]; !ok || s.networks[c.Network] == nil {
+			return fmt.Errorf("connection %s refers to a missing network or remote gateway", c.Name)
+		}
+		if !s.connIDs.free(c.ID) {
+			return fmt.Errorf("connection %s: id %d out of range or duplicate", c.Name, c.ID)
+		}
+		s.addConnection(c)
+	}
+	for conn, entries := range st.macs {
+		cs := s.conns[conn]
+		if cs == nil {
+			return fmt.Errorf("bindings of missing connection %s", conn)
+		}
+		ns := s.networks[cs.Network]
+		for _, e := range entries {
+			if !s.macIDs.free(e.ID) {
+				return fmt.Errorf("mac %s of %s: id %d out of range or duplicate", e.MAC, conn, e.ID)
+			}
+			s.bindMAC(cs, ns, e)
+		}
+	}
+	for _, ids := range []*idSpace{&s.netIDs, &s.connIDs, &s.macIDs} {
+		if next, ok := st.cursors[ids.kind]; ok {
+			ids.next = next
+		}
+	}
+	return nil
+}
+
+// Close closes the store. Reads still answer from memory afterwards;
+// changes fail as Unavailable.
+func (s *State) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.db.Path(), err)
+	}
+	return nil
+}
+
+// Subscribe registers fn to be called after every committed change, outside
+// any lock of the State. fn may read the State.
+func (s *State) Subscribe(fn func()) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.subs = append(s.subs, fn)
+}
+
+// mutate runs change under the write lock and, if it committed, tells the
+// subscribers.
+func (s *State) mutate(change func() error) error {
+	s.mu.Lock()
+	err := change()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.subMu.Lock()
+	subs := slices.Clone(s.subs)
+	s.subMu.Unlock()
+	for _, fn := range subs {
+		fn()
+	}
+	return nil
+}
+
+// commit writes one change in one transaction.
+func (s *State) commit(fn func(*bolt.Tx) error) error {
+	if err := s.update(fn); err != nil {
+		s.log.Error("store write failed, change rejected", "path", s.db.Path(), "err", err)
+		return unavailable(fmt.Errorf("write %s: %w", s.db.Path(), err))
+	}
+	return nil
+}
+
+// Snapshot returns a deep copy of the whole state, IDs filled in, every
+// list sorted by name (bindings by MAC).
+func (s *State) Snapshot() Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	snap := Snapshot{
+		Networks:       s.listNetworks(),
+		RemoteGateways: s.listGateways(),
+		Connections:    s.listConnections(),
+		MACs:           make(map[string][]MACBinding, len(s.conns)),
+	}
+	for name, cs := range s.conns {
+		snap.MACs[name] = cs.sortedBindings()
+	}
+	return snap
+}
+
+// ---- networks ----
+
+// CreateNetwork adds a network and returns it as stored, ID assigned.
+func (s *State) CreateNetwork(n Network) (Network, error) {
+	var out Network
+	err := s.mutate(func() error {
+		n, err := validateNetwork(n)
+		if err != nil {
+			return err
+		}
+		if s.networks[n.Name] != nil {
+			return alreadyExists("network", n.Name)
+		}
+		if err := s.checkPorts(n); err != nil {
+			return err
+		}
+		ids, next, err := s.netIDs.allocate(1)
+		if err != nil {
+			return err
+		}
+		n.ID = ids[0]
+		err = s.commit(func(tx *bolt.Tx) error {
+			if err := putNetwork(tx, n); err != nil {
+				return err
+			}
+			return putCursor(tx, kindNetwork, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.netIDs.next = next
+		s.addNetwork(n)
+		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments))
+		out = cloneNetwork(n)
+		return nil
+	})
+	return out, err
+}
+
+// ReplaceNetwork replaces the attachments of an existing network (PUT);
+// n.Name must be "" or name. The network keeps its ID and connections.
+func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
+	var out Network
+	err := s.mutate(func() error {
+		ns := s.networks[name]
+		if ns == nil {
+			return notFound("", "network %q not found", name)
+		}
+		if n.Name != "" && n.Name != name {
+			return invalid("name", "name %q does not match network %q being replaced", n.Name, name)
+		}
+		n.Name = name
+		n, err := validateNetwork(n)
+		if err != nil {
+			return err
+		}
+		if err := s.checkPorts(n); err != nil {
+			return err
+		}
+		n.ID = ns.ID
+		if err := s.commit(func(tx *bolt.Tx) error { return putNetwork(tx, n) }); err != nil {
+			return err
+		}
+		s.setAttachments(ns, n.Attachments)
+		s.log.Info("network replaced", "network", n.Name, "attachments", len(n.Attachments))
+		out = cloneNetwork(n)
+		return nil
+	})
+	return out, err
+}
+
+// DeleteNetwork deletes a network no connection uses.
+func (s *State) DeleteNetwork(name string) error {
+	return s.mutate(func() error {
+		ns := s.networks[name]
+		if ns == nil {
+			return notFound("", "network %q not found", name)
+		}
+		if len(ns.byGateway) > 0 {
+			return inUse("network %q is used by connections %s", name, quotedList(slices.Collect(maps.Values(ns.byGateway))))
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return deleteKey(tx, bucketNetworks, name) }); err != nil {
+			return err
+		}
+		s.setAttachments(ns, nil)
+		delete(s.networks, name)
+		s.netIDs.release(ns.ID)
+		s.log.Info("network deleted", "network", name)
+		return nil
+	})
+}
+
+// GetNetwork returns one network.
+func (s *State) GetNetwork(name string) (Network, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ns := s.networks[name]
+	if ns == nil {
+		return Network{}, notFound("", "network %q not found", name)
+	}
+	return cloneNetwork(ns.Network), nil
+}
+
+// ListNetworks returns every network, sorted by name.
+func (s *State) ListNetworks() []Network {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listNetworks()
+}
+
+func (s *State) listNetworks() []Network {
+	out := make([]Network, 0, len(s.networks))
+	for _, name := range slices.Sorted(maps.Keys(s.networks)) {
+		out = append(out, cloneNetwork(s.networks[name].Network))
+	}
+	return out
+}
+
+// checkPorts rejects attachments another network already has.
+func (s *State) checkPorts(n Network) error {
+	for i, a := range n.Attachments {
+		if owner, taken := s.ports[a]; taken && owner != n.Name {
+			return conflict(fmt.Sprintf("attachments[%d]", i), "port %q %s is already attached to network %q", a.Port, vlanText(a.VLAN), owner)
+		}
+	}
+	return nil
+}
+
+func vlanText(vlan uint16) string {
+	if vlan == 0 {
+		return "untagged"
+	}
+	return fmt.Sprintf("vlan %d", vlan)
+}
+
+func (s *State) addNetwork(n Network) {
+	ns := &networkState{
+		Network:   Network{Name: n.Name, ID: n.ID},
+		byGateway: make(map[string]string),
+		macs:      make(map[[6]byte]string),
+		ips:       make(map[netip.Addr][6]byte),
+	}
+	s.networks[n.Name] = ns
+	s.netIDs.mark(n.ID)
+	s.setAttachments(ns, n.Attachments)
+}
+
+func (s *State) setAttachments(ns *networkState, atts []Attachment) {
+	for _, a := range ns.Attachments {
+		delete(s.ports, a)
+	}
+	ns.Attachments = atts
+	for _, a := range atts {
+		s.ports[a] = ns.Name
+	}
+}
+
+func cloneNetwork(n Network) Network {
+	n.Attachments = append(make([]Attachment, 0, len(n.Attachments)), n.Attachments...)
+	return n
+}
+
+// ---- remote gateways ----
+
+// CreateRemoteGateway adds a remote gateway; its tunnel IP is returned in
+// canonical form.
+func (s *State) CreateRemoteGateway(g RemoteGateway) (RemoteGateway, error) {
+	var out RemoteGateway
+	err := s.mutate(func() error {
+		if err := validateName(g.Name); err != nil {
+			return err
+		}
+		ip, err := parseTunnelIP(g.TunnelIP, s.local)
+		if err != nil {
+			return err
+		}
+		g.TunnelIP = ip.String()
+		if _, exists := s.gateways[g.Name]; exists {
+			return alreadyExists("remote gateway", g.Name)
+		}
+		if err := s.checkTunnelIP(g.Name, ip); err != nil {
+			return err
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return putGateway(tx, g) }); err != nil {
+			return err
+		}
+		s.addGateway(g, ip)
+		s.log.Info("remote gateway created", "remote_gateway", g.Name, "tunnel_ip", g.TunnelIP)
+		out = g
+		return nil
+	})
+	return out, err
+}
+
+// ReplaceRemoteGateway changes an existing remote gateway's tunnel IP (PUT);
+// g.Name must be "" or name.
+func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGateway, error) {
+	var out RemoteGateway
+	err := s.mutate(func() error {
+		old, exists := s.gateways[name]
+		if !exists {
+			return notFound("", "remote gateway %q not found", name)
+		}
+		if g.Name != "" && g.Name != name {
+			return invalid("name", "name %q does not match remote gateway %q being replaced", g.Name, name)
+		}
+		g.Name = name
+		ip, err := parseTunnelIP(g.TunnelIP, s.local)
+		if err != nil {
+			return err
+		}
+		g.TunnelIP = ip.String()
+		if err := s.checkTunnelIP(name, ip); err != nil {
+			return err
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return putGateway(tx, g) }); err != nil {
+			return err
+		}
+		delete(s.tunnelIPs, netip.MustParseAddr(old.TunnelIP))
+		s.addGateway(g, ip)
+		s.log.Info("remote gateway replaced", "remote_gateway", name, "tunnel_ip", g.TunnelIP)
+		out = g
+		return nil
+	})
+	return out, err
+}
+
+// DeleteRemoteGateway deletes a remote gateway no connection uses.
+func (s *State) DeleteRemoteGateway(name string) error {
+	return s.mutate(func() error {
+		g, exists := s.gateways[name]
+		if !exists {
+			return notFound("", "remote gateway %q not found", name)
+		}
+		var users []string
+		for _, cs := range s.conns {
+			if cs.RemoteGateway == name {
+				users = append(users, cs.Name)
+			}
+		}
+		if len(users) > 0 {
+			return inUse("remote gateway %q is used by connections %s", name, quotedList(users))
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return deleteKey(tx, bucketGateways, name) }); err != nil {
+			return err
+		}
+		delete(s.tunnelIPs, netip.MustParseAddr(g.TunnelIP))
+		delete(s.gateways, name)
+		s.log.Info("remote gateway deleted", "remote_gateway", name)
+		return nil
+	})
+}
+
+// GetRemoteGateway returns one remote gateway.
+func (s *State) GetRemoteGateway(name string) (RemoteGateway, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	g, exists := s.gateways[name]
+	if !exists {
+		return RemoteGateway{}, notFound("", "remote gateway %q not found", name)
+	}
+	return g, nil
+}
+
+// ListRemoteGateways returns every remote gateway, sorted by name.
+func (s *State) ListRemoteGateways() []RemoteGateway {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listGateways()
+}
+
+func (s *State) listGateways() []RemoteGateway {
+	out := make([]RemoteGateway, 0, len(s.gateways))
+	for _, name := range slices.Sorted(maps.Keys(s.gateways)) {
+		out = append(out, s.gateways[name])
+	}
+	return out
+}
+
+func (s *State) checkTunnelIP(gateway string, ip netip.Addr) error {
+	if owner, taken := s.tunnelIPs[ip]; taken && owner != gateway {
+		return conflict("tunnel_ip", "tunnel_ip %s is already used by remote gateway %q", ip, owner)
+	}
+	return nil
+}
+
+func (s *State) addGateway(g RemoteGateway, ip netip.Addr) {
+	s.gateways[g.Name] = g
+	s.tunnelIPs[ip] = g.Name
+}
+
+// ---- connections ----
+
+// CreateConnection joins a network to a remote gateway. NetworkType ""
+// means vxlan; Flood is taken as given.
+func (s *State) CreateConnection(c Connection) (Connection, error) {
+	var out Connection
+	err := s.mutate(func() error {
+		c, err := validateConnection(c)
+		if err != nil {
+			return err
+		}
+		ns := s.networks[c.Network]
+		if ns == nil {
+			return notFound("network", "network %q not found", c.Network)
+		}
+		if _, exists := s.gateways[c.RemoteGateway]; !exists {
+			return notFound("remote_gateway", "remote gateway %q not found", c.RemoteGateway)
+		}
+		if s.conns[c.Name] != nil {
+			return alreadyExists("connection", c.Name)
+		}
+		if other, taken := ns.byGateway[c.RemoteGateway]; taken {
+			return conflict("remote_gateway", "network %q already has connection %q to remote gateway %q", c.Network, other, c.RemoteGateway)
+		}
+		if other, taken := s.tunnels[tunnelKeyOf(c)]; taken {
+			return conflict("segmentation_id", "remote gateway %q already carries %s segmentation_id %d for connection %q",
+				c.RemoteGateway, c.NetworkType, c.SegmentationID, other)
+		}
+		ids, next, err := s.connIDs.allocate(1)
+		if err != nil {
+			return err
+		}
+		c.ID = ids[0]
+		err = s.commit(func(tx *bolt.Tx) error {
+			if err := putConnection(tx, c); err != nil {
+				return err
+			}
+			return putCursor(tx, kindConnection, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.connIDs.next = next
+		s.addConnection(c)
+		s.log.Info("connection created", "connection", c.Name, "id", c.ID, "network", c.Network,
+			"remote_gateway", c.RemoteGateway, "network_type", c.NetworkType, "segmentation_id", c.SegmentationID)
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// DeleteConnection deletes a connection and, in the same transaction, its
+// MAC bindings.
+func (s *State) DeleteConnection(name string) error {
+	return s.mutate(func() error {
+		cs := s.conns[name]
+		if cs == nil {
+			return notFound("", "connection %q not found", name)
+		}
+		err := s.commit(func(tx *bolt.Tx) error {
+			if err := deleteMACs(tx, name); err != nil {
+				return err
+			}
+			return deleteKey(tx, bucketConns, name)
+		})
+		if err != nil {
+			return err
+		}
+		bindings := len(cs.macs)
+		s.unbindAll(cs)
+		delete(s.networks[cs.Network].byGateway, cs.RemoteGateway)
+		delete(s.tunnels, tunnelKeyOf(cs.Connection))
+		delete(s.conns, name)
+		s.connIDs.release(cs.ID)
+		s.log.Info("connection deleted", "connection", name, "macs", bindings)
+		return nil
+	})
+}
+
+// GetConnection returns one connection.
+func (s *State) GetConnection(name string) (Connection, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cs := s.conns[name]
+	if cs == nil {
+		return Connection{}, notFound("", "connection %q not found", name)
+	}
+	return cs.Connection, nil
+}
+
+// ListConnections returns every connection, sorted by name.
+func (s *State) ListConnections() []Connection {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listConnections()
+}
+
+func (s *State) listConnections() []Connection {
+	out := make([]Connection, 0, len(s.conns))
+	for _, name := range slices.Sorted(maps.Keys(s.conns)) {
+		out = append(out, s.conns[name].Connection)
+	}
+	return out
+}
+
+func (s *State) addConnection(c Connection) {
+	s.conns[c.Name] = &connState{Connection: c, macs: make(map[[6]byte]macEntry)}
+	s.networks[c.Network].byGateway[c.RemoteGateway] = c.Name
+	s.tunnels[tunnelKeyOf(c)] = c.Name
+	s.connIDs.mark(c.ID)
+}
+
+// ---- MAC bindings ----
+
+// AddMACs binds a batch of MACs to a connection, all or nothing, and returns
+// them normalised with IDs, in request order.
+func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+	var out []MACBinding
+	err := s.mutate(func() error {
+		cs := s.conns[conn]
+		if cs == nil {
+			return notFound("", "connection %q not found", conn)
+		}
+		if len(macs) == 0 {
+			return invalid("macs", "at least one MAC binding is required")
+		}
+		entries, err := parseMACs(macs)
+		if err != nil {
+			return err
+		}
+		if err := s.checkMACs(cs, entries, true); err != nil {
+			return err
+		}
+		ids, next, err := s.macIDs.allocate(len(entries))
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			entries[i].ID = ids[i]
+		}
+		err = s.commit(func(tx *bolt.Tx) error {
+			if err := putMACs(tx, conn, entries); err != nil {
+				return err
+			}
+			return putCursor(tx, kindMAC, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.macIDs.next = next
+		s.bindMACs(cs, entries)
+		s.log.Info("macs added", "connection", conn, "count", len(entries))
+		out = cloneBindings(entries)
+		return nil
+	})
+	return out, err
+}
+
+// ReplaceMACs makes macs the connection's whole set of bindings (empty
+// clears it) and returns them normalised, in request order. A MAC that
+// stays keeps its ID.
+func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+	var out []MACBinding
+	err := s.mutate(func() error {
+		cs := s.conns[conn]
+		if cs == nil {
+			return notFound("", "connection %q not found", conn)
+		}
+		entries, err := parseMACs(macs)
+		if err != nil {
+			return err
+		}
+		if err := s.checkMACs(cs, entries, false); err != nil {
+			return err
+		}
+		// Write only the difference to the current set (memory mirrors the
+		// store): a PUT of a mostly unchanged set stays cheap.
+		var fresh, changed []int
+		newSet := make(map[[6]byte]struct{}, len(entries))
+		for i, e := range entries {
+			newSet[e.hw] = struct{}{}
+			old, kept := cs.macs[e.hw]
+			switch {
+			case !kept:
+				fresh = append(fresh, i)
+				changed = append(changed, i)
+			case !slices.Equal(old.addrs, e.addrs):
+				changed = append(changed, i)
+				fallthrough
+			default:
+				entries[i].ID = old.ID
+			}
+		}
+		var removed [][6]byte
+		for hw := range cs.macs {
+			if _, stays := newSet[hw]; !stays {
+				removed = append(removed, hw)
+			}
+		}
+		ids, next, err := s.macIDs.allocate(len(fresh))
+		if err != nil {
+			return err
+		}
+		for j, i := range fresh {
+			entries[i].ID = ids[j]
+		}
+		writes := make([]macEntry, len(changed))
+		for j, i := range changed {
+			writes[j] = entries[i]
+		}
+		err = s.commit(func(tx *bolt.Tx) error {
+			for _, hw := range removed {
+				if err := deleteMAC(tx, conn, hw); err != nil {
+					return err
+				}
+			}
+			if err := putMACs(tx, conn, writes); err != nil {
+				return err
+			}
+			return putCursor(tx, kindMAC, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.macIDs.next = next
+		s.unbindAll(cs)
+		s.bindMACs(cs, entries)
+		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
+		out = cloneBindings(entries)
+		return nil
+	})
+	return out, err
+}
+
+// ListMACs returns a connection's bindings, sorted by MAC.
+func (s *State) ListMACs(conn string) ([]MACBinding, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cs := s.conns[conn]
+	if cs == nil {
+		return nil, notFound("", "connection %q not found", conn)
+	}
+	return cs.sortedBindings(), nil
+}
+
+// DeleteMAC unbinds one MAC (in any notation net.ParseMAC reads) from a
+// connection.
+func (s *State) DeleteMAC(conn, mac string) error {
+	return s.mutate(func() error {
+		cs := s.conns[conn]
+		if cs == nil {
+			return notFound("", "connection %q not found", conn)
+		}
+		parsed, err := net.ParseMAC(mac)
+		if err != nil || len(parsed) != 6 {
+			return invalid("", "mac %q is not a 6-byte MAC address", mac)
+		}
+		e, bound := cs.macs[[6]byte(parsed)]
+		if !bound {
+			return notFound("", "mac %s is not bound on connection %q", parsed, conn)
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return deleteMAC(tx, conn, e.hw) }); err != nil {
+			return err
+		}
+		s.unbindMAC(cs, s.networks[cs.Network], e)
+		s.log.Info("mac deleted", "connection", conn, "mac", e.MAC)
+		return nil
+	})
+}
+
+// checkMACs rejects bindings that clash with the connection's network: a
+// MAC bound on another connection (or, when adding, on this one), or an IP
+// bound to a different MAC. When replacing, this connection's current set
+// is about to go and clashes with it do not count.
+func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error {
+	ns := s.networks[cs.Network]
+	for i, e := range entries {
+		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
+			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", e.MAC, owner, ns.Name)
+		}
+		for k, a := range e.addrs {
+			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
+				return conflict(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is already bound to mac %s on connection %q of network %q",
+					a, formatMAC(mac), ns.macs[mac], ns.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *State) bindMACs(cs *connState, entries []macEntry) {
+	ns := s.networks[cs.Network]
+	for _, e := range entries {
+		s.bindMAC(cs, ns, e)
+	}
+}
+
+func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
+	cs.macs[e.hw] = e
+	ns.macs[e.hw] = cs.Name
+	for _, a := range e.addrs {
+		ns.ips[a] = e.hw
+	}
+	s.macIDs.mark(e.ID)
+}
+
+func (s *State) unbindAll(cs *connState) {
+	ns := s.networks[cs.Network]
+	for _, e := range cs.macs {
+		s.unbindMAC(cs, ns, e)
+	}
+}
+
+func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
+	delete(cs.macs, e.hw)
+	delete(ns.macs, e.hw)
+	for _, a := range e.addrs {
+		delete(ns.ips, a)
+	}
+	s.macIDs.release(e.ID)
+}
+
+func (cs *connState) sortedBindings() []MACBinding {
+	entries := slices.Collect(maps.Values(cs.macs))
+	slices.SortFunc(entries, func(a, b macEntry) int { return bytes.Compare(a.hw[:], b.hw[:]) })
+	return cloneBindings(entries)
+}
+
+// cloneBindings returns the API form of entries, sharing no memory with
+// them (all IP lists carved from one array).
+func cloneBindings(entries []macEntry) []MACBinding {
+	total := 0
+	for _, e := range entries {
+		total += len(e.IPs)
+	}
+	ips := make([]string, 0, total)
+	out := make([]MACBinding, len(entries))
+	for i, e := range entries {
+		out[i] = MACBinding{MAC: e.MAC, ID: e.ID}
+		if len(e.IPs) > 0 {
+			start := len(ips)
+			ips = append(ips, e.IPs...)
+			out[i].IPs = ips[start:len(ips):len(ips)]
+		}
+	}
+	return out
+}
+
+func quotedList(names []string) string {
+	slices.Sort(names)
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(quoted, ", ")
+}
+
+// ---- IDs ----
+
+// idSpace hands out the IDs of one kind of object: 1..maxObjectID, unique
+// among live objects, from a cursor that wraps around, so a freed ID is
+// reused as late as possible.
+type idSpace struct {
+	kind string
+	used map[uint32]struct{}
+	next uint32
+}
+
+func newIDSpace(kind string) idSpace {
+	return idSpace{kind: kind, used: make(map[uint32]struct{}), next: 1}
+}
+
+// allocate picks n free IDs without taking them, and returns the cursor to
+// store once they are taken.
+func (ids *idSpace) allocate(n int) ([]uint32, uint32, error) {
+	if len(ids.used)+n > maxObjectID {
+		return nil, 0, conflict("", "no free %s IDs left: %d are in use", ids.kind, len(ids.used))
+	}
+	out := make([]uint32, 0, n)
+	id := ids.next
+	for len(out) < n {
+		if id < 1 || id > maxObjectID {
+			id = 1
+		}
+		if _, used := ids.used[id]; !used {
+			out = append(out, id)
+		}
+		id++
+	}
+	return out, id, nil
+}
+
+// free reports whether id is in range and not taken.
+func (ids *idSpace) free(id uint32) bool {
+	_, used := ids.used[id]
+	return id >= 1 && id <= maxObjectID && !used
+}
+
+func (ids *idSpace) mark(id uint32)    { ids.used[id] = struct{}{} }
+func (ids *idSpace) release(id uint32) { delete(ids.used, id) }

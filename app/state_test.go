@@ -1,0 +1,612 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const localTunnelIP = "198.51.100.1"
+
+func openState(t testing.TB, dir string) *State {
+	t.Helper()
+	s, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: localTunnelIP})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+func newState(t testing.TB) *State {
+	t.Helper()
+	s := openState(t, t.TempDir())
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func mustOK(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantError checks that err is an *Error of the given kind, code and field.
+func wantError(t testing.TB, err error, kind ErrorKind, code, field string) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error = %v (%T), want *Error %s", err, err, code)
+	}
+	if e.Kind != kind || e.Code != code || e.Field != field {
+		t.Fatalf("error = {Kind:%d Code:%q Field:%q Message:%q}, want {Kind:%d Code:%q Field:%q}",
+			e.Kind, e.Code, e.Field, e.Message, kind, code, field)
+	}
+	if e.Message == "" {
+		t.Fatalf("error %s has no message", code)
+	}
+	return e
+}
+
+// fixture builds two networks with connections to two remote gateways:
+//
+//	net-a: eth1 untagged, trunk0 vlan 100; connections a-b (site-b, vxlan 5001), a-c (site-c, vxlan 5001)
+//	net-b: eth2 untagged;                  connection  b-b (site-b, vxlan 5002)
+//	bindings: a-b 02:0b:00:00:00:01 192.0.2.21; a-c 02:0c:00:00:00:01 192.0.2.31; b-b 02:0b:00:00:00:02 192.0.2.22
+func fixture(t testing.TB, s *State) {
+	t.Helper()
+	must[Network](t)(s.CreateNetwork(Network{Name: "net-a", Attachments: []Attachment{{Port: "eth1"}, {Port: "trunk0", VLAN: 100}}}))
+	must[Network](t)(s.CreateNetwork(Network{Name: "net-b", Attachments: []Attachment{{Port: "eth2"}}}))
+	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-c", TunnelIP: "198.51.100.3"}))
+	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-a", RemoteGateway: "site-b", SegmentationID: 5001, Flood: true}))
+	must[Connection](t)(s.CreateConnection(Connection{Name: "a-c", Network: "net-a", RemoteGateway: "site-c", SegmentationID: 5001, NetworkType: TypeGeneve}))
+	must[Connection](t)(s.CreateConnection(Connection{Name: "b-b", Network: "net-b", RemoteGateway: "site-b", SegmentationID: 5002, Flood: true}))
+	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.31"}}}))
+	must[[]MACBinding](t)(s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22"}}}))
+}
+
+func discard[T any](_ T, err error) error { return err }
+
+type rejectCase struct {
+	name  string
+	op    func(s *State) error
+	kind  ErrorKind
+	code  string
+	field string
+}
+
+func atts(a ...Attachment) Network { return Network{Name: "net-x", Attachments: a} }
+
+var rejectCases = []rejectCase{
+	// names
+	{"network name empty", func(s *State) error { return discard(s.CreateNetwork(Network{})) }, Invalid, CodeInvalidArgument, "name"},
+	{"network name upper case", func(s *State) error { return discard(s.CreateNetwork(Network{Name: "Net"})) }, Invalid, CodeInvalidArgument, "name"},
+	{"network name underscore", func(s *State) error { return discard(s.CreateNetwork(Network{Name: "net_x"})) }, Invalid, CodeInvalidArgument, "name"},
+	{"network name 64 chars", func(s *State) error { return discard(s.CreateNetwork(Network{Name: strings.Repeat("a", 64)})) }, Invalid, CodeInvalidArgument, "name"},
+	{"network name taken", func(s *State) error { return discard(s.CreateNetwork(Network{Name: "net-a"})) }, Conflict, CodeAlreadyExists, "name"},
+	{"gateway name invalid", func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site b", TunnelIP: "198.51.100.9"}))
+	}, Invalid, CodeInvalidArgument, "name"},
+	{"gateway name taken", func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.9"}))
+	}, Conflict, CodeAlreadyExists, "name"},
+	{"connection name invalid", func(s *State) error {
+		return discard(s.CreateConnection(Connection{Name: "x.y", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 7}))
+	}, Invalid, CodeInvalidArgument, "name"},
+	{"connection name taken", func(s *State) error {
+		return discard(s.CreateConnection(Connection{Name: "a-b", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 7}))
+	}, Conflict, CodeAlreadyExists, "name"},
+
+	// attachments
+	{"port empty", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{}))) }, Invalid, CodeInvalidArgument, "attachments[0].port"},
+	{"port 16 chars", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{Port: "abcdefghijklmnop"}))) }, Invalid, CodeInvalidArgument, "attachments[0].port"},
+	{"port with slash", func(s *State) error {
+		return discard(s.CreateNetwork(atts(Attachment{Port: "p1"}, Attachment{Port: "a/b"})))
+	}, Invalid, CodeInvalidArgument, "attachments[1].port"},
+	{"port with colon", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{Port: "eth0:1"}))) }, Invalid, CodeInvalidArgument, "attachments[0].port"},
+	{"port with space", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{Port: "eth 0"}))) }, Invalid, CodeInvalidArgument, "attachments[0].port"},
+	{"port dot", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{Port: "."}))) }, Invalid, CodeInvalidArgument, "attachments[0].port"},
+	{"vlan 4095", func(s *State) error {
+		return discard(s.CreateNetwork(atts(Attachment{Port: "p1"}, Attachment{Port: "p2", VLAN: 4095})))
+	}, Invalid, CodeInvalidArgument, "attachments[1].vlan"},
+	{"same port twice", func(s *State) error {
+		return discard(s.CreateNetwork(atts(Attachment{Port: "p1", VLAN: 10}, Attachment{Port: "p1", VLAN: 20})))
+	}, Invalid, CodeInvalidArgument, "attachments[1].port"},
+	{"port and vlan taken", func(s *State) error {
+		return discard(s.CreateNetwork(atts(Attachment{Port: "p1"}, Attachment{Port: "trunk0", VLAN: 100})))
+	}, Conflict, CodeConflict, "attachments[1]"},
+	{"untagged port taken", func(s *State) error { return discard(s.CreateNetwork(atts(Attachment{Port: "eth1"}))) }, Conflict, CodeConflict, "attachments[0]"},
+	{"replace unknown network", func(s *State) error { return discard(s.ReplaceNetwork("net-x", Network{})) }, NotFound, CodeNotFound, ""},
+	{"replace network other name", func(s *State) error { return discard(s.ReplaceNetwork("net-a", Network{Name: "net-b"})) }, Invalid, CodeInvalidArgument, "name"},
+	{"replace network bad port", func(s *State) error {
+		return discard(s.ReplaceNetwork("net-a", Network{Attachments: []Attachment{{Port: "eth1"}, {Port: ""}}}))
+	}, Invalid, CodeInvalidArgument, "attachments[1].port"},
+	{"replace network port taken", func(s *State) error {
+		return discard(s.ReplaceNetwork("net-a", Network{Attachments: []Attachment{{Port: "eth2"}}}))
+	}, Conflict, CodeConflict, "attachments[0]"},
+	{"delete unknown network", func(s *State) error { return s.DeleteNetwork("net-x") }, NotFound, CodeNotFound, ""},
+	{"delete network in use", func(s *State) error { return s.DeleteNetwork("net-a") }, Conflict, CodeInUse, ""},
+
+	// tunnel IPs
+	{"tunnel ip empty", gw(""), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip garbage", gw("site-x.example"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip v6", gw("2001:db8::1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip unspecified", gw("0.0.0.0"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip multicast", gw("224.0.0.1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip broadcast", gw("255.255.255.255"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip loopback", gw("127.0.0.1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip local", gw(localTunnelIP), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip taken", gw("198.51.100.2"), Conflict, CodeConflict, "tunnel_ip"},
+	{"tunnel ip taken, mapped notation", gw("::ffff:198.51.100.2"), Conflict, CodeConflict, "tunnel_ip"},
+	{"replace unknown gateway", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-x", RemoteGateway{TunnelIP: "198.51.100.9"}))
+	}, NotFound, CodeNotFound, ""},
+	{"replace gateway other name", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{Name: "site-c", TunnelIP: "198.51.100.9"}))
+	}, Invalid, CodeInvalidArgument, "name"},
+	{"replace gateway ip taken", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "198.51.100.3"}))
+	}, Conflict, CodeConflict, "tunnel_ip"},
+	{"replace gateway ip v6", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "2001:db8::2"}))
+	}, Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"delete unknown gateway", func(s *State) error { return s.DeleteRemoteGateway("site-x") }, NotFound, CodeNotFound, ""},
+	{"delete gateway in use", func(s *State) error { return s.DeleteRemoteGateway("site-c") }, Conflict, CodeInUse, ""},
+
+	// connections
+	{"connection unknown network", conn("net-x", "site-c", "", 7), NotFound, CodeNotFound, "network"},
+	{"connection unknown gateway", conn("net-b", "site-x", "", 7), NotFound, CodeNotFound, "remote_gateway"},
+	{"connection no network", conn("", "site-c", "", 7), Invalid, CodeInvalidArgument, "network"},
+	{"connection no gateway", conn("net-b", "", "", 7), Invalid, CodeInvalidArgument, "remote_gateway"},
+	{"connection bad type", conn("net-b", "site-c", "stt", 7), Invalid, CodeInvalidArgument, "network_type"},
+	{"connection upper-case type", conn("net-b", "site-c", "VXLAN", 7), Invalid, CodeInvalidArgument, "network_type"},
+	{"segmentation id 0", conn("net-b", "site-c", "", 0), Invalid, CodeInvalidArgument, "segmentation_id"},
+	{"vxlan id over 24 bits", conn("net-b", "site-c", TypeVXLAN, 1<<24), Invalid, CodeInvalidArgument, "segmentation_id"},
+	{"geneve id over 24 bits", conn("net-b", "site-c", TypeGeneve, 1<<24), Invalid, CodeInvalidArgument, "segmentation_id"},
+	{"tunnel key taken", conn("net-b", "site-c", TypeGeneve, 5001), Conflict, CodeConflict, "segmentation_id"},
+	{"second connection to a gateway", conn("net-a", "site-b", TypeGRE, 99), Conflict, CodeConflict, "remote_gateway"},
+	{"delete unknown connection", func(s *State) error { return s.DeleteConnection("x-y") }, NotFound, CodeNotFound, ""},
+
+	// MAC bindings
+	{"macs unknown connection", addMACs("x-y", "02:0b:00:00:00:09"), NotFound, CodeNotFound, ""},
+	{"macs empty batch", func(s *State) error { return discard(s.AddMACs("a-b", nil)) }, Invalid, CodeInvalidArgument, "macs"},
+	{"mac garbage", addMACs("a-b", "02:0b:00:00:00:09", "zz"), Invalid, CodeInvalidArgument, "macs[1].mac"},
+	{"mac empty", addMACs("a-b", ""), Invalid, CodeInvalidArgument, "macs[0].mac"},
+	{"mac 8 bytes", addMACs("a-b", "02:00:00:00:00:00:00:01"), Invalid, CodeInvalidArgument, "macs[0].mac"},
+	{"mac multicast", addMACs("a-b", "01:00:5e:00:00:01"), Invalid, CodeInvalidArgument, "macs[0].mac"},
+	{"mac broadcast", addMACs("a-b", "ff:ff:ff:ff:ff:ff"), Invalid, CodeInvalidArgument, "macs[0].mac"},
+	{"mac zero", addMACs("a-b", "00:00:00:00:00:00"), Invalid, CodeInvalidArgument, "macs[0].mac"},
+	{"mac twice in request", addMACs("a-b", "02:0b:00:00:00:09", "02:0b:00:00:00:08", "02-0B-00-00-00-09"), Invalid, CodeInvalidArgument, "macs[2].mac"},
+	{"ip garbage", addBinding("a-b", "02:0b:00:00:00:09", "192.0.2.40", "192.0.2"), Invalid, CodeInvalidArgument, "macs[0].ips[1]"},
+	{"ip with zone", addBinding("a-b", "02:0b:00:00:00:09", "fe80::1%eth0"), Invalid, CodeInvalidArgument, "macs[0].ips[0]"},
+	{"ip twice in binding", addBinding("a-b", "02:0b:00:00:00:09", "192.0.2.40", "::ffff:192.0.2.40"), Invalid, CodeInvalidArgument, "macs[0].ips[1]"},
+	{"ip twice in request", func(s *State) error {
+		return discard(s.AddMACs("a-b", []MACBinding{
+			{MAC: "02:0b:00:00:00:09", IPs: []string{"2001:db8::9"}},
+			{MAC: "02:0b:00:00:00:0a", IPs: []string{"192.0.2.41", "2001:DB8::9"}},
+		}))
+	}, Invalid, CodeInvalidArgument, "macs[1].ips[1]"},
+	{"mac bound on same connection", addMACs("a-b", "02:0b:00:00:00:09", "02:0B:00:00:00:01"), Conflict, CodeConflict, "macs[1].mac"},
+	{"mac bound on other connection of network", addMACs("a-b", "02:0c:00:00:00:01"), Conflict, CodeConflict, "macs[0].mac"},
+	{"ip bound to other mac of network", addBinding("a-b", "02:0b:00:00:00:09", "192.0.2.31"), Conflict, CodeConflict, "macs[0].ips[0]"},
+	{"replace macs unknown connection", func(s *State) error { return discard(s.ReplaceMACs("x-y", nil)) }, NotFound, CodeNotFound, ""},
+	{"replace macs invalid", func(s *State) error {
+		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01"}, {MAC: "01:00:00:00:00:01"}}))
+	}, Invalid, CodeInvalidArgument, "macs[1].mac"},
+	{"replace macs with other connection's mac", func(s *State) error {
+		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01"}, {MAC: "02:0c:00:00:00:01"}}))
+	}, Conflict, CodeConflict, "macs[1].mac"},
+	{"replace macs with other connection's ip", func(s *State) error {
+		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.31"}}}))
+	}, Conflict, CodeConflict, "macs[0].ips[1]"},
+	{"delete mac unknown connection", func(s *State) error { return s.DeleteMAC("x-y", "02:0b:00:00:00:01") }, NotFound, CodeNotFound, ""},
+	{"delete mac not bound", func(s *State) error { return s.DeleteMAC("a-b", "02:0c:00:00:00:01") }, NotFound, CodeNotFound, ""},
+	{"delete mac garbage", func(s *State) error { return s.DeleteMAC("a-b", "zz") }, Invalid, CodeInvalidArgument, ""},
+}
+
+func gw(ip string) func(s *State) error {
+	return func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site-x", TunnelIP: ip}))
+	}
+}
+
+func conn(network, gateway, typ string, seg uint32) func(s *State) error {
+	return func(s *State) error {
+		return discard(s.CreateConnection(Connection{Name: "x-y", Network: network, RemoteGateway: gateway, NetworkType: typ, SegmentationID: seg}))
+	}
+}
+
+func addMACs(conn string, macs ...string) func(s *State) error {
+	return func(s *State) error {
+		b := make([]MACBinding, len(macs))
+		for i, m := range macs {
+			b[i].MAC = m
+		}
+		return discard(s.AddMACs(conn, b))
+	}
+}
+
+func addBinding(conn, mac string, ips ...string) func(s *State) error {
+	return func(s *State) error { return discard(s.AddMACs(conn, []MACBinding{{MAC: mac, IPs: ips}})) }
+}
+
+// TestRejected checks every validation rule: the error's kind, code and
+// field, that the state in memory and on disk is unchanged, and that no
+// subscriber hears of it.
+func TestRejected(t *testing.T) {
+	dir := t.TempDir()
+	s := openState(t, dir)
+	fixture(t, s)
+	before := s.Snapshot()
+	notified := 0
+	s.Subscribe(func() { notified++ })
+	for _, tc := range rejectCases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := wantError(t, tc.op(s), tc.kind, tc.code, tc.field)
+			if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
+				t.Fatalf("state changed by a rejected request (%s)", e.Message)
+			}
+		})
+	}
+	if notified != 0 {
+		t.Errorf("subscribers called %d times for rejected requests", notified)
+	}
+	mustOK(t, s.Close())
+	s = openState(t, dir)
+	defer s.Close()
+	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
+		t.Fatalf("stored state changed by rejected requests:\n got %+v\nwant %+v", got, before)
+	}
+}
+
+func TestIPv6TunnelMessage(t *testing.T) {
+	s := newState(t)
+	_, err := s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "2001:db8::2"})
+	e := wantError(t, err, Invalid, CodeInvalidArgument, "tunnel_ip")
+	if e.Message != "IPv6 tunnel endpoints are not supported yet" || e.Error() != e.Message {
+		t.Errorf("message = %q, Error() = %q", e.Message, e.Error())
+	}
+}
+
+// TestAccepted checks the edges of the rules from the accepting side, and
+// that accepted values come back normalised.
+func TestAccepted(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	n := must[Network](t)(s.CreateNetwork(Network{Name: strings.Repeat("a", 63), Attachments: []Attachment{
+		{Port: "abcdefghijklmno"}, {Port: "trunk0", VLAN: 4094}, {Port: "trunk1", VLAN: 1},
+	}}))
+	if n.ID == 0 || len(n.Attachments) != 3 {
+		t.Errorf("network = %+v", n)
+	}
+	empty := must[Network](t)(s.CreateNetwork(Network{Name: "empty"}))
+	if empty.Attachments == nil {
+		t.Error("a network without attachments returns null attachments, want []")
+	}
+	// The same port untagged and with another VLAN belongs to other networks.
+	must[Network](t)(s.CreateNetwork(Network{Name: "net-c", Attachments: []Attachment{{Port: "trunk0"}, {Port: "eth1", VLAN: 100}}}))
+
+	g := must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-d", TunnelIP: "::ffff:203.0.113.4"}))
+	if g.TunnelIP != "203.0.113.4" {
+		t.Errorf("tunnel_ip = %q, want 203.0.113.4", g.TunnelIP)
+	}
+
+	c := must[Connection](t)(s.CreateConnection(Connection{Name: "c-b", Network: "net-c", RemoteGateway: "site-b", SegmentationID: 1<<24 - 1}))
+	if c.NetworkType != TypeVXLAN || c.Flood || c.ID == 0 {
+		t.Errorf("connection = %+v, want vxlan, flood false as given, an ID", c)
+	}
+	// Same key to the same gateway on another tunnel type; GRE keys use 32 bits.
+	must[Connection](t)(s.CreateConnection(Connection{Name: "e-b", Network: "empty", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeGRE}))
+	must[Connection](t)(s.CreateConnection(Connection{Name: "e-d", Network: "empty", RemoteGateway: "site-d", SegmentationID: 1<<32 - 1, NetworkType: TypeGRE}))
+
+	got := must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{
+		{MAC: "02:0B:00:00:00:10", IPs: []string{"::ffff:192.0.2.50", "2001:DB8::0050"}},
+		{MAC: "02-0b-00-00-00-11"},
+		{MAC: "020b.0000.0012", IPs: []string{"192.0.2.52"}},
+	}))
+	want := []MACBinding{
+		{MAC: "02:0b:00:00:00:10", IPs: []string{"192.0.2.50", "2001:db8::50"}},
+		{MAC: "02:0b:00:00:00:11"},
+		{MAC: "02:0b:00:00:00:12", IPs: []string{"192.0.2.52"}},
+	}
+	for i := range got {
+		if got[i].ID == 0 {
+			t.Errorf("binding %d has no ID", i)
+		}
+		got[i].ID = 0
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("AddMACs returned %+v, want %+v", got, want)
+	}
+	// The same MAC and IPs are free in another network.
+	must[[]MACBinding](t)(s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.50"}}}))
+	// DeleteMAC takes any notation.
+	mustOK(t, s.DeleteMAC("a-b", "02-0B-00-00-00-11"))
+	list := must[[]MACBinding](t)(s.ListMACs("a-b"))
+	var macs []string
+	for _, b := range list {
+		macs = append(macs, b.MAC)
+	}
+	if fmt.Sprint(macs) != "[02:0b:00:00:00:01 02:0b:00:00:00:10 02:0b:00:00:00:12]" {
+		t.Errorf("ListMACs = %v", macs)
+	}
+}
+
+func TestReplaceNetwork(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	old := must[Network](t)(s.GetNetwork("net-a"))
+	n := must[Network](t)(s.ReplaceNetwork("net-a", Network{Attachments: []Attachment{{Port: "eth1", VLAN: 7}}}))
+	if n.ID != old.ID || n.Name != "net-a" {
+		t.Errorf("replaced network = %+v, want name net-a and ID %d kept", n, old.ID)
+	}
+	// trunk0/100 is free again; eth1/7 is not.
+	must[Network](t)(s.CreateNetwork(Network{Name: "net-c", Attachments: []Attachment{{Port: "trunk0", VLAN: 100}}}))
+	_, err := s.CreateNetwork(Network{Name: "net-d", Attachments: []Attachment{{Port: "eth1", VLAN: 7}}})
+	wantError(t, err, Conflict, CodeConflict, "attachments[0]")
+	if got := must[Connection](t)(s.GetConnection("a-b")); got.Network != "net-a" {
+		t.Errorf("connection lost its network: %+v", got)
+	}
+}
+
+func TestReplaceRemoteGateway(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	g := must[RemoteGateway](t)(s.ReplaceRemoteGateway("site-b", RemoteGateway{Name: "site-b", TunnelIP: "203.0.113.2"}))
+	if g != (RemoteGateway{Name: "site-b", TunnelIP: "203.0.113.2"}) {
+		t.Errorf("replaced gateway = %+v", g)
+	}
+	// Its old IP is free, its new one is taken.
+	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-x", TunnelIP: "198.51.100.2"}))
+	_, err := s.CreateRemoteGateway(RemoteGateway{Name: "site-y", TunnelIP: "203.0.113.2"})
+	wantError(t, err, Conflict, CodeConflict, "tunnel_ip")
+	// Keeping its own IP is no conflict.
+	must[RemoteGateway](t)(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "203.0.113.2"}))
+}
+
+func TestDeletesInUseThenFree(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	e := wantError(t, s.DeleteNetwork("net-a"), Conflict, CodeInUse, "")
+	if !strings.Contains(e.Message, `"a-b", "a-c"`) {
+		t.Errorf("in-use message %q does not name the connections", e.Message)
+	}
+	wantError(t, s.DeleteRemoteGateway("site-b"), Conflict, CodeInUse, "")
+	mustOK(t, s.DeleteConnection("a-b"))
+	mustOK(t, s.DeleteConnection("b-b"))
+	mustOK(t, s.DeleteRemoteGateway("site-b"))
+	wantError(t, s.DeleteNetwork("net-a"), Conflict, CodeInUse, "")
+	mustOK(t, s.DeleteConnection("a-c"))
+	mustOK(t, s.DeleteNetwork("net-a"))
+	mustOK(t, s.DeleteNetwork("net-b"))
+	mustOK(t, s.DeleteRemoteGateway("site-c"))
+	snap := s.Snapshot()
+	if len(snap.Networks)+len(snap.RemoteGateways)+len(snap.Connections)+len(snap.MACs) != 0 {
+		t.Errorf("state not empty after deleting everything: %+v", snap)
+	}
+	// Everything deleted is free to create again, ports and tunnel IPs included.
+	fixture(t, s)
+}
+
+func TestDeleteConnectionCascade(t *testing.T) {
+	dir := t.TempDir()
+	s := openState(t, dir)
+	fixture(t, s)
+	must[[]MACBinding](t)(s.AddMACs("a-b", manyBindings(500, 1)))
+	mustOK(t, s.DeleteConnection("a-b"))
+	if _, err := s.ListMACs("a-b"); err == nil {
+		t.Fatal("ListMACs of a deleted connection succeeded")
+	}
+	if _, ok := s.Snapshot().MACs["a-b"]; ok {
+		t.Error("snapshot still has bindings of the deleted connection")
+	}
+	// Its MACs and IPs are free in the network again, on another connection.
+	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", manyBindings(500, 1)))
+	// A connection of the same name starts empty, also after a restart.
+	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 9}))
+	mustOK(t, s.Close())
+	s = openState(t, dir)
+	defer s.Close()
+	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 0 {
+		t.Errorf("recreated connection has %d bindings after restart, want 0", len(got))
+	}
+	if got := must[[]MACBinding](t)(s.ListMACs("a-c")); len(got) != 502 {
+		t.Errorf("a-c has %d bindings after restart, want 502", len(got))
+	}
+}
+
+// manyBindings returns n bindings with distinct MACs 02:aa:xx:xx:xx:xx and
+// one IPv4 each from 10.x.y.z, numbered from first.
+func manyBindings(n, first int) []MACBinding {
+	out := make([]MACBinding, n)
+	for i := range out {
+		v := first + i
+		out[i] = MACBinding{
+			MAC: fmt.Sprintf("02:aa:%02x:%02x:%02x:%02x", byte(v>>24), byte(v>>16), byte(v>>8), byte(v)),
+			IPs: []string{fmt.Sprintf("10.%d.%d.%d", byte(v>>16), byte(v>>8), byte(v))},
+		}
+	}
+	return out
+}
+
+func TestAddMACsAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openState(t, dir)
+	fixture(t, s)
+	before := s.Snapshot()
+	batch := manyBindings(1000, 1)
+	batch[999].MAC = "02:0c:00:00:00:01" // bound on a-c, same network
+	_, err := s.AddMACs("a-b", batch)
+	wantError(t, err, Conflict, CodeConflict, "macs[999].mac")
+	batch[999] = MACBinding{MAC: "02:aa:00:00:10:00", IPs: []string{"192.0.2.21"}} // IP of 02:0b:00:00:00:01
+	_, err = s.AddMACs("a-b", batch)
+	wantError(t, err, Conflict, CodeConflict, "macs[999].ips[0]")
+	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
+		t.Fatal("a rejected batch changed the state")
+	}
+	// The first 999 are all free: the batch without the clash goes in whole.
+	added := must[[]MACBinding](t)(s.AddMACs("a-b", batch[:999]))
+	if len(added) != 999 {
+		t.Fatalf("added %d bindings, want 999", len(added))
+	}
+	mustOK(t, s.Close())
+	s = openState(t, dir)
+	defer s.Close()
+	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 1000 {
+		t.Errorf("a-b has %d bindings after restart, want 1000", len(got))
+	}
+}
+
+func TestReplaceMACs(t *testing.T) {
+	dir := t.TempDir()
+	s := openState(t, dir)
+	defer func() { s.Close() }()
+	fixture(t, s)
+	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23"}}}))
+	old := must[[]MACBinding](t)(s.ListMACs("a-b"))
+	keptID := old[0].ID // 02:0b:00:00:00:01
+
+	// The new set may reuse the old set's MACs and move its IPs between MACs.
+	got := must[[]MACBinding](t)(s.ReplaceMACs("a-b", []MACBinding{
+		{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.23"}},
+		{MAC: "02:0b:00:00:00:04", IPs: []string{"192.0.2.21"}},
+	}))
+	if got[0].ID != keptID {
+		t.Errorf("kept MAC changed ID %d → %d", keptID, got[0].ID)
+	}
+	if got[1].ID == 0 || got[1].ID == keptID || got[1].ID == old[1].ID {
+		t.Errorf("new MAC got ID %d (kept %d, removed %d)", got[1].ID, keptID, old[1].ID)
+	}
+	list := must[[]MACBinding](t)(s.ListMACs("a-b"))
+	if !reflect.DeepEqual(list, got) {
+		t.Errorf("ListMACs = %+v, want %+v", list, got)
+	}
+	// The store holds the new set: a kept MAC with new IPs, a new MAC, and
+	// not the removed one.
+	before := s.Snapshot()
+	mustOK(t, s.Close())
+	s = openState(t, dir)
+	if after := s.Snapshot(); !reflect.DeepEqual(after, before) {
+		t.Fatalf("after restart:\n got %+v\nwant %+v", after.MACs, before.MACs)
+	}
+	// 02:0b:00:00:00:03 is gone from the network: another connection may bind it.
+	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:03"}}))
+	// The old IP→MAC pairs are gone: 192.0.2.21 now belongs to ...:04.
+	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:05", IPs: []string{"192.0.2.21"}}})
+	e := wantError(t, err, Conflict, CodeConflict, "macs[0].ips[0]")
+	if !strings.Contains(e.Message, "02:0b:00:00:00:04") {
+		t.Errorf("message %q does not name the owning MAC", e.Message)
+	}
+	// An empty set clears it.
+	if got := must[[]MACBinding](t)(s.ReplaceMACs("a-b", nil)); len(got) != 0 {
+		t.Errorf("ReplaceMACs(nil) returned %v", got)
+	}
+	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 0 {
+		t.Errorf("after clearing, ListMACs = %v", got)
+	}
+	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.23"}}}))
+}
+
+func TestSnapshotIsDeepCopy(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	snap := s.Snapshot()
+	snap.Networks[0].Attachments[0].Port = "changed"
+	snap.MACs["a-b"][0].IPs[0] = "changed"
+	snap.MACs["a-b"][0].MAC = "changed"
+	list := must[[]MACBinding](t)(s.ListMACs("a-b"))
+	list[0].IPs[0] = "changed"
+	n := must[Network](t)(s.GetNetwork("net-a"))
+	n.Attachments[0].Port = "changed"
+	again := s.Snapshot()
+	if again.Networks[0].Attachments[0].Port != "eth1" || again.MACs["a-b"][0].IPs[0] != "192.0.2.21" || again.MACs["a-b"][0].MAC != "02:0b:00:00:00:01" {
+		t.Errorf("changing a returned copy changed the state: %+v", again)
+	}
+	if len(again.MACs) != 3 {
+		t.Errorf("snapshot MACs has %d connections, want 3", len(again.MACs))
+	}
+	for _, n := range again.Networks {
+		if n.ID == 0 {
+			t.Errorf("network %s without ID in snapshot", n.Name)
+		}
+	}
+	for _, c := range again.Connections {
+		if c.ID == 0 {
+			t.Errorf("connection %s without ID in snapshot", c.Name)
+		}
+	}
+}
+
+func TestListsSortedAndNotNull(t *testing.T) {
+	s := newState(t)
+	if s.ListNetworks() == nil || s.ListRemoteGateways() == nil || s.ListConnections() == nil {
+		t.Error("empty lists are nil, want empty slices (JSON [])")
+	}
+	for _, name := range []string{"zz", "aa", "mm"} {
+		must[Network](t)(s.CreateNetwork(Network{Name: name}))
+	}
+	var names []string
+	for _, n := range s.ListNetworks() {
+		names = append(names, n.Name)
+	}
+	if fmt.Sprint(names) != "[aa mm zz]" {
+		t.Errorf("ListNetworks order = %v", names)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	s := newState(t)
+	fixture(t, s)
+	seen := map[uint32]string{}
+	for _, n := range s.ListNetworks() {
+		if n.ID < 1 || n.ID >= 1<<24 || seen[n.ID] != "" {
+			t.Errorf("network %s: bad or duplicate ID %d", n.Name, n.ID)
+		}
+		seen[n.ID] = n.Name
+	}
+	clear(seen)
+	for _, c := range s.ListConnections() {
+		if c.ID < 1 || c.ID >= 1<<24 || seen[c.ID] != "" {
+			t.Errorf("connection %s: bad or duplicate ID %d", c.Name, c.ID)
+		}
+		seen[c.ID] = c.Name
+	}
+	// A freed ID is not handed out again straight away.
+	b := must[Network](t)(s.GetNetwork("net-b"))
+	mustOK(t, s.DeleteConnection("b-b"))
+	mustOK(t, s.DeleteNetwork("net-b"))
+	n := must[Network](t)(s.CreateNetwork(Network{Name: "net-b"}))
+	if n.ID == b.ID {
+		t.Errorf("recreated network reused freed ID %d at once", n.ID)
+	}
+}
+
+func TestIDSpaceWrapsAround(t *testing.T) {
+	ids := newIDSpace(kindMAC)
+	ids.next = maxObjectID - 1
+	ids.mark(maxObjectID)
+	ids.mark(1)
+	got, next, err := ids.allocate(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint([]uint32{maxObjectID - 1, 2, 3}) || next != 4 {
+		t.Errorf("allocate(3) = %v next %d, want [%d 2 3] next 4", got, next, maxObjectID-1)
+	}
+}

@@ -1,0 +1,307 @@
+package app
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// The bbolt file layout. Every mutation is one read-write transaction, so a
+// crash leaves a change (a whole MAC batch included) applied or not at all.
+//
+//	meta             schema_version → "1"; next_id.<kind> → uint32 (ID cursors)
+//	networks         name → networkRecord (JSON)
+//	remote_gateways  name → RemoteGateway (JSON)
+//	connections      name → connectionRecord (JSON)
+//	macs             connection name, 0x00, 6 MAC bytes → binding value
+//
+// A binding value is its ID (uint32, big-endian) followed by each IP as a
+// length byte (4 or 16) and the address bytes. MAC keys start with their
+// connection's name and a 0x00 (never part of a name), so a connection's set
+// is one key range: listed and deleted by prefix.
+const (
+	dbFileName    = "l2gw.db"
+	schemaVersion = "1"
+	lockTimeout   = time.Second
+	// initialMmapSize is address space, not disk: a store smaller than this
+	// is never remapped while it grows, and a remap would copy every key
+	// and value a large batch has pending (a 100k-binding batch into an
+	// empty store spent most of its allocations there).
+	initialMmapSize = 1 << 30
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketNetworks = []byte("networks")
+	bucketGateways = []byte("remote_gateways")
+	bucketConns    = []byte("connections")
+	bucketMACs     = []byte("macs")
+	keySchema      = []byte("schema_version")
+	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs}
+)
+
+// ID kinds, as named in the cursor keys.
+const (
+	kindNetwork    = "network"
+	kindConnection = "connection"
+	kindMAC        = "mac"
+)
+
+type networkRecord struct {
+	ID          uint32       `json:"id"`
+	Name        string       `json:"name"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+type connectionRecord struct {
+	ID             uint32 `json:"id"`
+	Name           string `json:"name"`
+	Network        string `json:"network"`
+	RemoteGateway  string `json:"remote_gateway"`
+	SegmentationID uint32 `json:"segmentation_id"`
+	NetworkType    string `json:"network_type"`
+	Flood          bool   `json:"flood"`
+}
+
+// openDB opens (creating if needed) the store in dataDir and makes sure its
+// buckets exist and its schema is the one this code reads.
+func openDB(dataDir string) (*bolt.DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, dbFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, InitialMmapSize: initialMmapSize})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("data directory %s is in use by another l2gwd (%s is locked)", dataDir, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this l2gwd reads %q", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialise %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func putJSON(tx *bolt.Tx, bucket []byte, key string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s %s: %w", bucket, key, err)
+	}
+	if err := tx.Bucket(bucket).Put([]byte(key), data); err != nil {
+		return fmt.Errorf("put %s %s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func deleteKey(tx *bolt.Tx, bucket []byte, key string) error {
+	if err := tx.Bucket(bucket).Delete([]byte(key)); err != nil {
+		return fmt.Errorf("delete %s %s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+func putNetwork(tx *bolt.Tx, n Network) error {
+	return putJSON(tx, bucketNetworks, n.Name, networkRecord{ID: n.ID, Name: n.Name, Attachments: n.Attachments})
+}
+
+func putGateway(tx *bolt.Tx, g RemoteGateway) error {
+	return putJSON(tx, bucketGateways, g.Name, g)
+}
+
+func putConnection(tx *bolt.Tx, c Connection) error {
+	return putJSON(tx, bucketConns, c.Name, connectionRecord{
+		ID: c.ID, Name: c.Name, Network: c.Network, RemoteGateway: c.RemoteGateway,
+		SegmentationID: c.SegmentationID, NetworkType: c.NetworkType, Flood: c.Flood,
+	})
+}
+
+func putCursor(tx *bolt.Tx, kind string, next uint32) error {
+	if err := tx.Bucket(bucketMeta).Put(cursorKey(kind), binary.BigEndian.AppendUint32(nil, next)); err != nil {
+		return fmt.Errorf("put %s ID cursor: %w", kind, err)
+	}
+	return nil
+}
+
+func cursorKey(kind string) []byte { return []byte("next_id." + kind) }
+
+func macPrefix(conn string) []byte { return append([]byte(conn), 0) }
+
+func macKey(prefix []byte, hw [6]byte) []byte { return append(prefix, hw[:]...) }
+
+// putMACs writes bindings of conn. Keys go in sorted order: bbolt inserts a
+// sorted run by appending, where a random order would shift node contents
+// on every insert.
+func putMACs(tx *bolt.Tx, conn string, entries []macEntry) error {
+	sorted := make([]*macEntry, len(entries))
+	size := 0
+	for i := range entries {
+		sorted[i] = &entries[i]
+		size += 4 + 17*len(entries[i].addrs)
+	}
+	slices.SortFunc(sorted, func(a, b *macEntry) int { return bytes.Compare(a.hw[:], b.hw[:]) })
+	// bbolt keeps value slices until commit: carve them all from one buffer.
+	values := make([]byte, 0, size)
+	b := tx.Bucket(bucketMACs)
+	prefix := macPrefix(conn)
+	key := make([]byte, 0, len(prefix)+6)
+	for _, e := range sorted {
+		start := len(values)
+		values = binary.BigEndian.AppendUint32(values, e.ID)
+		for _, a := range e.addrs {
+			if a.Is4() {
+				ip := a.As4()
+				values = append(append(values, 4), ip[:]...)
+			} else {
+				ip := a.As16()
+				values = append(append(values, 16), ip[:]...)
+			}
+		}
+		if err := b.Put(macKey(append(key[:0], prefix...), e.hw), values[start:len(values):len(values)]); err != nil {
+			return fmt.Errorf("put mac %s of %s: %w", e.MAC, conn, err)
+		}
+	}
+	return nil
+}
+
+// deleteMACs deletes every binding of conn.
+func deleteMACs(tx *bolt.Tx, conn string) error {
+	b := tx.Bucket(bucketMACs)
+	prefix := macPrefix(conn)
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("delete bindings of %s: %w", conn, err)
+		}
+	}
+	return nil
+}
+
+func deleteMAC(tx *bolt.Tx, conn string, hw [6]byte) error {
+	if err := tx.Bucket(bucketMACs).Delete(macKey(macPrefix(conn), hw)); err != nil {
+		return fmt.Errorf("delete mac of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// storedState is everything the store holds, decoded.
+type storedState struct {
+	networks    []Network
+	gateways    []RemoteGateway
+	connections []Connection
+	macs        map[string][]macEntry // by connection name
+	cursors     map[string]uint32     // by ID kind
+}
+
+// loadDB reads the whole store.
+func loadDB(db *bolt.DB) (*storedState, error) {
+	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32)}
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		for _, kind := range []string{kindNetwork, kindConnection, kindMAC} {
+			if v := meta.Get(cursorKey(kind)); len(v) == 4 {
+				st.cursors[kind] = binary.BigEndian.Uint32(v)
+			}
+		}
+		err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
+			var r networkRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("network %s: %w", k, err)
+			}
+			st.networks = append(st.networks, Network{ID: r.ID, Name: r.Name, Attachments: r.Attachments})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketGateways).ForEach(func(k, v []byte) error {
+			var g RemoteGateway
+			if err := json.Unmarshal(v, &g); err != nil {
+				return fmt.Errorf("remote gateway %s: %w", k, err)
+			}
+			st.gateways = append(st.gateways, g)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketConns).ForEach(func(k, v []byte) error {
+			var r connectionRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("connection %s: %w", k, err)
+			}
+			st.connections = append(st.connections, Connection{
+				ID: r.ID, Name: r.Name, Network: r.Network, RemoteGateway: r.RemoteGateway,
+				SegmentationID: r.SegmentationID, NetworkType: r.NetworkType, Flood: r.Flood,
+			})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMACs).ForEach(func(k, v []byte) error {
+			conn, e, err := decodeMAC(k, v)
+			if err != nil {
+				return fmt.Errorf("mac key %x: %w", k, err)
+			}
+			st.macs[conn] = append(st.macs[conn], e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", db.Path(), err)
+	}
+	return st, nil
+}
+
+func decodeMAC(k, v []byte) (string, macEntry, error) {
+	var e macEntry
+	sep := bytes.IndexByte(k, 0)
+	if sep < 0 || len(k)-sep-1 != len(e.hw) || len(v) < 4 {
+		return "", e, errors.New("malformed binding")
+	}
+	copy(e.hw[:], k[sep+1:])
+	e.MAC = formatMAC(e.hw)
+	e.ID = binary.BigEndian.Uint32(v)
+	for rest := v[4:]; len(rest) > 0; {
+		n := int(rest[0])
+		if (n != 4 && n != 16) || len(rest) < 1+n {
+			return "", e, errors.New("malformed binding IPs")
+		}
+		a, _ := netip.AddrFromSlice(rest[1 : 1+n])
+		e.addrs = append(e.addrs, a)
+		e.IPs = append(e.IPs, a.String())
+		rest = rest[1+n:]
+	}
+	return string(k[:sep]), e, nil
+}

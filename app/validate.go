@@ -1,0 +1,247 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Limits of the API's fields.
+const (
+	maxNameLen    = 63
+	maxPortLen    = 15 // IFNAMSIZ - 1
+	maxVLAN       = 4094
+	maxVNI        = 1<<24 - 1 // VXLAN and Geneve carry 24-bit segment IDs
+	maxObjectID   = 1<<24 - 1 // IDs go into 24-bit cookie and register fields
+	macFieldFmt   = "macs[%d].mac"
+	ipFieldFmt    = "macs[%d].ips[%d]"
+	ipv6TunnelMsg = "IPv6 tunnel endpoints are not supported yet"
+)
+
+// validateName checks an object name: 1-63 characters of [a-z0-9-].
+func validateName(name string) error {
+	if name == "" {
+		return invalid("name", "name is required")
+	}
+	if len(name) > maxNameLen {
+		return invalid("name", "name %q is longer than %d characters", name, maxNameLen)
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return invalid("name", "name %q may only contain a-z, 0-9 and '-'", name)
+		}
+	}
+	return nil
+}
+
+// validateNetwork checks a network on its own (not against other networks)
+// and returns a copy the caller may keep.
+func validateNetwork(n Network) (Network, error) {
+	if err := validateName(n.Name); err != nil {
+		return Network{}, err
+	}
+	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments))}
+	seen := make(map[string]int, len(n.Attachments))
+	for i, a := range n.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		if msg := checkPortName(a.Port); msg != "" {
+			return Network{}, invalid(field+".port", "port %q: %s", a.Port, msg)
+		}
+		if a.VLAN > maxVLAN {
+			return Network{}, invalid(field+".vlan", "vlan %d is out of range: use 1-%d, or omit it for untagged", a.VLAN, maxVLAN)
+		}
+		if j, dup := seen[a.Port]; dup {
+			return Network{}, invalid(field+".port", "port %q is already attachments[%d] of this network", a.Port, j)
+		}
+		seen[a.Port] = i
+		out.Attachments[i] = a
+	}
+	return out, nil
+}
+
+// checkPortName applies the kernel's interface-name rules (dev_valid_name)
+// and returns what is wrong, or "".
+func checkPortName(port string) string {
+	switch {
+	case port == "":
+		return "a port name is required"
+	case len(port) > maxPortLen:
+		return fmt.Sprintf("longer than %d characters", maxPortLen)
+	case port == "." || port == "..":
+		return "not a valid interface name"
+	case strings.ContainsFunc(port, func(r rune) bool {
+		return r == '/' || r == ':' || r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+	}):
+		return "must not contain '/', ':' or whitespace"
+	}
+	return ""
+}
+
+// parseTunnelIP checks a remote gateway's tunnel endpoint and returns it in
+// canonical form.
+func parseTunnelIP(s string, local netip.Addr) (netip.Addr, error) {
+	const field = "tunnel_ip"
+	if s == "" {
+		return netip.Addr{}, invalid(field, "tunnel_ip is required")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, invalid(field, "tunnel_ip %q is not an IP address", s)
+	}
+	if a.Zone() != "" || (a.Is6() && !a.Is4In6()) {
+		return netip.Addr{}, invalid(field, ipv6TunnelMsg)
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return netip.Addr{}, invalid(field, "tunnel_ip %s is not a unicast address another site can use", a)
+	case a == local:
+		return netip.Addr{}, invalid(field, "tunnel_ip %s is this gateway's own tunnel IP", a)
+	}
+	return a, nil
+}
+
+// validateConnection checks a connection's own fields (not its references)
+// and returns it with the default network type filled in.
+func validateConnection(c Connection) (Connection, error) {
+	if err := validateName(c.Name); err != nil {
+		return Connection{}, err
+	}
+	if c.Network == "" {
+		return Connection{}, invalid("network", "network is required")
+	}
+	if c.RemoteGateway == "" {
+		return Connection{}, invalid("remote_gateway", "remote_gateway is required")
+	}
+	if c.NetworkType == "" {
+		c.NetworkType = TypeVXLAN
+	}
+	maxSeg := uint32(maxVNI)
+	switch c.NetworkType {
+	case TypeVXLAN, TypeGeneve:
+	case TypeGRE:
+		maxSeg = 1<<32 - 1
+	default:
+		return Connection{}, invalid("network_type", "network_type %q is not one of vxlan, gre, geneve", c.NetworkType)
+	}
+	if c.SegmentationID < 1 || c.SegmentationID > maxSeg {
+		return Connection{}, invalid("segmentation_id", "segmentation_id %d is out of range for %s: use 1-%d", c.SegmentationID, c.NetworkType, maxSeg)
+	}
+	c.ID = 0
+	return c, nil
+}
+
+// macEntry is a validated MAC binding: the API form (normalised) and the
+// parsed forms the index and the store use.
+type macEntry struct {
+	MACBinding
+	hw    [6]byte
+	addrs []netip.Addr
+}
+
+// parseMACs validates a batch of bindings on its own (not against the
+// state): every MAC unicast, non-zero and given once; every IP valid and
+// bound to one MAC only. The result is normalised, in request order.
+func parseMACs(in []MACBinding) ([]macEntry, error) {
+	total := 0
+	for _, b := range in {
+		total += len(b.IPs)
+	}
+	// One backing array each for all the batch's IP strings and addresses.
+	ipStrs := make([]string, 0, total)
+	addrs := make([]netip.Addr, 0, total)
+	out := make([]macEntry, len(in))
+	macAt := make(map[[6]byte]int, len(in))
+	ipAt := make(map[netip.Addr]int, total)
+	var scratch [64]byte
+	for i, b := range in {
+		hw, mac, err := parseMAC(b.MAC, &scratch)
+		if err != "" {
+			return nil, invalid(fmt.Sprintf(macFieldFmt, i), "mac %q %s", b.MAC, err)
+		}
+		if j, dup := macAt[hw]; dup {
+			return nil, invalid(fmt.Sprintf(macFieldFmt, i), "mac %s is also macs[%d] of this request", mac, j)
+		}
+		macAt[hw] = i
+		first := len(addrs)
+		for k, s := range b.IPs {
+			a, str, err := parseBindingIP(s, &scratch)
+			if err != "" {
+				return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %q %s", s, err)
+			}
+			if j, dup := ipAt[a]; dup {
+				if j == i {
+					return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is listed twice for mac %s", a, mac)
+				}
+				return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is also given for macs[%d] in this request", a, j)
+			}
+			ipAt[a] = i
+			addrs = append(addrs, a)
+			ipStrs = append(ipStrs, str)
+		}
+		e := macEntry{MACBinding: MACBinding{MAC: mac}, hw: hw}
+		if len(addrs) > first {
+			e.IPs = ipStrs[first:len(ipStrs):len(ipStrs)]
+			e.addrs = addrs[first:len(addrs):len(addrs)]
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// parseMAC parses a 6-byte unicast, non-zero MAC and returns it with its
+// lowercase colon form (s itself when already canonical), or what is wrong.
+func parseMAC(s string, scratch *[64]byte) ([6]byte, string, string) {
+	var hw [6]byte
+	parsed, err := net.ParseMAC(s)
+	if err != nil || len(parsed) != len(hw) {
+		return hw, "", "is not a 6-byte MAC address"
+	}
+	copy(hw[:], parsed)
+	switch {
+	case hw == [6]byte{}:
+		return hw, "", "is the all-zero MAC"
+	case hw[0]&1 != 0:
+		return hw, "", "is a multicast or broadcast MAC; only unicast MACs can be bound"
+	}
+	buf := appendMAC(scratch[:0], hw)
+	if string(buf) == s {
+		return hw, s, ""
+	}
+	return hw, string(buf), ""
+}
+
+// parseBindingIP parses a host address of a binding (IPv4-mapped IPv6 is
+// taken as IPv4) and returns it with its canonical form (s itself when
+// already canonical), or what is wrong.
+func parseBindingIP(s string, scratch *[64]byte) (netip.Addr, string, string) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, "", "is not an IPv4 or IPv6 address"
+	}
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return netip.Addr{}, "", "is not a host's unicast address"
+	}
+	buf := a.AppendTo(scratch[:0])
+	if string(buf) == s {
+		return a, s, ""
+	}
+	return a, string(buf), ""
+}
+
+// appendMAC appends hw in lowercase colon form.
+func appendMAC(buf []byte, hw [6]byte) []byte {
+	const hex = "0123456789abcdef"
+	for i, b := range hw {
+		if i > 0 {
+			buf = append(buf, ':')
+		}
+		buf = append(buf, hex[b>>4], hex[b&0xf])
+	}
+	return buf
+}
+
+// formatMAC returns hw in lowercase colon form.
+func formatMAC(hw [6]byte) string { return string(appendMAC(make([]byte, 0, 17), hw)) }

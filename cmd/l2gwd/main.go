@@ -1,0 +1,107 @@
+// Command l2gwd is the l2gw daemon: it runs on one site's gateway node and
+// drives that site's Open vSwitch bridge (OVSDB for the bridge and tunnel
+// ports, OpenFlow 1.3 for the flows) from the desired state that its HTTP
+// API manages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/l2gw/l2gw/api"
+	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/ovsdb"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "l2gwd: %v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("l2gwd stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends (SIGTERM), then stops cleanly. Flows stay on
+// the bridge (fail_mode=secure), so traffic keeps flowing while l2gwd is
+// away.
+func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIP: cfg.TunnelIP})
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+
+	apiListener, err := net.Listen("tcp", cfg.APIListen)
+	if err != nil {
+		return fmt.Errorf("api listen %s: %w", cfg.APIListen, err)
+	}
+	session, err := flows.Listen(cfg.OpenFlowListen, log)
+	if err != nil {
+		apiListener.Close()
+		return err
+	}
+	defer session.Close()
+
+	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
+	ovs, err := ovsdb.Dial(dialCtx, cfg.OVSDB, log)
+	cancelDial()
+	if err != nil {
+		apiListener.Close()
+		return fmt.Errorf("connect to ovsdb %s: %w", cfg.OVSDB, err)
+	}
+	defer ovs.Close()
+
+	rec := app.NewReconciler(app.ReconcilerConfig{
+		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
+		TunnelIP: cfg.TunnelIP, LearnIdleTimeout: cfg.learnIdle(), Logger: log,
+	}, state, session, ovs)
+	recCtx, stopRec := context.WithCancel(context.Background())
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		rec.Run(recCtx)
+	}()
+
+	server := &http.Server{
+		Handler:           api.NewHandler(state, rec.Status, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(apiListener) }()
+	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "openflow", cfg.OpenFlowListen,
+		"tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: flows stay on the bridge")
+	case err = <-serveErr:
+		err = fmt.Errorf("api server: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	server.Shutdown(shutdownCtx)
+	stopRec()
+	<-recDone
+	return err
+}

@@ -1,0 +1,309 @@
+package flows
+
+import (
+	"fmt"
+	"net"
+	"sort"
+
+	"github.com/contiv/libOpenflow/openflow13"
+)
+
+// Input is everything the data path depends on: the desired state with the
+// numbers (IDs, ofports) the switch needs. It is built by the app package.
+type Input struct {
+	Networks []Network
+	// TunnelPorts maps a network type ("vxlan", "gre", "geneve") to the
+	// ofport of its flow-based tunnel port; a type missing here has no port
+	// yet, and its connections get no flows until it appears.
+	TunnelPorts map[string]uint32
+	// LearnIdleTimeout is how long (seconds) learned MACs live without
+	// traffic; 0 means DefaultLearnIdleTimeout.
+	LearnIdleTimeout uint16
+}
+
+// Network is a local L2 segment.
+type Network struct {
+	ID          uint32
+	Attachments []Attachment
+	Connections []Connection
+}
+
+// Attachment is a bridge port carrying a network: untagged when VLAN is 0.
+// An attachment whose port has no ofport yet is left out of Input.
+type Attachment struct {
+	OFPort uint32
+	VLAN   uint16
+}
+
+// Connection joins a network to a remote gateway.
+type Connection struct {
+	ID             uint32
+	NetworkType    string
+	RemoteIP       net.IP // IPv4
+	SegmentationID uint32
+	Flood          bool
+	Bindings       []Binding
+}
+
+// Binding is a static MAC (with IPv4 addresses answered in OVS) behind a
+// connection's gateway.
+type Binding struct {
+	ID   uint32
+	MAC  net.HardwareAddr
+	IPv4 []net.IP
+}
+
+// FlowSet is a set of flows keyed by cookie.
+type FlowSet map[uint64]*Flow
+
+// add puts f in the set, or fails when f cannot be sent in one OpenFlow
+// message. Two different flows with the same cookie (a 32-bit
+// content-hash collision within one owner) would make the set ambiguous:
+// the later one's hash is bumped until it is free, in compile order.
+func (s FlowSet) add(f *Flow) error {
+	if n := f.WireLen(); n > MaxMessageLen {
+		_, o, _ := DecodeCookie(f.Cookie)
+		return fmt.Errorf("a flow of %s in table %s is %d bytes, over OpenFlow's limit of %d", o, TableName(f.Table), n, MaxMessageLen)
+	}
+	for {
+		if _, taken := s[f.Cookie]; !taken {
+			s[f.Cookie] = f
+			return nil
+		}
+		f.Cookie = f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1)
+	}
+}
+
+func (s FlowSet) addAll(fs []*Flow) error {
+	for _, f := range fs {
+		if err := s.add(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sorted returns the flows ordered by table, priority (high first) and cookie.
+func (s FlowSet) Sorted() []*Flow {
+	out := make([]*Flow, 0, len(s))
+	for _, f := range s {
+		out = append(out, f)
+	}
+	sortFlows(out)
+	return out
+}
+
+func sortFlows(fs []*Flow) {
+	sort.Slice(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.Cookie < b.Cookie
+	})
+}
+
+// Compile computes every flow the desired state needs. It is a pure
+// function: the same Input always gives the same FlowSet.
+func Compile(in *Input) (FlowSet, error) {
+	set := FlowSet{}
+	if err := set.addAll(pipelineFlows(in)); err != nil {
+		return nil, err
+	}
+	idle := in.LearnIdleTimeout
+	if idle == 0 {
+		idle = DefaultLearnIdleTimeout
+	}
+	for i := range in.Networks {
+		n := &in.Networks[i]
+		if n.ID == 0 || n.ID > MaxOwnerID {
+			return nil, fmt.Errorf("network ID %d out of range 1..%d", n.ID, MaxOwnerID)
+		}
+		if err := set.addAll(networkFlows(n, in.TunnelPorts, idle)); err != nil {
+			return nil, fmt.Errorf("network %d: %w", n.ID, err)
+		}
+		for j := range n.Connections {
+			c := &n.Connections[j]
+			port, ok := in.TunnelPorts[c.NetworkType]
+			if !ok {
+				continue
+			}
+			if c.RemoteIP.To4() == nil {
+				return nil, fmt.Errorf("connection %d: remote IP %v is not IPv4", c.ID, c.RemoteIP)
+			}
+			if err := set.add(connectionFlow(n.ID, c, port)); err != nil {
+				return nil, err
+			}
+			for k := range c.Bindings {
+				if err := set.addAll(bindingFlows(n.ID, c, port, &c.Bindings[k])); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return set, nil
+}
+
+// pipelineFlows are the fixed flows: table misses and per-tunnel-port
+// forwarding.
+func pipelineFlows(in *Input) []*Flow {
+	pipeline := Owner{Kind: KindPipeline}
+	fs := []*Flow{
+		// Frames with a multicast source are never valid: drop them before
+		// they can be learned.
+		flow(TableClassifier, 300).match(matchEthSrcMulticast()).done(pipeline),
+		flow(TableClassifier, 0).done(pipeline),
+		flow(TableLearn, 0).done(pipeline),
+		flow(TableARPResponder, 0).apply(resubmit(TableL2Lookup)).goTo(TableForward).done(pipeline),
+		flow(TableL2Lookup, 0).done(pipeline),
+		flow(TableForward, 100).match(matchReg(RegOutPort, 0)).goTo(TableFlood).done(pipeline),
+		flow(TableForward, 0).goTo(TableEgress).done(pipeline),
+		flow(TableFlood, 0).done(pipeline),
+		flow(TableEgress, 0).done(pipeline),
+		flow(TableReplyToIngress, 0).done(pipeline),
+	}
+	for _, typ := range sortedKeys(in.TunnelPorts) {
+		port := in.TunnelPorts[typ]
+		tunnel := Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}
+		fs = append(fs,
+			// Split horizon: what came from a tunnel never goes back into one.
+			flow(TableForward, 200).match(matchReg(RegFlags, FlagFromTunnel), matchReg(RegOutPort, port)).done(tunnel),
+			flow(TableEgress, 100).match(matchReg(RegOutPort, port)).apply(output(port)).done(tunnel),
+		)
+	}
+	return fs
+}
+
+// tunnelTypeID numbers tunnel types for cookies.
+func tunnelTypeID(networkType string) uint32 {
+	switch networkType {
+	case "vxlan":
+		return 1
+	case "gre":
+		return 2
+	case "geneve":
+		return 3
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]uint32) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// networkFlows are a network's own flows: classification of its
+// attachments, learning, flooding, egress and ARP reply output.
+func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flow {
+	owner := Owner{Kind: KindNetwork, ID: n.ID}
+	var fs []*Flow
+	for _, a := range n.Attachments {
+		classify := flow(TableClassifier, 200).match(matchInPort(a.OFPort))
+		egress := flow(TableEgress, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegOutPort, a.OFPort))
+		reply := flow(TableReplyToIngress, 100).match(matchReg(RegNetwork, n.ID), matchInPort(a.OFPort))
+		if a.VLAN == 0 {
+			classify.match(matchNoVLAN())
+		} else {
+			classify.match(matchVLAN(a.VLAN)).apply(popVLAN())
+			egress.apply(pushVLAN(a.VLAN)...)
+			reply.apply(pushVLAN(a.VLAN)...)
+		}
+		fs = append(fs,
+			classify.apply(loadReg(RegNetwork, n.ID)).goTo(TableLearn).done(owner),
+			egress.apply(output(a.OFPort)).done(owner),
+			reply.apply(outputInPort()).done(owner),
+		)
+	}
+	fs = append(fs,
+		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0)).
+			apply(learnLocal(n.ID, idle)).goTo(TableARPResponder).done(owner),
+		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, FlagFromTunnel)).
+			apply(learnRemote(n.ID, idle)).goTo(TableARPResponder).done(owner),
+		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0)).
+			apply(floodActions(n, tunnelPorts, true)...).done(owner),
+		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, FlagFromTunnel)).
+			apply(floodActions(n, tunnelPorts, false)...).done(owner),
+	)
+	return fs
+}
+
+// floodActions replicate a frame to every local attachment (OVS skips the
+// ingress port) and, when toTunnels, to every flooding connection whose
+// tunnel port exists (head-end replication, one output per gateway).
+func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []openflow13.Action {
+	var acts []openflow13.Action
+	for _, a := range n.Attachments {
+		if a.VLAN == 0 {
+			acts = append(acts, output(a.OFPort))
+		}
+	}
+	for _, a := range n.Attachments {
+		if a.VLAN != 0 {
+			acts = append(acts, pushVLAN(a.VLAN)...)
+			acts = append(acts, output(a.OFPort), popVLAN())
+		}
+	}
+	if !toTunnels {
+		return acts
+	}
+	for i := range n.Connections {
+		c := &n.Connections[i]
+		port, ok := tunnelPorts[c.NetworkType]
+		if !c.Flood || !ok {
+			continue
+		}
+		acts = append(acts, setTunnel(c.RemoteIP, c.SegmentationID)...)
+		acts = append(acts, output(port))
+	}
+	return acts
+}
+
+// connectionFlow admits untagged frames from the connection's gateway on
+// its segmentation ID into its network.
+func connectionFlow(networkID uint32, c *Connection, tunnelPort uint32) *Flow {
+	return flow(TableClassifier, 200).
+		match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(c.RemoteIP), matchTunID(c.SegmentationID)).
+		apply(loadReg(RegNetwork, networkID), loadReg(RegFlags, FlagFromTunnel)).
+		goTo(TableLearn).done(Owner{Kind: KindConnection, ID: c.ID})
+}
+
+// bindingFlows are a static binding's flows: unicast to its MAC goes into
+// the tunnel to its gateway, and ARP requests for its IPv4 addresses from
+// local attachments are answered in OVS.
+func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding) []*Flow {
+	owner := Owner{Kind: KindBinding, ID: b.ID}
+	fs := []*Flow{
+		flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, networkID), matchEthDst(b.MAC)).
+			apply(setTunnel(c.RemoteIP, c.SegmentationID)...).
+			apply(loadReg(RegOutPort, tunnelPort)).done(owner),
+	}
+	for _, ip := range b.IPv4 {
+		fs = append(fs, arpResponder(networkID, b.MAC, ip, owner))
+	}
+	return fs
+}
+
+// arpResponder answers "who has ip" with mac, the shape of Neutron's
+// ARP_RESPONDER and OVN's ls_in_arp_rsp, and sends the reply back out the
+// ingress port.
+func arpResponder(networkID uint32, mac net.HardwareAddr, ip net.IP, owner Owner) *Flow {
+	return flow(TableARPResponder, 100).
+		match(matchReg(RegNetwork, networkID), matchReg(RegFlags, 0)).
+		match(matchARPRequest(ip)...).
+		apply(
+			move("NXM_OF_ETH_SRC", "NXM_OF_ETH_DST", 48),
+			setField(openflow13.NewEthSrcField(mac, nil)),
+			setField(openflow13.NewArpOperField(2)),
+			move("NXM_NX_ARP_SHA", "NXM_NX_ARP_THA", 48),
+			move("NXM_OF_ARP_SPA", "NXM_OF_ARP_TPA", 32),
+			setField(openflow13.NewArpShaField(mac)),
+			setField(openflow13.NewArpSpaField(ip)),
+		).goTo(TableReplyToIngress).done(owner)
+}

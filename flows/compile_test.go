@@ -1,0 +1,271 @@
+package flows
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/contiv/libOpenflow/openflow13"
+)
+
+// fieldNames names the match fields the pipeline uses, for contract checks.
+var fieldNames = map[[2]uint16]string{
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IN_PORT}:   "in_port",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_VLAN_VID}:  "vlan_vid",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_DST}:   "eth_dst",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_SRC}:   "eth_src",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_TYPE}:  "eth_type",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_OP}:    "arp_op",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_TPA}:   "arp_tpa",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_TUNNEL_ID}: "tun_id",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG5}:                  "reg5",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG6}:                  "reg6",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG7}:                  "reg7",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV4_SRC}:          "tun_src",
+}
+
+// checkContract fails t when f breaks its table's declared contract.
+func checkContract(t *testing.T, f *Flow) {
+	t.Helper()
+	table, ok := TableByID(f.Table)
+	if !ok {
+		t.Fatalf("flow %x in undeclared table %d", f.Cookie, f.Table)
+	}
+	for _, m := range f.Match.Fields {
+		name := fieldNames[[2]uint16{m.Class, uint16(m.Field)}]
+		if !contains(table.Matches, name) {
+			t.Errorf("flow %x in %s matches %q (class %#x field %d), not in the table's contract %v",
+				f.Cookie, table.Name, name, m.Class, m.Field, table.Matches)
+		}
+	}
+	for _, in := range f.Instructions {
+		switch in := in.(type) {
+		case *openflow13.InstrGotoTable:
+			if in.TableId <= f.Table || !containsTable(table.Next, in.TableId) {
+				t.Errorf("flow %x in %s goes to table %d, contract allows %v", f.Cookie, table.Name, in.TableId, table.Next)
+			}
+		case *openflow13.InstrActions:
+			for _, a := range in.Actions {
+				if r, ok := a.(*openflow13.NXActionResubmitTable); ok && !containsTable(table.Resubmits, r.TableID) {
+					t.Errorf("flow %x in %s resubmits to %d, contract allows %v", f.Cookie, table.Name, r.TableID, table.Resubmits)
+				}
+			}
+		}
+	}
+	if n := f.WireLen(); n > MaxMessageLen || n != int(f.AddMod().Len()) {
+		t.Errorf("flow %x is %d bytes, over OpenFlow's 64 KiB or miscounted", f.Cookie, n)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsTable(list []uint8, id uint8) bool {
+	for _, x := range list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func mac(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// twoSites is a gateway with two networks that use the same IPs (one with
+// a tagged trunk attachment), each connected to two remote gateways.
+func twoSites() *Input {
+	return &Input{
+		TunnelPorts: map[string]uint32{"vxlan": 10, "gre": 11},
+		Networks: []Network{
+			{ID: 1, Attachments: []Attachment{{OFPort: 1}, {OFPort: 3, VLAN: 100}},
+				Connections: []Connection{
+					{ID: 1, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5001, Flood: true,
+						Bindings: []Binding{{ID: 1, MAC: mac("02:0b:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
+					{ID: 2, NetworkType: "gre", RemoteIP: net.ParseIP("198.51.100.3"), SegmentationID: 7, Flood: false},
+				}},
+			{ID: 2, Attachments: []Attachment{{OFPort: 2}},
+				Connections: []Connection{
+					{ID: 3, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5002, Flood: true,
+						Bindings: []Binding{{ID: 2, MAC: mac("02:0b:00:00:00:02"), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
+				}},
+		},
+	}
+}
+
+func mustCompile(t *testing.T, in *Input) FlowSet {
+	t.Helper()
+	set, err := Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestCompiledFlowsKeepTableContracts(t *testing.T) {
+	for _, f := range mustCompile(t, twoSites()) {
+		checkContract(t, f)
+	}
+}
+
+func TestCompileIsDeterministicAndUnambiguous(t *testing.T) {
+	a, b := mustCompile(t, twoSites()), mustCompile(t, twoSites())
+	if adds, dels := Diff(a, b); len(adds)+len(dels) != 0 {
+		t.Fatalf("same input compiled twice differs: %d adds, %d dels", len(adds), len(dels))
+	}
+	// OVS keys a flow by (table, priority, match): two desired flows with the
+	// same key would overwrite each other.
+	seen := map[string]uint64{}
+	for c, f := range a {
+		key := fmt.Sprintf("%d/%d/%x", f.Table, f.Priority, mustMarshal(&f.Match))
+		if other, dup := seen[key]; dup {
+			t.Errorf("flows %x and %x share table, priority and match", c, other)
+		}
+		seen[key] = c
+		if tag, _, _ := DecodeCookie(c); tag != TagController {
+			t.Errorf("flow %x lacks the controller tag", c)
+		}
+	}
+}
+
+func TestCookiesNameTheirOwners(t *testing.T) {
+	owners := map[Owner]int{}
+	for c := range mustCompile(t, twoSites()) {
+		_, o, _ := DecodeCookie(c)
+		owners[o]++
+	}
+	want := map[Owner]int{
+		{KindBinding, 1}:    2, // unicast to tunnel + one ARP answer
+		{KindBinding, 2}:    2,
+		{KindConnection, 1}: 1, {KindConnection, 2}: 1, {KindConnection, 3}: 1,
+		// 3 per attachment (classify, egress, reply) + 2 learn + 2 flood
+		{KindNetwork, 1}: 10, {KindNetwork, 2}: 7,
+		{KindTunnel, 1}: 2, {KindTunnel, 2}: 2,
+	}
+	for o, n := range want {
+		if owners[o] != n {
+			t.Errorf("owner %s has %d flows, want %d", o, owners[o], n)
+		}
+	}
+}
+
+func TestOverlappingIPsAreAnsweredPerNetwork(t *testing.T) {
+	var answers []*Flow
+	for _, f := range mustCompile(t, twoSites()) {
+		if f.Table == TableARPResponder && f.Priority == 100 {
+			answers = append(answers, f)
+		}
+	}
+	if len(answers) != 2 {
+		t.Fatalf("want one ARP answer for 192.0.2.21 in each network, got %d", len(answers))
+	}
+	nets := map[uint32]bool{}
+	for _, f := range answers {
+		for _, m := range f.Match.Fields {
+			if m.Class == openflow13.OXM_CLASS_NXM_1 && m.Field == openflow13.NXM_NX_REG6 {
+				b, _ := m.Value.MarshalBinary()
+				nets[uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])] = true
+			}
+		}
+	}
+	if !nets[1] || !nets[2] {
+		t.Fatalf("ARP answers are not scoped to networks 1 and 2: %v", nets)
+	}
+}
+
+func TestConnectionWithoutTunnelPortGetsNoFlows(t *testing.T) {
+	in := twoSites()
+	delete(in.TunnelPorts, "gre")
+	for c := range mustCompile(t, in) {
+		if _, o, _ := DecodeCookie(c); o == (Owner{KindConnection, 2}) || o == (Owner{KindTunnel, 2}) {
+			t.Errorf("flow %x of %s compiled although the gre port does not exist", c, o)
+		}
+	}
+}
+
+func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
+	before := mustCompile(t, twoSites())
+	in := twoSites()
+	in.Networks[1].Connections[0].Bindings = nil // delete binding 2
+	after := mustCompile(t, in)
+	adds, dels := Diff(after, before)
+	if len(adds) != 0 || len(dels) != 2 {
+		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 2", len(adds), len(dels))
+	}
+	for _, f := range dels {
+		if _, o, _ := DecodeCookie(f.Cookie); o != (Owner{KindBinding, 2}) {
+			t.Errorf("deleting binding 2 deletes a flow of %s", o)
+		}
+	}
+
+	// A new ofport for the vxlan port changes every flow that outputs to
+	// it, and nothing else.
+	in = twoSites()
+	in.TunnelPorts["vxlan"] = 12
+	adds, dels = Diff(mustCompile(t, in), before)
+	if len(adds) == 0 || len(adds) != len(dels) {
+		t.Fatalf("moving the vxlan port: %d adds, %d dels; want equal, non-zero", len(adds), len(dels))
+	}
+	for _, f := range adds {
+		if _, o, _ := DecodeCookie(f.Cookie); o.Kind == KindConnection && o.ID == 2 {
+			t.Errorf("the gre connection's flow changed when the vxlan port moved")
+		}
+	}
+
+	mods := Mods(adds, dels)
+	if mods[0].Command != openflow13.FC_ADD || mods[len(mods)-1].Command != openflow13.FC_DELETE_STRICT ||
+		mods[len(mods)-1].CookieMask != ^uint64(0) {
+		t.Errorf("mods must add first, then delete strictly by full cookie")
+	}
+}
+
+func TestARPResponderHasTheCanonicalShape(t *testing.T) {
+	f := arpResponder(1, mac("02:0b:00:00:00:01"), net.ParseIP("192.0.2.21"), Owner{KindBinding, 1})
+	acts := f.Instructions[0].(*openflow13.InstrActions).Actions
+	var kinds []string
+	for _, a := range acts {
+		kinds = append(kinds, fmt.Sprintf("%T", a))
+	}
+	want := "[*openflow13.NXActionRegMove *openflow13.ActionSetField *openflow13.ActionSetField *openflow13.NXActionRegMove *openflow13.NXActionRegMove *openflow13.ActionSetField *openflow13.ActionSetField]"
+	if got := fmt.Sprint(kinds); got != want {
+		t.Fatalf("responder actions %s, want %s", got, want)
+	}
+	if goTo := f.Instructions[1].(*openflow13.InstrGotoTable); goTo.TableId != TableReplyToIngress {
+		t.Fatalf("responder goes to %d, want reply_to_ingress", goTo.TableId)
+	}
+	if !bytes.Contains(mustMarshal(&f.Match), net.ParseIP("192.0.2.21").To4()) {
+		t.Fatalf("responder does not match arp_tpa 192.0.2.21")
+	}
+}
+
+func TestCompileRejectsOutOfRangeIDs(t *testing.T) {
+	in := twoSites()
+	in.Networks[0].ID = MaxOwnerID + 1
+	if _, err := Compile(in); err == nil {
+		t.Fatal("a network ID over 24 bits compiled")
+	}
+}
+
+func TestCompileRefusesAFlowOverOpenFlowsSizeLimit(t *testing.T) {
+	in := twoSites()
+	n := &in.Networks[0]
+	for i := 0; i < 2000; i++ {
+		n.Connections = append(n.Connections, Connection{ID: uint32(100 + i), NetworkType: "vxlan",
+			RemoteIP: net.IPv4(203, 0, 113, byte(i)), SegmentationID: uint32(i + 1), Flood: true})
+	}
+	if _, err := Compile(in); err == nil {
+		t.Fatal("a flood list of 2000 gateways (over 64 KiB) compiled")
+	}
+}

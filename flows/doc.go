@@ -1,0 +1,10 @@
+// Package flows owns l2gwd's OpenFlow data path: the pipeline (pipeline.go,
+// read it top to bottom to know every table), the registers it uses
+// (fields.go), the cookie scheme that ties every flow to its owner
+// (cookie.go), the pure compiler from desired state to flows (compile.go),
+// the diff between desired and installed flows (diff.go), and the OpenFlow
+// session with the bridge (session.go).
+//
+// It knows nothing of HTTP, the store or OVSDB: its input is Input, a plain
+// description of networks, connections, bindings and port numbers.
+package flows

@@ -1,0 +1,74 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/contiv/libOpenflow/openflow13"
+	"github.com/contiv/libOpenflow/util"
+	"github.com/contiv/ofnet/ofctrl"
+)
+
+// replyIdle is how long a multipart request waits for its next reply part.
+const replyIdle = 10 * time.Second
+
+// Dump returns every flow, in any table, whose cookie matches cookie under
+// cookieMask, with its cookie, table, priority and match (no instructions).
+// The match keeps each field's value and mask as raw bytes, exactly as the
+// switch sent them (not libOpenflow's typed fields), so a dumped flow's
+// DeleteMod removes exactly that flow.
+//
+// Completeness is checked against the switch's own count (an aggregate-stats
+// request with the same cookie and mask, sent first): the dump is only right
+// while nobody else changes flows with these cookies.
+func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]*Flow, error) {
+	sw := s.current()
+	if sw == nil {
+		return nil, fmt.Errorf("dump flows: %w", ErrNotConnected)
+	}
+	agg := openflow13.NewAggregateStatsRequest()
+	agg.TableId = openflow13.OFPTT_ALL
+	agg.OutPort = openflow13.P_ANY
+	agg.OutGroup = openflow13.OFPG_ANY
+	agg.Cookie, agg.CookieMask = cookie, cookieMask
+	entries, err := s.multipart(ctx, sw, openflow13.MultipartType_Aggregate, agg, 1)
+	if err != nil {
+		return nil, fmt.Errorf("dump flows: count them: %w", err)
+	}
+	count := int(entries[0].(*openflow13.AggregateStats).FlowCount)
+
+	req := openflow13.NewFlowStatsRequest()
+	req.TableId = openflow13.OFPTT_ALL
+	req.Cookie, req.CookieMask = cookie, cookieMask
+	entries, err = s.multipart(ctx, sw, openflow13.MultipartType_Flow, req, count)
+	if err != nil {
+		return nil, fmt.Errorf("dump flows: %w", err)
+	}
+	flows := make([]*Flow, len(entries))
+	for i, e := range entries {
+		st := e.(*openflow13.FlowStats)
+		flows[i] = &Flow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority, Match: st.Match}
+	}
+	return flows, nil
+}
+
+// multipart sends one multipart request of type typ with a fresh xid and
+// returns the body entries of its reply, of which it expects want.
+func (s *Session) multipart(ctx context.Context, sw *ofctrl.OFSwitch, typ uint16, body util.Message, want int) ([]util.Message, error) {
+	req := &openflow13.MultipartRequest{Header: openflow13.NewOfp13Header(), Type: typ, Body: body}
+	req.Header.Type = openflow13.Type_MultiPartRequest
+	parts := newReplyParts(typ, want)
+	s.mu.Lock()
+	s.replies[req.Xid] = parts
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.replies, req.Xid)
+		s.mu.Unlock()
+	}()
+	if err := sw.Send(req); err != nil {
+		return nil, fmt.Errorf("send multipart request: %w", err)
+	}
+	return parts.wait(ctx, replyIdle)
+}

@@ -1,0 +1,84 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/contiv/libOpenflow/openflow13"
+	"github.com/contiv/libOpenflow/util"
+)
+
+// replyParts reassembles one multipart reply (all parts share the request's
+// xid). libOpenflow parses inbound messages on many goroutines, so parts come
+// in any order and the final part (the one without OFPMPF_REPLY_MORE) may come
+// before earlier ones: the reply is complete only once the final part was seen
+// AND the expected number of body entries arrived.
+type replyParts struct {
+	typ  uint16 // multipart type of the request
+	want int    // body entries expected
+
+	mu       sync.Mutex
+	entries  []util.Message
+	parts    int
+	final    bool
+	progress chan struct{} // signalled (without blocking) on every part
+}
+
+func newReplyParts(typ uint16, want int) *replyParts {
+	return &replyParts{typ: typ, want: want, progress: make(chan struct{}, 1)}
+}
+
+// add takes one part; parts of another multipart type are ignored.
+func (r *replyParts) add(rep *openflow13.MultipartReply) {
+	if rep.Type != r.typ {
+		return
+	}
+	r.mu.Lock()
+	r.entries = append(r.entries, rep.Body...)
+	r.parts++
+	if rep.Flags&openflow13.OFPMPF_REPLY_MORE == 0 {
+		r.final = true
+	}
+	r.mu.Unlock()
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
+}
+
+// complete reports whether the whole reply arrived.
+func (r *replyParts) complete() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.final && len(r.entries) >= r.want
+}
+
+// wait returns the body entries once the reply is complete. It gives up when
+// ctx ends or when idle passes without a new part.
+func (r *replyParts) wait(ctx context.Context, idle time.Duration) ([]util.Message, error) {
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for !r.complete() {
+		select {
+		case <-r.progress:
+			timer.Reset(idle)
+		case <-timer.C:
+			return nil, fmt.Errorf("no reply part for %s: %w", idle, r.shortfall())
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ctx.Err(), r.shortfall())
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.entries, nil
+}
+
+// shortfall describes what is still missing.
+func (r *replyParts) shortfall() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Errorf("incomplete multipart reply: %d of %d entries in %d parts, final part seen: %t",
+		len(r.entries), r.want, r.parts, r.final)
+}

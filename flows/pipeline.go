@@ -1,0 +1,106 @@
+package flows
+
+import "fmt"
+
+// The pipeline, one table per stage. A packet from a local attachment or a
+// tunnel walks these tables in order; every table's contract (what it
+// matches, where it may go next, what happens on a miss) is declared in
+// Pipeline and checked against every compiled flow by the unit tests.
+//
+//	Classifier ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress           (ARP answered in OVS)
+//	                                     └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
+//	                                                                      └─▶ Flood   (broadcast / unknown)
+const (
+	// TableClassifier admits a packet into a network: a local attachment
+	// (port, VLAN) or a tunnel (remote gateway IP, segmentation ID) of a
+	// known connection. It loads the network ID into RegNetwork and marks
+	// tunnel ingress in RegFlags; anything else is dropped.
+	TableClassifier uint8 = 0
+	// TableLearn learns the source MAC into TableL2Lookup: toward the
+	// ingress port for local traffic, toward the sending gateway (its IP
+	// and segmentation ID) for tunnel traffic.
+	TableLearn uint8 = 10
+	// TableARPResponder answers ARP requests for bound IPv4 addresses of
+	// the packet's network from local attachments, in OVS. Everything else
+	// looks up its destination (resubmit to TableL2Lookup) and goes on to
+	// TableForward.
+	TableARPResponder uint8 = 20
+	// TableL2Lookup maps (network, destination MAC) to an output: a static
+	// binding (tunnel to its gateway) or a learned entry. It is only
+	// entered by resubmit and only loads RegOutPort and tunnel fields.
+	TableL2Lookup uint8 = 30
+	// TableForward sends a packet with a known output to TableEgress and
+	// one without to TableFlood; it drops tunnel-to-tunnel unicast (split
+	// horizon).
+	TableForward uint8 = 40
+	// TableFlood replicates broadcast and unknown traffic: from a local
+	// attachment to the network's other attachments and to every flooding
+	// connection (head-end replication); from a tunnel to local attachments
+	// only.
+	TableFlood uint8 = 50
+	// TableEgress outputs a packet to RegOutPort, pushing the attachment's
+	// VLAN when it is tagged.
+	TableEgress uint8 = 60
+	// TableReplyToIngress sends a packet (an ARP reply built in
+	// TableARPResponder) back out its ingress port, re-pushing the
+	// ingress attachment's VLAN.
+	TableReplyToIngress uint8 = 70
+)
+
+// Table is the contract of one pipeline table.
+type Table struct {
+	ID   uint8
+	Name string
+	// Matches lists the fields its flows may match.
+	Matches []string
+	// Next lists the tables its flows may go to (goto_table).
+	Next []uint8
+	// Resubmits lists the tables its flows may resubmit to.
+	Resubmits []uint8
+	// Miss says what a packet that matches no l2gw flow meets.
+	Miss string
+}
+
+// Pipeline declares every table of the data path, in packet order.
+var Pipeline = []Table{
+	{ID: TableClassifier, Name: "classifier",
+		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_id", "eth_src"},
+		Next:    []uint8{TableLearn}, Miss: "drop"},
+	{ID: TableLearn, Name: "learn",
+		Matches: []string{"reg6", "reg5"},
+		Next:    []uint8{TableARPResponder}, Miss: "drop"},
+	{ID: TableARPResponder, Name: "arp_responder",
+		Matches:   []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa"},
+		Next:      []uint8{TableForward, TableReplyToIngress},
+		Resubmits: []uint8{TableL2Lookup}, Miss: "lookup and forward"},
+	{ID: TableL2Lookup, Name: "l2_lookup",
+		Matches: []string{"reg6", "eth_dst"}, Miss: "no output (flood)"},
+	{ID: TableForward, Name: "forward",
+		Matches: []string{"reg5", "reg7"},
+		Next:    []uint8{TableFlood, TableEgress}, Miss: "egress"},
+	{ID: TableFlood, Name: "flood",
+		Matches: []string{"reg6", "reg5"}, Miss: "drop"},
+	{ID: TableEgress, Name: "egress",
+		Matches: []string{"reg6", "reg7"}, Miss: "drop"},
+	{ID: TableReplyToIngress, Name: "reply_to_ingress",
+		Matches: []string{"reg6", "in_port"}, Miss: "drop"},
+}
+
+// TableByID returns the contract of table id.
+func TableByID(id uint8) (Table, bool) {
+	for _, t := range Pipeline {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Table{}, false
+}
+
+// TableName returns the name of table id, or its number when it is not part
+// of the pipeline.
+func TableName(id uint8) string {
+	if t, ok := TableByID(id); ok {
+		return t.Name
+	}
+	return fmt.Sprintf("table%d", id)
+}

@@ -1,0 +1,144 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/contiv/libOpenflow/openflow13"
+	"github.com/contiv/ofnet/ofctrl"
+)
+
+// ErrNotConnected is returned by Apply and Dump while no switch is connected.
+var ErrNotConnected = errors.New("openflow switch not connected")
+
+// Event reports a change of the switch connection.
+type Event struct {
+	Connected bool // the switch (re)connected; false: it went away
+}
+
+// Session is l2gwd's OpenFlow 1.3 controller endpoint for one bridge: the
+// bridge connects to it (controller tcp:ADDR), and it programs flows in atomic
+// bundles and reads them back with flow-stats dumps. When the switch
+// reconnects (or ovs-vswitchd restarts), the session carries on with the new
+// connection.
+type Session struct {
+	log      *slog.Logger
+	listener net.Listener
+	events   chan Event
+
+	applyMu sync.Mutex // one bundle at a time
+
+	mu      sync.Mutex
+	sw      *ofctrl.OFSwitch       // current connection, nil when none
+	replies map[uint32]*replyParts // outstanding multipart requests by xid
+	errs    *[]switchError         // while a bundle is sent: the switch's errors
+}
+
+// eventBuffer is how many connection events wait for a slow reader before
+// older ones are dropped.
+const eventBuffer = 16
+
+// Listen starts accepting switch connections on addr ("127.0.0.1:6653").
+// The libraries' own logs (ofctrl, libOpenflow: warnings and errors) go to
+// the first logger ever given to Listen.
+func Listen(addr string, log *slog.Logger) (*Session, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("openflow listen %s: %w", addr, err)
+	}
+	routeLibraryLogs(log)
+	s := &Session{
+		log:      log,
+		listener: l,
+		events:   make(chan Event, eventBuffer),
+		replies:  make(map[uint32]*replyParts),
+	}
+	go s.serve(l)
+	log.Info("openflow listening", "addr", l.Addr().String())
+	return s, nil
+}
+
+// Events delivers an Event on every switch connect and disconnect. It never
+// blocks the session: when the reader lags, the oldest events are dropped, so
+// the last event received always tells the current state.
+func (s *Session) Events() <-chan Event { return s.events }
+
+// Connected reports whether a switch is connected now.
+func (s *Session) Connected() bool { return s.current() != nil }
+
+func (s *Session) current() *ofctrl.OFSwitch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sw
+}
+
+// Close stops listening and drops the switch connection (a Disconnected
+// event follows). ofctrl leaves the dropped connection's receive goroutine
+// parked.
+func (s *Session) Close() {
+	s.listener.Close()
+	if sw := s.current(); sw != nil {
+		sw.Disconnect()
+	}
+}
+
+// switchApp receives ofctrl's callbacks for a Session.
+type switchApp struct {
+	s *Session
+}
+
+// SwitchConnected makes sw the session's switch.
+func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sw = sw
+	s.log.Info("openflow switch connected", "dpid", sw.DPID().String())
+	s.notify(Event{Connected: true})
+}
+
+// SwitchDisconnected forgets sw unless a newer connection already replaced it.
+func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sw != sw {
+		return
+	}
+	s.sw = nil
+	s.log.Warn("openflow switch disconnected", "dpid", sw.DPID().String())
+	s.notify(Event{Connected: false})
+}
+
+// PacketRcvd ignores packet-ins: l2gw's pipeline sends none to the controller.
+func (a *switchApp) PacketRcvd(*ofctrl.OFSwitch, *ofctrl.PacketIn) {}
+
+// MultipartReply hands a reply part to the request waiting for its xid.
+func (a *switchApp) MultipartReply(_ *ofctrl.OFSwitch, rep *openflow13.MultipartReply) {
+	a.s.mu.Lock()
+	r := a.s.replies[rep.Xid]
+	a.s.mu.Unlock()
+	if r != nil {
+		r.add(rep)
+	}
+}
+
+// notify queues ev without blocking, dropping the oldest queued events when
+// the reader lags. Callers hold s.mu, so events queue in the order the state
+// changed.
+func (s *Session) notify(ev Event) {
+	for {
+		select {
+		case s.events <- ev:
+			return
+		default:
+		}
+		select {
+		case <-s.events:
+		default:
+		}
+	}
+}

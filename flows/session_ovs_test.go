@@ -1,0 +1,354 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/contiv/libOpenflow/openflow13"
+
+	"github.com/l2gw/l2gw/internal/ovstest"
+)
+
+// testCookie marks the flows the tests program; foreignCookie marks one
+// installed behind the session's back, which it must leave alone.
+const (
+	testCookie    = uint64(0xA) << 60
+	testMask      = uint64(0xF) << 60
+	foreignCookie = uint64(0x5) << 60
+)
+
+// lab is a private OVS with bridge br0 connected to a Session.
+type lab struct {
+	ovs *ovstest.OVS
+	s   *Session
+}
+
+// startLab runs OVS in a network namespace of its own (netdev datapaths of
+// OVS instances sharing a namespace collide on the "ovs-netdev" device) and
+// relays its controller connection, made to a unix socket, to the session's
+// TCP port.
+func startLab(t *testing.T) *lab {
+	t.Helper()
+	ns := fmt.Sprintf("l2gw-flows-%d-%d", os.Getpid(), labs.Add(1))
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	o := ovstest.Start(t, ns)
+	addr := freeAddr(t)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := Listen(addr, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	sock := filepath.Join(o.Dir, "controller.sock")
+	relay(t, sock, addr)
+	o.Vsctl(t, "add-br", "br0", "--",
+		"set", "bridge", "br0", "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
+		"set-controller", "br0", "unix:"+sock)
+	l := &lab{ovs: o, s: s}
+	l.waitEvent(t, true)
+	return l
+}
+
+var labs atomic.Int32
+
+// relay forwards every connection made to the unix socket sock to the TCP
+// address addr, until the test ends.
+func relay(t *testing.T, sock, addr string) {
+	t.Helper()
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+// freeAddr returns a loopback TCP address nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// waitEvent waits for the connection event that says connected.
+func (l *lab) waitEvent(t *testing.T, connected bool) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-l.s.Events():
+			if ev.Connected == connected {
+				if l.s.Connected() != connected {
+					t.Fatalf("event says connected=%t, Connected() says %t", connected, !connected)
+				}
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no event connected=%t within 30s", connected)
+		}
+	}
+}
+
+// ofctlCookies returns how many flows ovs-ofctl shows per cookie.
+func (l *lab) ofctlCookies(t *testing.T) map[uint64]int {
+	t.Helper()
+	out := l.ovs.Ofctl(t, "dump-flows", "br0")
+	counts := map[uint64]int{}
+	for _, line := range strings.Split(out, "\n") {
+		var cookie uint64
+		if _, err := fmt.Sscanf(strings.TrimSpace(line), "cookie=0x%x,", &cookie); err == nil {
+			counts[cookie]++
+		}
+	}
+	return counts
+}
+
+// someCookies describes counts briefly.
+func someCookies(counts map[uint64]int) string {
+	var some []string
+	for c := range counts {
+		if len(some) == 3 {
+			some = append(some, "...")
+			break
+		}
+		some = append(some, fmt.Sprintf("%#x", c))
+	}
+	return fmt.Sprintf("%d cookies (%s)", len(counts), strings.Join(some, " "))
+}
+
+// testFlows builds n distinct flows with cookies testCookie|i, spread over
+// tables 0-3 and over the match fields and actions l2gw's pipeline uses.
+func testFlows(n int) []*Flow {
+	flows := make([]*Flow, n)
+	for i := range flows {
+		mac := net.HardwareAddr{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		ip := net.IPv4(198, 51, byte(i>>8), byte(i))
+		f := &Flow{Cookie: testCookie | uint64(i), Table: uint8(i % 4), Priority: uint16(100 + i%3), Match: *openflow13.NewMatch()}
+		apply := openflow13.NewInstrApplyActions()
+		switch i % 4 {
+		case 0: // local MAC on a port
+			f.Match.AddField(*openflow13.NewInPortField(uint32(i%7 + 1)))
+			f.Match.AddField(*openflow13.NewEthDstField(mac, nil))
+			apply.AddAction(openflow13.NewActionOutput(1), false)
+			f.Instructions = append(f.Instructions, apply)
+		case 1: // remote MAC behind a tunnel
+			f.Match.AddField(*openflow13.NewRegMatchField(6, uint32(i), nil))
+			f.Match.AddField(*openflow13.NewEthDstField(mac, nil))
+			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewTunnelIpv4DstField(ip, nil)), false)
+			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewTunnelIdField(uint64(i))), false)
+			apply.AddAction(openflow13.NewActionOutput(2), false)
+			f.Instructions = append(f.Instructions, apply)
+		case 2: // ARP responder
+			f.Match.AddField(*openflow13.NewEthTypeField(0x0806))
+			f.Match.AddField(*openflow13.NewArpOperField(1))
+			f.Match.AddField(*openflow13.NewArpTpaField(ip))
+			f.Match.AddField(*openflow13.NewRegMatchField(6, uint32(i), nil))
+			apply.AddAction(openflow13.NewNXActionRegMove(48, 0, 0,
+				openflow13.NewEthSrcField(nil, nil), openflow13.NewEthDstField(nil, nil)), false)
+			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewEthSrcField(mac, nil)), false)
+			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewArpOperField(2)), false)
+			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewArpShaField(mac)), false)
+			apply.AddAction(openflow13.NewActionOutput(openflow13.P_IN_PORT), false)
+			f.Instructions = append(f.Instructions, apply)
+		case 3: // tunnel ingress by VNI and VLAN
+			f.Match.AddField(*openflow13.NewTunnelIdField(uint64(i)))
+			mask := uint64(0xffff)
+			f.Match.AddField(*openflow13.NewMetadataField(uint64(i&0xffff), &mask))
+			f.Match.AddField(*openflow13.NewVlanIdField(uint16(i%4000+1)|openflow13.OFPVID_PRESENT, nil))
+			f.Instructions = append(f.Instructions,
+				openflow13.NewInstrWriteMetadata(uint64(i), 0xffffffff),
+				openflow13.NewInstrGotoTable(f.Table+1))
+		}
+		flows[i] = f
+	}
+	return flows
+}
+
+func addMods(flows []*Flow) []*openflow13.FlowMod {
+	mods := make([]*openflow13.FlowMod, len(flows))
+	for i, f := range flows {
+		mods[i] = f.AddMod()
+	}
+	return mods
+}
+
+func deleteMods(flows []*Flow) []*openflow13.FlowMod {
+	mods := make([]*openflow13.FlowMod, len(flows))
+	for i, f := range flows {
+		mods[i] = f.DeleteMod()
+	}
+	return mods
+}
+
+type flowKey struct {
+	cookie   uint64
+	table    uint8
+	priority uint16
+}
+
+// checkDump asserts that dumped holds exactly want's cookies, tables and priorities.
+func checkDump(t *testing.T, dumped, want []*Flow) {
+	t.Helper()
+	if len(dumped) != len(want) {
+		t.Fatalf("dump returned %d flows, want %d", len(dumped), len(want))
+	}
+	keys := make(map[flowKey]bool, len(want))
+	for _, f := range want {
+		keys[flowKey{f.Cookie, f.Table, f.Priority}] = true
+	}
+	for _, f := range dumped {
+		k := flowKey{f.Cookie, f.Table, f.Priority}
+		if !keys[k] {
+			t.Fatalf("dump returned unexpected or duplicate flow %+v", k)
+		}
+		delete(keys, k)
+	}
+}
+
+func TestSessionApplyDumpDelete(t *testing.T) {
+	l := startLab(t)
+	ctx := context.Background()
+	l.ovs.Ofctl(t, "add-flow", "br0", fmt.Sprintf("cookie=%#x,table=0,priority=100,in_port=1,actions=drop", foreignCookie))
+
+	flows := testFlows(20000)
+	start := time.Now()
+	if err := l.s.Apply(ctx, addMods(flows)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Apply of %d flows: %s", len(flows), time.Since(start))
+	counts := l.ofctlCookies(t)
+	for _, f := range flows {
+		if counts[f.Cookie] != 1 {
+			t.Fatalf("ovs-ofctl shows %d flows with cookie %#x, want 1", counts[f.Cookie], f.Cookie)
+		}
+	}
+
+	start = time.Now()
+	dumped, err := l.s.Dump(ctx, testCookie, testMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Dump of %d flows: %s", len(dumped), time.Since(start))
+	checkDump(t, dumped, flows)
+
+	// The dumped matches go back out in DELETE_STRICT flow mods.
+	if err := l.s.Apply(ctx, deleteMods(dumped)); err != nil {
+		t.Fatal(err)
+	}
+	counts = l.ofctlCookies(t)
+	if counts[foreignCookie] != 1 {
+		t.Fatal("deleting the dumped flows deleted the foreign flow")
+	}
+	if delete(counts, foreignCookie); len(counts) != 0 {
+		t.Fatalf("after deleting the dumped flows ovs-ofctl still shows %s", someCookies(counts))
+	}
+	if dumped, err := l.s.Dump(ctx, testCookie, testMask); err != nil || len(dumped) != 0 {
+		t.Fatalf("dump after delete: %d flows, %v; want none", len(dumped), err)
+	}
+}
+
+func TestSessionBundleIsAtomic(t *testing.T) {
+	l := startLab(t)
+	flows := testFlows(100)
+	// OVS rejects going back to an earlier table.
+	flows = append(flows, &Flow{Cookie: testCookie | 0xbad, Table: 5, Priority: 1, Match: *openflow13.NewMatch(),
+		Instructions: []openflow13.Instruction{openflow13.NewInstrGotoTable(2)}})
+	if err := l.s.Apply(context.Background(), addMods(flows)); err == nil {
+		t.Fatal("Apply of a bundle with a bad flow succeeded")
+	} else {
+		t.Logf("Apply: %v", err)
+	}
+	if counts := l.ofctlCookies(t); len(counts) != 0 {
+		t.Fatalf("after a failed bundle ovs-ofctl shows %s, want none", someCookies(counts))
+	}
+	// The session still works.
+	if err := l.s.Apply(context.Background(), addMods(flows[:100])); err != nil {
+		t.Fatal(err)
+	}
+	if counts := l.ofctlCookies(t); len(counts) != 100 {
+		t.Fatalf("ovs-ofctl shows %d cookies, want 100", len(counts))
+	}
+}
+
+func TestSessionReconnects(t *testing.T) {
+	l := startLab(t)
+	l.ovs.StopVswitchd()
+	l.waitEvent(t, false)
+	if err := l.s.Apply(context.Background(), addMods(testFlows(1))); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("Apply while disconnected: %v, want ErrNotConnected", err)
+	}
+	if err := l.ovs.StartVswitchd(); err != nil {
+		t.Fatal(err)
+	}
+	l.waitEvent(t, true)
+	flows := testFlows(1000)
+	if err := l.s.Apply(context.Background(), addMods(flows)); err != nil {
+		t.Fatal(err)
+	}
+	dumped, err := l.s.Dump(context.Background(), testCookie, testMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDump(t, dumped, flows)
+}
+
+func TestSessionScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 flows")
+	}
+	l := startLab(t)
+	ctx := context.Background()
+	flows := testFlows(100000)
+	start := time.Now()
+	if err := l.s.Apply(ctx, addMods(flows)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Apply of %d flows: %s", len(flows), time.Since(start))
+	start = time.Now()
+	dumped, err := l.s.Dump(ctx, testCookie, testMask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Dump of %d flows: %s", len(dumped), time.Since(start))
+	checkDump(t, dumped, flows)
+	start = time.Now()
+	if err := l.s.Apply(ctx, deleteMods(dumped)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Apply of %d deletes: %s", len(dumped), time.Since(start))
+	if counts := l.ofctlCookies(t); len(counts) != 0 {
+		t.Fatalf("after deleting everything ovs-ofctl shows %s", someCookies(counts))
+	}
+}

@@ -1,0 +1,184 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/l2gw/l2gw/internal/ovstest"
+)
+
+// Interface and bridge names inside a site's namespace.
+const (
+	// PhyBridge is the underlay bridge (standalone, NORMAL switching) whose
+	// internal port carries the site's tunnel IP and whose other port is the
+	// WAN link.
+	PhyBridge = "br-phy"
+	// IntBridge is the gateway bridge l2gwd manages; the lab only adds ports to it.
+	IntBridge = "br-int"
+	// TorBridge is the VLAN access switch that tagged hosts hang off.
+	TorBridge = "br-tor"
+	// WANPort is the site's end of its WAN link, a port of br-phy.
+	WANPort = "wan0"
+	// wanBridge is the Linux bridge in the WAN namespace.
+	wanBridge = "br-wan"
+)
+
+// Site is one gateway node: a namespace with its own Open vSwitch, an
+// underlay bridge br-phy holding the tunnel IP, and a link to the WAN.
+type Site struct {
+	lab      *Lab
+	Name     string // site name as given to AddSite
+	NetNS    string // namespace, <prefix><name>
+	TunnelIP string // underlay address on br-phy
+	ovs      *ovstest.OVS
+	wanPeer  string // the WAN link's end in the WAN namespace
+	trunk    string // br-int's patch port to br-tor, once a VLAN host exists
+}
+
+// AddSite creates site name (lower-case letters and digits) in namespace
+// <prefix><name>: a private OVS, the netdev bridge br-phy in standalone mode
+// whose internal port carries tunnelIP/24 (from 198.51.100.0/24), and a WAN
+// link (MTU WANMTU) from br-phy to the lab's WAN bridge. It returns once OVS's
+// tunnel route table knows the tunnel subnet, so tunnel ports can send at
+// once. br-int is not created here.
+func (l *Lab) AddSite(name, tunnelIP string) *Site {
+	t := l.t
+	t.Helper()
+	if !namePattern.MatchString(name) {
+		t.Fatalf("site name %q: only lower-case letters and digits", name)
+	}
+	if _, ok := l.sites[name]; ok {
+		t.Fatalf("site %s already exists", name)
+	}
+	if addr, err := netip.ParseAddr(tunnelIP); err != nil || !addr.Is4() {
+		t.Fatalf("site %s: tunnel IP %q is not an IPv4 address", name, tunnelIP)
+	}
+	s := &Site{lab: l, Name: name, NetNS: l.prefix + name, TunnelIP: tunnelIP, wanPeer: "w-" + name}
+	checkIfName(t, s.wanPeer)
+	if err := l.ensureWAN(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.addNetNS(s.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	s.ovs = ovstest.Start(t, s.NetNS)
+	s.ovs.Vsctl(t, "add-br", PhyBridge, "--", "set", "bridge", PhyBridge,
+		"datapath_type=netdev", "fail_mode=standalone")
+	mtu := fmt.Sprint(WANMTU)
+	err := runAll(
+		[]string{"ip", "-n", s.NetNS, "link", "add", WANPort, "mtu", mtu, "type", "veth",
+			"peer", "name", s.wanPeer, "mtu", mtu, "netns", l.wanNS},
+		[]string{"ip", "-n", l.wanNS, "link", "set", s.wanPeer, "master", wanBridge, "up"},
+		[]string{"ip", "-n", s.NetNS, "link", "set", WANPort, "up"},
+	)
+	if err != nil {
+		t.Fatalf("site %s: create WAN link: %v", name, err)
+	}
+	s.ovs.Vsctl(t, "add-port", PhyBridge, WANPort)
+	err = runAll(
+		[]string{"ip", "-n", s.NetNS, "addr", "add", tunnelIP + "/24", "dev", PhyBridge},
+		[]string{"ip", "-n", s.NetNS, "link", "set", PhyBridge, "up"},
+	)
+	if err != nil {
+		t.Fatalf("site %s: configure %s: %v", name, PhyBridge, err)
+	}
+	s.waitTunnelRoute(t)
+	l.sites[name] = s
+	return s
+}
+
+// ensureWAN creates the WAN namespace and its bridge on first use.
+func (l *Lab) ensureWAN() error {
+	if l.wanNS != "" {
+		return nil
+	}
+	ns := l.prefix + "wan"
+	if err := l.addNetNS(ns); err != nil {
+		return err
+	}
+	err := runAll(
+		[]string{"ip", "-n", ns, "link", "add", wanBridge, "mtu", fmt.Sprint(WANMTU), "type", "bridge"},
+		[]string{"ip", "-n", ns, "link", "set", wanBridge, "up"},
+	)
+	if err != nil {
+		return fmt.Errorf("create WAN bridge: %w", err)
+	}
+	l.wanNS = ns
+	return nil
+}
+
+// waitTunnelRoute waits until ovs-vswitchd has learned the route to the
+// tunnel subnet from the namespace's kernel routes.
+func (s *Site) waitTunnelRoute(t testing.TB) {
+	t.Helper()
+	prefix := netip.MustParsePrefix(s.TunnelIP + "/24").Masked().String()
+	var out string
+	ok := poll(func() bool {
+		out = s.ovs.Appctl(t, "ovs-vswitchd", "ovs/route/show")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, prefix) && strings.Contains(line, "dev "+PhyBridge) {
+				return true
+			}
+		}
+		return false
+	})
+	if !ok {
+		t.Fatalf("site %s: OVS never learned a route to %s via %s:\n%s", s.Name, prefix, PhyBridge, out)
+	}
+}
+
+// OVS returns the site's private Open vSwitch.
+func (s *Site) OVS() *ovstest.OVS { return s.ovs }
+
+// Exec runs cmd inside the site's namespace with the environment of its OVS
+// (so plain ovs-vsctl and ovs-ofctl reach it) and returns its standard output;
+// a failure's error carries its standard error.
+func (s *Site) Exec(t testing.TB, cmd ...string) (string, error) {
+	t.Helper()
+	if len(cmd) == 0 {
+		t.Fatal("Site.Exec: empty command")
+	}
+	return s.ovs.Exec(cmd[0], cmd[1:]...)
+}
+
+// SetWAN takes the site's WAN link down (up=false) or back up. The link is
+// switched at its WAN-side end, so the site's wan0 loses carrier and OVS
+// cannot send or receive tunnel traffic, while everything inside the site
+// keeps running.
+func (s *Site) SetWAN(t testing.TB, up bool) {
+	t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	if _, err := run("ip", "-n", s.lab.wanNS, "link", "set", s.wanPeer, state); err != nil {
+		t.Fatalf("site %s: set WAN %s: %v", s.Name, state, err)
+	}
+}
+
+// AttachPort adds port (an existing interface in the site's namespace) to
+// br-int, waiting up to 10 s for br-int to exist (l2gwd creates it). extra
+// are ovs-vsctl "set interface" column settings, such as "type=patch".
+func (s *Site) AttachPort(t testing.TB, port string, extra ...string) {
+	t.Helper()
+	s.WaitBridge(t, IntBridge)
+	args := []string{"--may-exist", "add-port", IntBridge, port}
+	if len(extra) > 0 {
+		args = append(append(args, "--", "set", "interface", port), extra...)
+	}
+	s.ovs.Vsctl(t, args...)
+}
+
+// WaitBridge waits up to 10 s for bridge to exist in the site's OVS.
+func (s *Site) WaitBridge(t testing.TB, bridge string) {
+	t.Helper()
+	ok := poll(func() bool {
+		_, err := s.ovs.Exec("ovs-vsctl", "--db="+s.ovs.Endpoint(), "br-exists", bridge)
+		return err == nil
+	})
+	if !ok {
+		t.Fatalf("site %s: bridge %s does not exist after %s", s.Name, bridge, pollTimeout)
+	}
+}

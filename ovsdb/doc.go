@@ -1,0 +1,15 @@
+// Package ovsdb is l2gwd's side of the site's Open_vSwitch database: it makes
+// sure the bridge exists and points at l2gwd's OpenFlow listener, keeps one
+// flow-based tunnel port per network type in use, and reports the ofport
+// numbers of the bridge's interfaces from a monitored cache.
+//
+// It writes only a bridge's protocols, fail_mode and controller columns and
+// rows it created itself (tagged external_ids:l2gw-owner=l2gwd), and it
+// deletes only tunnel ports it owns. It never touches flows (package flows owns
+// them) nor any other bridge or port.
+//
+// The typed models in ./vswitch are generated from vswitch.ovsschema (Open
+// vSwitch 3.1) by libovsdb's modelgen.
+package ovsdb
+
+//go:generate go run github.com/ovn-org/libovsdb/cmd/modelgen -p vswitch -o vswitch vswitch.ovsschema

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what l2gw's tests and demo need on a Debian machine (as root):
+# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, tcpdump.
+# Does nothing when everything is already there.
+set -euo pipefail
+need=()
+command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v arping >/dev/null || need+=(arping)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: need root to install: ${need[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The Debian package starts a system OVS; l2gw's tests and demo run their own.
