@@ -100,9 +100,30 @@ func (c *Client) createBridgeOps(s *snapshot, cfg BridgeConfig) ([]ovsdb.Operati
 	return append(ops, addBridge...), nil
 }
 
+// ControllerMaxBackoff (ms) caps how long the bridge waits between attempts
+// to reach l2gwd: a restarted l2gwd has its switch back within about a
+// second instead of OVS's default of up to eight.
+const ControllerMaxBackoff = 1000
+
 // newController is a Controller row to insert, named for the transaction.
 func newController(target string) *vswitch.Controller {
-	return &vswitch.Controller{UUID: "l2gw_controller", Target: target, ExternalIDs: ownerIDs()}
+	backoff := ControllerMaxBackoff
+	return &vswitch.Controller{UUID: "l2gw_controller", Target: target, MaxBackoff: &backoff, ExternalIDs: ownerIDs()}
+}
+
+// controllerBackoffOps sets max_backoff on controller uuid when it differs.
+func (c *Client) controllerBackoffOps(s *snapshot, uuid string) ([]ovsdb.Operation, error) {
+	ctrl := s.controllers[uuid]
+	if ctrl.MaxBackoff != nil && *ctrl.MaxBackoff == ControllerMaxBackoff {
+		return nil, nil
+	}
+	backoff := ControllerMaxBackoff
+	ctrl.MaxBackoff = &backoff
+	ops, err := c.ovs.Where(&vswitch.Controller{UUID: uuid}).Update(&ctrl, &ctrl.MaxBackoff)
+	if err != nil {
+		return nil, fmt.Errorf("set max_backoff of controller %s: %w", ctrl.Target, err)
+	}
+	return ops, nil
 }
 
 // fixBridgeOps sets protocols, fail_mode and the controller of an existing
@@ -123,8 +144,15 @@ func (c *Client) fixBridgeOps(s *snapshot, br vswitch.Bridge, target string) ([]
 		fields = append(fields, &want.FailMode)
 	}
 	var ops []ovsdb.Operation
+	keep := controllerWithTarget(s, br, target)
+	if keep != "" {
+		backoff, err := c.controllerBackoffOps(s, keep)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, backoff...)
+	}
 	if !hasOnlyController(s, br, target) {
-		keep := controllerWithTarget(s, br, target)
 		if keep == "" {
 			ctrl := newController(target)
 			insert, err := c.ovs.Create(ctrl)
@@ -138,7 +166,7 @@ func (c *Client) fixBridgeOps(s *snapshot, br vswitch.Bridge, target string) ([]
 		fields = append(fields, &want.Controller)
 	}
 	if len(fields) == 0 {
-		return nil, nil
+		return ops, nil
 	}
 	update, err := c.ovs.Where(&vswitch.Bridge{UUID: br.UUID}).Update(&want, fields...)
 	if err != nil {

@@ -110,7 +110,7 @@ func (c *Client) newMonitor() *client.Monitor {
 			&br.Controller, &br.Ports, &br.ExternalIDs),
 		client.WithTable(&port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(&iface, &iface.Name, &iface.Type, &iface.Options, &iface.Ofport, &iface.ExternalIDs),
-		client.WithTable(&ctrl, &ctrl.Target, &ctrl.ExternalIDs),
+		client.WithTable(&ctrl, &ctrl.Target, &ctrl.MaxBackoff, &ctrl.ExternalIDs),
 	)
 	m.Method = ovsdb.ConditionalMonitorRPC
 	return m

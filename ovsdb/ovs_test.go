@@ -81,6 +81,7 @@ func TestOVSEnsureBridge(t *testing.T) {
 		{"list-ports br-int", ""},
 		{"get interface br-int type", "internal"},
 		{"--columns=target --bare list controller", "tcp:127.0.0.1:6653"},
+		{"--columns=max_backoff --bare list controller", "1000"},
 	} {
 		if got := vsctl(t, o, strings.Fields(check.args)...); got != check.want {
 			t.Errorf("ovs-vsctl %s = %q, want %q", check.args, got, check.want)
@@ -115,6 +116,9 @@ func TestOVSEnsureBridge(t *testing.T) {
 	}
 	if got := vsctl(t, o, "get-controller", "br-int"); got != "tcp:127.0.0.1:6653" {
 		t.Errorf("controllers after repair = %q", got)
+	}
+	if got := vsctl(t, o, "--columns=max_backoff", "--bare", "list", "controller"); got != "1000" {
+		t.Errorf("controller max_backoff after repair = %q, want 1000", got)
 	}
 	if got := vsctl(t, o, "get", "bridge", "br-int", "fail_mode", "protocols"); got != "secure\n[OpenFlow13]" {
 		t.Errorf("fail_mode, protocols after repair = %q", got)

@@ -77,16 +77,31 @@ func (l *Lab) AddSite(name, tunnelIP string) *Site {
 		t.Fatalf("site %s: create WAN link: %v", name, err)
 	}
 	s.ovs.Vsctl(t, "add-port", PhyBridge, WANPort)
-	err = runAll(
-		[]string{"ip", "-n", s.NetNS, "addr", "add", tunnelIP + "/24", "dev", PhyBridge},
-		[]string{"ip", "-n", s.NetNS, "link", "set", PhyBridge, "up"},
-	)
-	if err != nil {
-		t.Fatalf("site %s: configure %s: %v", name, PhyBridge, err)
-	}
-	s.waitTunnelRoute(t)
+	s.RestoreUnderlay(t)
 	l.sites[name] = s
 	return s
+}
+
+// RestoreUnderlay (re)puts the tunnel IP on br-phy's internal port and waits
+// until OVS routes tunnels through it. AddSite does it once; a test that
+// restarts ovs-vswitchd calls it again, because the userspace datapath
+// recreates its internal ports (tap devices) without their addresses, as a
+// host's network configuration would on a real gateway.
+func (s *Site) RestoreUnderlay(t testing.TB) {
+	t.Helper()
+	s.WaitBridge(t, PhyBridge)
+	var err error
+	ok := poll(func() bool {
+		err = runAll(
+			[]string{"ip", "-n", s.NetNS, "addr", "replace", s.TunnelIP + "/24", "dev", PhyBridge},
+			[]string{"ip", "-n", s.NetNS, "link", "set", PhyBridge, "up"},
+		)
+		return err == nil
+	})
+	if !ok {
+		t.Fatalf("site %s: configure %s: %v", s.Name, PhyBridge, err)
+	}
+	s.waitTunnelRoute(t)
 }
 
 // ensureWAN creates the WAN namespace and its bridge on first use.
