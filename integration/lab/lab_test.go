@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/l2gw/l2gw/integration/lab"
+	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
 // TestTwoSitesOverVXLAN builds two sites joined by hand-written VXLAN flows
@@ -273,8 +274,8 @@ func TestThreeSitesAndCleanup(t *testing.T) {
 		t.Fatalf("namespaces left after the test: %v", names)
 	}
 	for _, pid := range pids {
-		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
-			t.Errorf("process %d still runs after the test (kill -0: %v)", pid, err)
+		if ovstest.Running(pid) {
+			t.Errorf("process %d still runs after the test", pid)
 		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -125,18 +127,21 @@ func (o *OVS) kill(daemon string) {
 	if err != nil {
 		return
 	}
-	pid := strings.TrimSpace(string(b))
-	exec.Command("kill", pid).Run()
-	for i := 0; i < 200 && running(pid); i++ {
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 200 && Running(pid); i++ {
 		time.Sleep(25 * time.Millisecond)
 	}
 	os.Remove(pidFile)
 }
 
-// running reports whether process pid exists and has not exited: a zombie
+// Running reports whether process pid exists and has not exited: a zombie
 // waiting for its parent to reap it has exited.
-func running(pid string) bool {
-	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+func Running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
 	}
