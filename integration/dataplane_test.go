@@ -173,9 +173,13 @@ func TestRestartLosesNoPacketAndRewritesNoFlow(t *testing.T) {
 	a, b, ha, _ := twoSites(t, "l2rs-", "vxlan")
 	bindHosts(t, a, b, "plane")
 	pingOK(t, ha, ipB1, 3)
-	flowsBefore := a.controllerFlows(t)
-
-	monitor := a.site.StartProcess(t, "ovs-ofctl", "-O", "OpenFlow13", "monitor", lab.IntBridge, "watch:!initial")
+	gws := []*gateway{a, b}
+	var before []string
+	var monitors []*lab.Process
+	for _, g := range gws {
+		before = append(before, strings.Join(g.controllerFlows(t), "\n"))
+		monitors = append(monitors, g.site.StartProcess(t, "ovs-ofctl", "-O", "OpenFlow13", "monitor", lab.IntBridge, "watch:!initial"))
+	}
 	time.Sleep(time.Second)
 	var sent, got int
 	done := make(chan struct{})
@@ -188,24 +192,26 @@ func TestRestartLosesNoPacketAndRewritesNoFlow(t *testing.T) {
 	b.restart(t, syscall.SIGTERM)
 	<-done
 	time.Sleep(500 * time.Millisecond)
-	monitor.Kill(syscall.SIGTERM)
-	monitor.Wait()
 
 	if got != sent {
 		t.Errorf("ping across two l2gwd restarts: %d of %d replies", got, sent)
 	}
-	var changes []string
-	for _, line := range strings.Split(monitor.Output(), "\n") {
-		// Entries OVS learns (cookie 0xb...) come and go with traffic.
-		if strings.Contains(line, "event=") && !strings.Contains(line, "cookie=0xb") {
-			changes = append(changes, line)
+	for i, g := range gws {
+		monitors[i].Kill(syscall.SIGTERM)
+		monitors[i].Wait()
+		var changes []string
+		for _, line := range strings.Split(monitors[i].Output(), "\n") {
+			// Entries OVS learns (cookie 0xb...) come and go with traffic.
+			if strings.Contains(line, "event=") && !strings.Contains(line, "cookie=0xb") {
+				changes = append(changes, line)
+			}
 		}
-	}
-	if len(changes) > 0 {
-		t.Errorf("restart changed flows:\n%s", strings.Join(changes, "\n"))
-	}
-	if after := a.controllerFlows(t); strings.Join(after, "\n") != strings.Join(flowsBefore, "\n") {
-		t.Errorf("flows differ after restart")
+		if len(changes) > 0 {
+			t.Errorf("site %s: restart changed flows:\n%s", g.site.Name, strings.Join(changes, "\n"))
+		}
+		if after := strings.Join(g.controllerFlows(t), "\n"); after != before[i] {
+			t.Errorf("site %s: flows differ after restart", g.site.Name)
+		}
 	}
 }
 
