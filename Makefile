@@ -5,7 +5,7 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build deps test unit demo demo-down clean
+.PHONY: all build deps test unit demo demo-down bench clean
 
 all: build
 
@@ -32,6 +32,13 @@ demo: deps build
 
 demo-down:
 	./scripts/demo.sh down
+
+# The scale benchmark (issue 3) in its own namespace and Open vSwitch (root):
+# make bench, or make bench N=10000 for a quick run.
+N ?= 100000
+bench: deps
+	$(GO) build -o $(BIN)/ ./cmd/l2gwd
+	$(GO) run ./cmd/l2gw-bench -n $(N) --l2gwd $(BIN)/l2gwd
 
 clean:
 	rm -rf $(BIN)

@@ -124,7 +124,7 @@ func TestMACs(t *testing.T) {
 func TestStatusAndHealth(t *testing.T) {
 	c := newClient(t, nil)
 	c.want("GET", "/v1/status", "", 200,
-		`{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":false,"flows":42}`)
+		`{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":false,"flows":42,"flow_mods":0,"bundles":0}`)
 	resp := c.do("GET", "/healthz", "")
 	if resp.status != 200 || resp.body != "ok" {
 		t.Fatalf("GET /healthz: %d %q, want 200 \"ok\"", resp.status, resp.body)

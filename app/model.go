@@ -72,4 +72,35 @@ type Status struct {
 	OVSDBConnected bool   `json:"ovsdb_connected"` // OVSDB session is up
 	Reconciled     bool   `json:"reconciled"`      // installed flows match the latest committed desired state
 	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
+	FlowMods       uint64 `json:"flow_mods"`       // flow_mods sent since l2gwd started
+	Bundles        uint64 `json:"bundles"`         // OpenFlow bundles committed since l2gwd started
+}
+
+// Change says what one committed mutation touched, so that a subscriber
+// (the reconciler) can redo only that: a change's cost follows its size,
+// not the size of the state.
+type Change struct {
+	// Topology is set when networks, remote gateways or connections
+	// changed.
+	Topology bool
+	// Bindings lists the bindings added or changed (as stored now) and
+	// removed (also those a deleted connection took with it), in order.
+	Bindings []BindingChange
+}
+
+// BindingChange is one binding added, changed or removed.
+type BindingChange struct {
+	Connection string
+	Binding    MACBinding // with its ID; for a removal, as it was
+	Removed    bool
+}
+
+func (c *Change) bound(conn string, bindings []MACBinding) {
+	for _, b := range bindings {
+		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, Binding: b})
+	}
+}
+
+func (c *Change) unbound(conn string, e macEntry) {
+	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, Binding: cloneBindings([]macEntry{e})[0], Removed: true})
 }

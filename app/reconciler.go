@@ -8,10 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/contiv/libOpenflow/openflow13"
 
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
@@ -21,7 +18,7 @@ import (
 type Switch interface {
 	Events() <-chan flows.Event
 	Connected() bool
-	Apply(ctx context.Context, mods []*openflow13.FlowMod) error
+	Apply(ctx context.Context, mods []flows.Mod) error
 	Dump(ctx context.Context, cookie, cookieMask uint64) ([]*flows.Flow, error)
 }
 
@@ -51,25 +48,29 @@ const retryDelay = time.Second
 // Reconciler keeps the bridge equal to the desired state: it makes sure the
 // bridge and tunnel ports exist (OVSDB) and sends the switch only the
 // difference between the desired flows and the flows it has (OpenFlow
-// bundles). After every (re)connection it dumps the switch's l2gw flows and
-// fixes only what differs, so a restarted l2gwd changes nothing on a switch
-// that is already right, and a restarted ovs-vswitchd gets everything back.
+// bundles).
+//
+// After every (re)connection it dumps the switch's l2gw flows and fixes only
+// what differs, so a restarted l2gwd changes nothing on a switch that is
+// already right, and a restarted ovs-vswitchd gets everything back. Between
+// connections it works from the State's Changes: a change recompiles only
+// the owners it touched, so its cost follows its size, not the state's.
+// What it keeps of the switch is the cookies of each owner's flows.
 type Reconciler struct {
-	cfg    ReconcilerConfig
-	state  *State
-	sw     Switch
-	br     Bridge
-	log    *slog.Logger
-	kick   chan struct{}
-	dirty  atomic.Bool // the desired state changed since the last compile
-	synced bool        // installed mirrors the switch (loop goroutine only)
+	cfg   ReconcilerConfig
+	state *State
+	sw    Switch
+	br    Bridge
+	log   *slog.Logger
+	kick  chan struct{}
 
-	installed flows.FlowSet     // what the switch has (loop goroutine only)
-	desired   flows.FlowSet     // last compiled (loop goroutine only)
-	ports     map[string]uint32 // ofports the last compile used
+	mu      sync.Mutex
+	pending []Change // committed, not yet in the switch
+	status  Status
 
-	mu     sync.Mutex
-	status Status
+	// Owned by the Run goroutine.
+	synced bool   // model mirrors the switch
+	model  *model // nil until the first full sync
 }
 
 // NewReconciler wires a reconciler; Run starts it.
@@ -80,13 +81,12 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 	}
 	r := &Reconciler{cfg: cfg, state: state, sw: sw, br: br, log: log, kick: make(chan struct{}, 1)}
 	r.status.Bridge = cfg.Bridge
-	r.dirty.Store(true)
-	state.Subscribe(func() {
+	state.Subscribe(func(ch Change) {
 		// Not reconciled from the moment the change is committed, so a
 		// client that sees reconciled=true after its write knows the
 		// write is in the switch.
-		r.dirty.Store(true)
 		r.mu.Lock()
+		r.pending = append(r.pending, ch)
 		r.status.Reconciled = false
 		r.mu.Unlock()
 		r.trigger()
@@ -99,6 +99,15 @@ func (r *Reconciler) trigger() {
 	case r.kick <- struct{}{}:
 	default:
 	}
+}
+
+// takePending returns the changes committed since the last call.
+func (r *Reconciler) takePending() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pending
+	r.pending = nil
+	return p
 }
 
 // Status reports the switch side for GET /v1/status.
@@ -137,25 +146,23 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 }
 
-// reconcile makes one pass: OVSDB objects, then flows. It recompiles only
-// when the desired state or the bridge's ofports changed.
+// reconcile makes one pass: OVSDB objects, then flows.
 func (r *Reconciler) reconcile(ctx context.Context) error {
 	if r.br.Connected() {
 		if err := r.ensureOVSDB(ctx); err != nil {
 			return err
 		}
 	}
-	ports := r.br.OFPorts(r.cfg.Bridge)
-	if r.dirty.Swap(false) || r.desired == nil || !maps.Equal(ports, r.ports) {
-		snap := r.state.Snapshot()
-		desired, err := flows.Compile(BuildInput(&snap, ports, r.cfg.LearnIdleTimeout))
-		if err != nil {
-			r.dirty.Store(true)
-			return err
-		}
-		r.desired, r.ports = desired, ports
+	if !r.sw.Connected() {
+		r.synced = false
+		r.setStatus(false)
+		return nil
 	}
-	return r.syncFlows(ctx)
+	ports := r.br.OFPorts(r.cfg.Bridge)
+	if !r.synced || r.model == nil || !maps.Equal(ports, r.model.ports) {
+		return r.fullSync(ctx, ports)
+	}
+	return r.incremental(ctx, r.takePending())
 }
 
 // ensureOVSDB makes sure the bridge and the tunnel ports in use exist.
@@ -169,28 +176,75 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 	return r.br.EnsureTunnelPorts(ctx, r.cfg.Bridge, networkTypesInUse(r.state.ListConnections()), r.cfg.TunnelIP)
 }
 
-// syncFlows sends the switch the difference between desired and installed
-// flows, first reading the switch's flows back when it just connected.
-func (r *Reconciler) syncFlows(ctx context.Context) error {
-	if !r.sw.Connected() {
-		r.synced = false
-		r.setStatus(false)
-		return nil
+// fullSync compiles the whole desired state and compares it with the
+// switch: with a dump of its flows after a (re)connection or a failure,
+// else with the model (the ofports changed).
+func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
+	r.takePending() // the snapshot below holds them all
+	snap := r.state.Snapshot()
+	in, conns := buildInput(&snap, ports, r.cfg.LearnIdleTimeout)
+	desired, err := flows.Compile(in)
+	if err != nil {
+		return err
 	}
-	if !r.synced {
+	var installed flows.Cookies
+	if r.synced && r.model != nil {
+		installed = r.model.cookies()
+	} else {
 		start := time.Now()
 		dumped, err := r.sw.Dump(ctx, flows.ControllerCookie, flows.ControllerCookieMask)
 		if err != nil {
 			return err
 		}
-		r.installed = make(flows.FlowSet, len(dumped))
+		installed = make(flows.Cookies, len(dumped))
 		for _, f := range dumped {
-			r.installed[f.Cookie] = f
+			installed[f.Cookie] = struct{}{}
 		}
-		r.synced = true
 		r.log.Info("read the bridge's flows", "flows", len(dumped), "took", time.Since(start))
 	}
-	adds, dels := flows.Diff(r.desired, r.installed)
+	adds, dels := flows.Diff(desired, installed)
+	r.model = newModel(in, desired, conns, snap.MACs, ports)
+	return r.send(ctx, adds, dels)
+}
+
+// incremental recompiles what changes touched: the topology (networks,
+// connections, pipeline: few flows) when it changed, each changed
+// connection's bindings, and each changed binding.
+func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
+	var topology bool
+	for _, ch := range changes {
+		topology = topology || ch.Topology
+	}
+	d := newDelta()
+	if topology {
+		snap := Snapshot{Networks: r.state.ListNetworks(), RemoteGateways: r.state.ListRemoteGateways(), Connections: r.state.ListConnections()}
+		in, conns := buildInput(&snap, r.model.ports, r.cfg.LearnIdleTimeout)
+		set, err := flows.CompileTopology(in)
+		if err != nil {
+			r.synced = false
+			return err
+		}
+		r.model.replaceTopology(set, d)
+		if err := r.model.updateConnections(conns, r.state, d); err != nil {
+			r.synced = false
+			return err
+		}
+	}
+	for _, ch := range changes {
+		for _, bc := range ch.Bindings {
+			if err := r.model.updateBinding(bc, d); err != nil {
+				r.synced = false
+				return err
+			}
+		}
+	}
+	adds, dels := d.result()
+	return r.send(ctx, adds, dels)
+}
+
+// send applies a difference in one bundle; after a failure the model no
+// longer mirrors the switch, and the next pass starts from a dump.
+func (r *Reconciler) send(ctx context.Context, adds []*flows.Flow, dels []uint64) error {
 	if len(adds)+len(dels) > 0 {
 		start := time.Now()
 		if err := r.sw.Apply(ctx, flows.Mods(adds, dels)); err != nil {
@@ -199,8 +253,12 @@ func (r *Reconciler) syncFlows(ctx context.Context) error {
 			return err
 		}
 		r.log.Info("flows updated", "added", len(adds), "deleted", len(dels), "took", time.Since(start))
+		r.mu.Lock()
+		r.status.FlowMods += uint64(len(adds) + len(dels))
+		r.status.Bundles++
+		r.mu.Unlock()
 	}
-	r.installed = r.desired
+	r.synced = true
 	r.setStatus(true)
 	return nil
 }
@@ -208,9 +266,11 @@ func (r *Reconciler) syncFlows(ctx context.Context) error {
 func (r *Reconciler) setStatus(reconciled bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// A change committed during this pass is not in the switch yet.
-	r.status.Reconciled = reconciled && !r.dirty.Load()
-	r.status.Flows = len(r.installed)
+	// A change committed since this pass began is not in the switch yet.
+	r.status.Reconciled = reconciled && len(r.pending) == 0
+	if r.model != nil {
+		r.status.Flows = r.model.flows
+	}
 }
 
 // networkTypesInUse lists the tunnel types the connections use, sorted.
@@ -227,10 +287,26 @@ func networkTypesInUse(conns []Connection) []string {
 	return types
 }
 
-// BuildInput turns the desired state and the bridge's ofports into the
-// flow compiler's input. Attachments whose port has no ofport yet, and
-// tunnel types whose port has none, are left out until they appear.
-func BuildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) *flows.Input {
+// connRef is what a connection's bindings compile against: its network's
+// ID and its own parameters (Bindings left empty).
+type connRef struct {
+	networkID uint32
+	conn      flows.Connection
+}
+
+// sameBindingFlows reports whether bindings compile to the same flows
+// through a and b.
+func (a connRef) sameBindingFlows(b connRef) bool {
+	return a.networkID == b.networkID && a.conn.ID == b.conn.ID && a.conn.NetworkType == b.conn.NetworkType &&
+		a.conn.RemoteIP.Equal(b.conn.RemoteIP) && a.conn.SegmentationID == b.conn.SegmentationID
+}
+
+// buildInput turns the desired state and the bridge's ofports into the
+// flow compiler's input, and says what each connection (by name) compiles
+// against. Attachments whose port has no ofport yet, and tunnel types whose
+// port has none, are left out until they appear; so are connections whose
+// gateway has no IPv4 tunnel address.
+func buildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) (*flows.Input, map[string]connRef) {
 	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learnIdle}
 	for _, typ := range []string{TypeVXLAN, TypeGRE, TypeGeneve} {
 		if port, ok := ofports[ovsdb.TunnelPortName(typ)]; ok {
@@ -247,6 +323,7 @@ func BuildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) *fl
 	for _, c := range snap.Connections {
 		byNetwork[c.Network] = append(byNetwork[c.Network], c)
 	}
+	refs := map[string]connRef{}
 	for _, n := range snap.Networks {
 		fn := flows.Network{ID: n.ID}
 		for _, a := range n.Attachments {
@@ -263,6 +340,7 @@ func BuildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) *fl
 			}
 			fc := flows.Connection{ID: c.ID, NetworkType: c.NetworkType, RemoteIP: remote,
 				SegmentationID: c.SegmentationID, Flood: c.Flood}
+			refs[c.Name] = connRef{networkID: n.ID, conn: fc}
 			for _, b := range snap.MACs[c.Name] {
 				fc.Bindings = append(fc.Bindings, flowBinding(b))
 			}
@@ -270,7 +348,7 @@ func BuildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) *fl
 		}
 		in.Networks = append(in.Networks, fn)
 	}
-	return in
+	return in, refs
 }
 
 // flowBinding converts a validated binding; its IPv6 addresses have no

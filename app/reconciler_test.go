@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"testing"
@@ -13,8 +14,8 @@ import (
 )
 
 // memSwitch applies flow_mods the way OVS does for the commands l2gwd uses:
-// ADD replaces a flow with the same table, priority and match; DELETE_STRICT
-// with a full cookie mask removes the flow with that cookie.
+// ADD replaces a flow with the same table, priority and match; DELETE with a
+// full cookie mask in every table removes the flow with that cookie.
 type memSwitch struct {
 	flows     map[uint64]*flows.Flow
 	connected bool
@@ -31,7 +32,7 @@ func newMemSwitch() *memSwitch {
 func (s *memSwitch) Events() <-chan flows.Event { return s.events }
 func (s *memSwitch) Connected() bool            { return s.connected }
 
-func (s *memSwitch) Apply(_ context.Context, mods []*openflow13.FlowMod) error {
+func (s *memSwitch) Apply(_ context.Context, mods []flows.Mod) error {
 	if s.failNext {
 		s.failNext = false
 		return errors.New("bundle rejected")
@@ -39,29 +40,35 @@ func (s *memSwitch) Apply(_ context.Context, mods []*openflow13.FlowMod) error {
 	s.bundles++
 	s.mods += len(mods)
 	for _, m := range mods {
-		switch m.Command {
+		// ofp_flow_mod: cookie at 8, cookie mask 16, table 24, command 25,
+		// priority 30, match from 48 (its length at 50).
+		cookie, mask := binary.BigEndian.Uint64(m[8:]), binary.BigEndian.Uint64(m[16:])
+		table, command, prio := m[24], m[25], binary.BigEndian.Uint16(m[30:])
+		matchLen := int(binary.BigEndian.Uint16(m[50:]))
+		match := m[48 : 48+(matchLen+7)/8*8]
+		switch command {
 		case openflow13.FC_ADD:
-			key := matchKey(m.TableId, m.Priority, &m.Match)
+			key := matchKey(table, prio, match)
 			for c, f := range s.flows {
-				if matchKey(f.Table, f.Priority, &f.Match) == key {
+				if matchKey(f.Table, f.Priority, f.Match) == key {
 					delete(s.flows, c)
 				}
 			}
-			s.flows[m.Cookie] = &flows.Flow{Cookie: m.Cookie, Table: m.TableId, Priority: m.Priority, Match: m.Match}
-		case openflow13.FC_DELETE_STRICT:
-			if f, ok := s.flows[m.Cookie]; ok && matchKey(f.Table, f.Priority, &f.Match) == matchKey(m.TableId, m.Priority, &m.Match) {
-				delete(s.flows, m.Cookie)
+			s.flows[cookie] = &flows.Flow{Cookie: cookie, Table: table, Priority: prio, Match: match}
+		case openflow13.FC_DELETE:
+			if mask != ^uint64(0) || table != openflow13.OFPTT_ALL || matchLen != 4 {
+				return fmt.Errorf("unexpected delete: cookie mask %#x, table %d, match length %d", mask, table, matchLen)
 			}
+			delete(s.flows, cookie)
 		default:
-			return fmt.Errorf("unexpected flow_mod command %d", m.Command)
+			return fmt.Errorf("unexpected flow_mod command %d", command)
 		}
 	}
 	return nil
 }
 
-func matchKey(table uint8, prio uint16, m *openflow13.Match) string {
-	b, _ := m.MarshalBinary()
-	return fmt.Sprintf("%d/%d/%x", table, prio, b)
+func matchKey(table uint8, prio uint16, match []byte) string {
+	return fmt.Sprintf("%d/%d/%x", table, prio, match)
 }
 
 func (s *memSwitch) Dump(_ context.Context, cookie, mask uint64) ([]*flows.Flow, error) {

@@ -48,7 +48,7 @@ type State struct {
 	macIDs    idSpace
 
 	subMu sync.Mutex
-	subs  []func()
+	subs  []func(Change)
 }
 
 // networkState is a network and the index of what is bound in it.
@@ -176,29 +176,31 @@ func (s *State) Close() error {
 	return nil
 }
 
-// Subscribe registers fn to be called after every committed change, outside
-// any lock of the State. fn may read the State.
-func (s *State) Subscribe(fn func()) {
+// Subscribe registers fn to be called with every committed change, in
+// commit order, outside any lock of the State. fn may read the State.
+func (s *State) Subscribe(fn func(Change)) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	s.subs = append(s.subs, fn)
 }
 
 // mutate runs change under the write lock and, if it committed, tells the
-// subscribers.
-func (s *State) mutate(change func() error) error {
+// subscribers what it touched (change fills ch in).
+func (s *State) mutate(change func(ch *Change) error) error {
+	var ch Change
 	s.mu.Lock()
-	err := change()
+	s.subMu.Lock() // subscribers see changes in commit order
+	err := change(&ch)
 	s.mu.Unlock()
+	subs := slices.Clone(s.subs)
 	if err != nil {
+		s.subMu.Unlock()
 		return err
 	}
-	s.subMu.Lock()
-	subs := slices.Clone(s.subs)
-	s.subMu.Unlock()
 	for _, fn := range subs {
-		fn()
+		fn(ch)
 	}
+	s.subMu.Unlock()
 	return nil
 }
 
@@ -233,7 +235,8 @@ func (s *State) Snapshot() Snapshot {
 // CreateNetwork adds a network and returns it as stored, ID assigned.
 func (s *State) CreateNetwork(n Network) (Network, error) {
 	var out Network
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		n, err := validateNetwork(n)
 		if err != nil {
 			return err
@@ -271,7 +274,8 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 // n.Name must be "" or name. The network keeps its ID and connections.
 func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 	var out Network
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		ns := s.networks[name]
 		if ns == nil {
 			return notFound("", "network %q not found", name)
@@ -301,7 +305,8 @@ func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 
 // DeleteNetwork deletes a network no connection uses.
 func (s *State) DeleteNetwork(name string) error {
-	return s.mutate(func() error {
+	return s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		ns := s.networks[name]
 		if ns == nil {
 			return notFound("", "network %q not found", name)
@@ -396,7 +401,8 @@ func cloneNetwork(n Network) Network {
 // canonical form.
 func (s *State) CreateRemoteGateway(g RemoteGateway) (RemoteGateway, error) {
 	var out RemoteGateway
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		if err := validateName(g.Name); err != nil {
 			return err
 		}
@@ -426,7 +432,8 @@ func (s *State) CreateRemoteGateway(g RemoteGateway) (RemoteGateway, error) {
 // g.Name must be "" or name.
 func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGateway, error) {
 	var out RemoteGateway
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		old, exists := s.gateways[name]
 		if !exists {
 			return notFound("", "remote gateway %q not found", name)
@@ -457,7 +464,8 @@ func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGatewa
 
 // DeleteRemoteGateway deletes a remote gateway no connection uses.
 func (s *State) DeleteRemoteGateway(name string) error {
-	return s.mutate(func() error {
+	return s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		g, exists := s.gateways[name]
 		if !exists {
 			return notFound("", "remote gateway %q not found", name)
@@ -525,7 +533,8 @@ func (s *State) addGateway(g RemoteGateway, ip netip.Addr) {
 // means vxlan; Flood is taken as given.
 func (s *State) CreateConnection(c Connection) (Connection, error) {
 	var out Connection
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		c, err := validateConnection(c)
 		if err != nil {
 			return err
@@ -574,7 +583,8 @@ func (s *State) CreateConnection(c Connection) (Connection, error) {
 // DeleteConnection deletes a connection and, in the same transaction, its
 // MAC bindings.
 func (s *State) DeleteConnection(name string) error {
-	return s.mutate(func() error {
+	return s.mutate(func(ch *Change) error {
+		ch.Topology = true
 		cs := s.conns[name]
 		if cs == nil {
 			return notFound("", "connection %q not found", name)
@@ -589,6 +599,9 @@ func (s *State) DeleteConnection(name string) error {
 			return err
 		}
 		bindings := len(cs.macs)
+		for _, e := range cs.macs {
+			ch.unbound(name, e)
+		}
 		s.unbindAll(cs)
 		delete(s.networks[cs.Network].byGateway, cs.RemoteGateway)
 		delete(s.tunnels, tunnelKeyOf(cs.Connection))
@@ -638,7 +651,7 @@ func (s *State) addConnection(c Connection) {
 // them normalised with IDs, in request order.
 func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 	var out []MACBinding
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
 			return notFound("", "connection %q not found", conn)
@@ -673,6 +686,7 @@ func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 		s.bindMACs(cs, entries)
 		s.log.Info("macs added", "connection", conn, "count", len(entries))
 		out = cloneBindings(entries)
+		ch.bound(conn, out)
 		return nil
 	})
 	return out, err
@@ -683,7 +697,7 @@ func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 // stays keeps its ID.
 func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 	var out []MACBinding
-	err := s.mutate(func() error {
+	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
 			return notFound("", "connection %q not found", conn)
@@ -714,9 +728,10 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 			}
 		}
 		var removed [][6]byte
-		for hw := range cs.macs {
+		for hw, old := range cs.macs {
 			if _, stays := newSet[hw]; !stays {
 				removed = append(removed, hw)
+				ch.unbound(conn, old)
 			}
 		}
 		ids, next, err := s.macIDs.allocate(len(fresh))
@@ -749,6 +764,7 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 		s.bindMACs(cs, entries)
 		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
 		out = cloneBindings(entries)
+		ch.bound(conn, cloneBindings(writes))
 		return nil
 	})
 	return out, err
@@ -768,7 +784,7 @@ func (s *State) ListMACs(conn string) ([]MACBinding, error) {
 // DeleteMAC unbinds one MAC (in any notation net.ParseMAC reads) from a
 // connection.
 func (s *State) DeleteMAC(conn, mac string) error {
-	return s.mutate(func() error {
+	return s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
 			return notFound("", "connection %q not found", conn)
@@ -786,6 +802,7 @@ func (s *State) DeleteMAC(conn, mac string) error {
 		}
 		s.unbindMAC(cs, s.networks[cs.Network], e)
 		s.log.Info("mac deleted", "connection", conn, "mac", e.MAC)
+		ch.unbound(conn, e)
 		return nil
 	})
 }

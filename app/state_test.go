@@ -254,7 +254,7 @@ func TestRejected(t *testing.T) {
 	fixture(t, s)
 	before := s.Snapshot()
 	notified := 0
-	s.Subscribe(func() { notified++ })
+	s.Subscribe(func(Change) { notified++ })
 	for _, tc := range rejectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := wantError(t, tc.op(s), tc.kind, tc.code, tc.field)

@@ -108,7 +108,7 @@ func TestWriteFailureChangesNothing(t *testing.T) {
 	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-e", TunnelIP: "203.0.113.5"}))
 	before := s.Snapshot()
 	notified := 0
-	s.Subscribe(func() { notified++ })
+	s.Subscribe(func(Change) { notified++ })
 
 	// Each change is valid, also in this order once writes work again.
 	ops := []struct {
@@ -178,11 +178,11 @@ func TestSubscribe(t *testing.T) {
 	s := newState(t)
 	fixture(t, s)
 	var first, second int
-	s.Subscribe(func() {
+	s.Subscribe(func(Change) {
 		first++
 		s.Snapshot() // subscribers run outside the State's lock
 	})
-	s.Subscribe(func() { second++ })
+	s.Subscribe(func(Change) { second++ })
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -2,65 +2,79 @@ package flows
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
+	"github.com/contiv/libOpenflow/common"
 	"github.com/contiv/libOpenflow/openflow13"
 	"github.com/contiv/ofnet/ofctrl"
 )
 
 // Apply sends mods to the switch in one atomic bundle: either all of them take
 // effect or none does. If the switch rejects any mod, the bundle is discarded
-// and the error names the first rejected mod. Apply sets each mod's xid; calls
-// are serialised.
-func (s *Session) Apply(ctx context.Context, mods []*openflow13.FlowMod) error {
+// and the error names the first rejected mod; a mod that is no whole flow_mod,
+// or too large to wrap in a bundle add, is refused the same way before it is
+// sent. Apply sets each mod's xid (its bytes 4-7); calls are serialised.
+//
+// The bundle adds are written straight to the connection in large chunks,
+// not one message at a time through ofctrl: bulk changes go in as fast as
+// ovs-vswitchd can take them.
+func (s *Session) Apply(ctx context.Context, mods []Mod) error {
 	if len(mods) == 0 {
 		return nil
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	sw := s.current()
+	sw, conn := s.link()
 	if sw == nil {
 		return fmt.Errorf("apply %d flow mods: %w", len(mods), ErrNotConnected)
 	}
-	start := time.Now()
-	if err := s.applyBundle(ctx, sw, mods); err != nil {
+	if err := s.applyBundle(ctx, sw, conn, mods); err != nil {
 		return fmt.Errorf("apply %d flow mods: %w", len(mods), err)
 	}
-	s.log.Debug("openflow bundle committed", "mods", len(mods), "duration", time.Since(start))
 	return nil
 }
 
-func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, mods []*openflow13.FlowMod) error {
+// bundleFlags are the flags of l2gw's bundles: atomic.
+const bundleFlags = uint16(ofctrl.Atomic)
+
+// newXid draws an xid from libOpenflow's counter, which numbers every
+// message ofctrl and libOpenflow send: no other message on the connection
+// has it.
+func newXid() uint32 { return nextHeader().Xid }
+
+var nextHeader = common.NewHeaderGenerator(int(openflow13.VERSION))
+
+// applyBundle opens a bundle with ofctrl (whose transaction matches the
+// switch's bundle-control replies by bundle id), writes the bundle adds to
+// the connection itself (sendBundleAdds), closes the bundle, and commits it
+// unless the switch rejected a mod, ctx ended or sending failed.
+func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net.Conn, mods []Mod) error {
 	s.watchErrors()
 	defer s.stopWatchingErrors()
+	start := time.Now()
 	tx := sw.NewTransaction(ofctrl.Atomic)
 	if err := tx.Begin(); err != nil {
 		return fmt.Errorf("open bundle: %w", err)
 	}
-	sent := 0
-	var failed error
-	for _, m := range mods {
-		if err := ctx.Err(); err != nil {
-			failed = err
-			break
-		}
-		if err := tx.AddFlow(m); err != nil {
-			failed = fmt.Errorf("send flow mod: %w", err)
-			break
-		}
-		sent++
+	opened := time.Now()
+	st, failed := sendBundleAdds(ctx, conn, tx.ID, bundleFlags, mods)
+	if errors.Is(failed, errBrokenConnection) {
+		return failed // the bundle goes with the connection
 	}
-	added, err := tx.Complete()
-	if err != nil {
+	written := time.Now()
+	if _, err := tx.Complete(); err != nil {
 		// ofctrl cannot discard a bundle it failed to close; the switch
 		// drops it when its idle timeout passes or the connection goes.
 		return fmt.Errorf("close bundle: %w", errors.Join(failed, err))
 	}
+	closed := time.Now()
 	// The switch sent its errors about the mods before its close reply.
 	if failed == nil {
-		failed = rejection(mods[:sent], s.watchedErrors(), added)
+		failed = rejection(mods[:st.sent], s.watchedErrors())
 	}
 	if failed != nil {
 		if err := tx.Abort(); err != nil {
@@ -70,38 +84,40 @@ func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, mods []*
 	}
 	if err := tx.Commit(); err != nil {
 		// A mod that fails at commit is reported before the commit reply.
-		return fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(mods, s.watchedErrors(), len(mods))))
+		return fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(mods, s.watchedErrors())))
 	}
+	s.log.Debug("openflow bundle committed", "mods", len(mods), "bytes", st.bytes,
+		"open", opened.Sub(start), "encode", st.encode, "send", st.send,
+		"close", closed.Sub(written), "commit", time.Since(closed), "total", time.Since(start))
 	return nil
 }
 
 // rejection describes the switch errors about mods (sent, with their xids
-// set), or nil if there were none and ofctrl counted all of them as added.
-func rejection(mods []*openflow13.FlowMod, errs []switchError, added int) error {
+// set), or nil if there were none.
+func rejection(mods []Mod, errs []switchError) error {
+	if len(errs) == 0 {
+		return nil
+	}
 	byXid := make(map[uint32]int, len(mods))
 	for i, m := range mods {
-		byXid[m.Xid] = i
+		byXid[binary.BigEndian.Uint32(m[4:8])] = i
 	}
-	n := 0
-	var first error
+	n, first := 0, len(mods)
+	var firstErr switchError
 	for _, e := range errs {
-		i, ok := byXid[e.xid]
-		if !ok {
-			continue
-		}
-		n++
-		if first == nil {
-			m := mods[i]
-			first = fmt.Errorf("mod %d (table %d, priority %d, cookie %#x): %s", i, m.TableId, m.Priority, m.Cookie, e)
+		if i, ok := byXid[e.xid]; ok {
+			n++
+			if i < first {
+				first, firstErr = i, e
+			}
 		}
 	}
-	switch {
-	case first != nil:
-		return fmt.Errorf("switch rejected %d flow mods, first %w", n, first)
-	case added < len(mods):
-		return fmt.Errorf("switch rejected %d flow mods", len(mods)-added)
+	if n == 0 {
+		return nil
 	}
-	return nil
+	m := mods[first]
+	return fmt.Errorf("switch rejected %d flow mods, first mod %d (table %d, priority %d, cookie %#x): %s",
+		n, first, m[24], binary.BigEndian.Uint16(m[30:32]), binary.BigEndian.Uint64(m[8:16]), firstErr)
 }
 
 // watchErrors starts collecting the switch's error messages.

@@ -3,9 +3,8 @@ package flows
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
-
-	"github.com/contiv/libOpenflow/openflow13"
 )
 
 // Input is everything the data path depends on: the desired state with the
@@ -83,6 +82,15 @@ func (s FlowSet) addAll(fs []*Flow) error {
 	return nil
 }
 
+// Cookies returns the set's cookies.
+func (s FlowSet) Cookies() Cookies {
+	out := make(Cookies, len(s))
+	for c := range s {
+		out[c] = struct{}{}
+	}
+	return out
+}
+
 // Sorted returns the flows ordered by table, priority (high first) and cookie.
 func (s FlowSet) Sorted() []*Flow {
 	out := make([]*Flow, 0, len(s))
@@ -106,9 +114,36 @@ func sortFlows(fs []*Flow) {
 	})
 }
 
-// Compile computes every flow the desired state needs. It is a pure
-// function: the same Input always gives the same FlowSet.
+// Compile computes every flow the desired state needs: CompileTopology and
+// every binding's CompileBinding. It is a pure function: the same Input
+// always gives the same FlowSet.
 func Compile(in *Input) (FlowSet, error) {
+	set, err := CompileTopology(in)
+	if err != nil {
+		return nil, err
+	}
+	for i := range in.Networks {
+		n := &in.Networks[i]
+		for j := range n.Connections {
+			c := &n.Connections[j]
+			for k := range c.Bindings {
+				fs, err := CompileBinding(n.ID, c, in.TunnelPorts, &c.Bindings[k])
+				if err != nil {
+					return nil, err
+				}
+				for _, f := range fs {
+					set[f.Cookie] = f
+				}
+			}
+		}
+	}
+	return set, nil
+}
+
+// CompileTopology computes the flows of the pipeline, the networks and the
+// connections: everything but the bindings (Connection.Bindings is not
+// read). A topology has few flows, so a change to it is recompiled whole.
+func CompileTopology(in *Input) (FlowSet, error) {
 	set := FlowSet{}
 	if err := set.addAll(pipelineFlows(in)); err != nil {
 		return nil, err
@@ -137,12 +172,28 @@ func Compile(in *Input) (FlowSet, error) {
 			if err := set.add(connectionFlow(n.ID, c, port)); err != nil {
 				return nil, err
 			}
-			for k := range c.Bindings {
-				if err := set.addAll(bindingFlows(n.ID, c, port, &c.Bindings[k])); err != nil {
-					return nil, err
-				}
-			}
 		}
+	}
+	return set, nil
+}
+
+// CompileBinding computes one binding's flows in network networkID through
+// connection c (whose Bindings are not read). It returns no flow while c's
+// tunnel port does not exist.
+func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint32, b *Binding) (FlowSet, error) {
+	port, ok := tunnelPorts[c.NetworkType]
+	if !ok {
+		return nil, nil
+	}
+	if c.RemoteIP.To4() == nil {
+		return nil, fmt.Errorf("connection %d: remote IP %v is not IPv4", c.ID, c.RemoteIP)
+	}
+	if b.ID == 0 || b.ID > MaxOwnerID {
+		return nil, fmt.Errorf("binding ID %d out of range 1..%d", b.ID, MaxOwnerID)
+	}
+	set := FlowSet{}
+	if err := set.addAll(bindingFlows(networkID, c, port, b)); err != nil {
+		return nil, err
 	}
 	return set, nil
 }
@@ -237,8 +288,8 @@ func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flo
 // floodActions replicate a frame to every local attachment (OVS skips the
 // ingress port) and, when toTunnels, to every flooding connection whose
 // tunnel port exists (head-end replication, one output per gateway).
-func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []openflow13.Action {
-	var acts []openflow13.Action
+func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []action {
+	var acts []action
 	for _, a := range n.Attachments {
 		if a.VLAN == 0 {
 			acts = append(acts, output(a.OFPort))
@@ -290,20 +341,32 @@ func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding
 	return fs
 }
 
+// The ARP responder's actions that are the same for every binding: the
+// request turned into a reply to its sender.
+var (
+	arpReplyToSender = move(nxmEthSrc, nxmEthDst, 48)
+	arpReplyFields   = action(slices.Concat(
+		setField(tlv(hdrARPOp, be16(2), nil)),
+		move(nxmARPSHA, nxmARPTHA, 48),
+		move(nxmARPSPA, nxmARPTPA, 32),
+	))
+)
+
 // arpResponder answers "who has ip" with mac, the shape of Neutron's
 // ARP_RESPONDER and OVN's ls_in_arp_rsp, and sends the reply back out the
-// ingress port.
+// ingress port:
+//
+//	move:eth_src->eth_dst, eth_src=MAC, arp_op=2, move:arp_sha->arp_tha,
+//	move:arp_spa->arp_tpa, arp_sha=MAC, arp_spa=IP
 func arpResponder(networkID uint32, mac net.HardwareAddr, ip net.IP, owner Owner) *Flow {
 	return flow(TableARPResponder, 100).
 		match(matchReg(RegNetwork, networkID), matchReg(RegFlags, 0)).
 		match(matchARPRequest(ip)...).
 		apply(
-			move("NXM_OF_ETH_SRC", "NXM_OF_ETH_DST", 48),
-			setField(openflow13.NewEthSrcField(mac, nil)),
-			setField(openflow13.NewArpOperField(2)),
-			move("NXM_NX_ARP_SHA", "NXM_NX_ARP_THA", 48),
-			move("NXM_OF_ARP_SPA", "NXM_OF_ARP_TPA", 32),
-			setField(openflow13.NewArpShaField(mac)),
-			setField(openflow13.NewArpSpaField(ip)),
+			arpReplyToSender,
+			setField(tlv(hdrEthSrc, mac, nil)),
+			arpReplyFields,
+			setField(tlv(hdrARPSHA, mac, nil)),
+			setField(tlv(hdrARPSPA, ip.To4(), nil)),
 		).goTo(TableReplyToIngress).done(owner)
 }

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"testing"
@@ -32,28 +33,24 @@ func checkContract(t *testing.T, f *Flow) {
 	if !ok {
 		t.Fatalf("flow %x in undeclared table %d", f.Cookie, f.Table)
 	}
-	for _, m := range f.Match.Fields {
-		name := fieldNames[[2]uint16{m.Class, uint16(m.Field)}]
+	for _, m := range parseWireMatch(t, f.Match) {
+		name := fieldNames[[2]uint16{m.class, uint16(m.field)}]
 		if !contains(table.Matches, name) {
 			t.Errorf("flow %x in %s matches %q (class %#x field %d), not in the table's contract %v",
-				f.Cookie, table.Name, name, m.Class, m.Field, table.Matches)
+				f.Cookie, table.Name, name, m.class, m.field, table.Matches)
 		}
 	}
-	for _, in := range f.Instructions {
-		switch in := in.(type) {
-		case *openflow13.InstrGotoTable:
-			if in.TableId <= f.Table || !containsTable(table.Next, in.TableId) {
-				t.Errorf("flow %x in %s goes to table %d, contract allows %v", f.Cookie, table.Name, in.TableId, table.Next)
-			}
-		case *openflow13.InstrActions:
-			for _, a := range in.Actions {
-				if r, ok := a.(*openflow13.NXActionResubmitTable); ok && !containsTable(table.Resubmits, r.TableID) {
-					t.Errorf("flow %x in %s resubmits to %d, contract allows %v", f.Cookie, table.Name, r.TableID, table.Resubmits)
-				}
+	for _, in := range parseInstructions(t, f.Instructions) {
+		if in.typ == openflow13.InstrType_GOTO_TABLE && (in.table <= f.Table || !containsTable(table.Next, in.table)) {
+			t.Errorf("flow %x in %s goes to table %d, contract allows %v", f.Cookie, table.Name, in.table, table.Next)
+		}
+		for _, a := range in.actions {
+			if a.subtype == openflow13.NXAST_RESUBMIT_TABLE && !containsTable(table.Resubmits, a.raw[12]) {
+				t.Errorf("flow %x in %s resubmits to %d, contract allows %v", f.Cookie, table.Name, a.raw[12], table.Resubmits)
 			}
 		}
 	}
-	if n := f.WireLen(); n > MaxMessageLen || n != int(f.AddMod().Len()) {
+	if n := f.WireLen(); n > MaxMessageLen || n != len(f.AddMod()) || int(binary.BigEndian.Uint16(f.AddMod()[2:])) != n {
 		t.Errorf("flow %x is %d bytes, over OpenFlow's 64 KiB or miscounted", f.Cookie, n)
 	}
 }
@@ -122,14 +119,14 @@ func TestCompiledFlowsKeepTableContracts(t *testing.T) {
 
 func TestCompileIsDeterministicAndUnambiguous(t *testing.T) {
 	a, b := mustCompile(t, twoSites()), mustCompile(t, twoSites())
-	if adds, dels := Diff(a, b); len(adds)+len(dels) != 0 {
+	if adds, dels := Diff(a, b.Cookies()); len(adds)+len(dels) != 0 {
 		t.Fatalf("same input compiled twice differs: %d adds, %d dels", len(adds), len(dels))
 	}
 	// OVS keys a flow by (table, priority, match): two desired flows with the
 	// same key would overwrite each other.
 	seen := map[string]uint64{}
 	for c, f := range a {
-		key := fmt.Sprintf("%d/%d/%x", f.Table, f.Priority, mustMarshal(&f.Match))
+		key := fmt.Sprintf("%d/%d/%x", f.Table, f.Priority, f.Match)
 		if other, dup := seen[key]; dup {
 			t.Errorf("flows %x and %x share table, priority and match", c, other)
 		}
@@ -173,10 +170,9 @@ func TestOverlappingIPsAreAnsweredPerNetwork(t *testing.T) {
 	}
 	nets := map[uint32]bool{}
 	for _, f := range answers {
-		for _, m := range f.Match.Fields {
-			if m.Class == openflow13.OXM_CLASS_NXM_1 && m.Field == openflow13.NXM_NX_REG6 {
-				b, _ := m.Value.MarshalBinary()
-				nets[uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])] = true
+		for _, m := range parseWireMatch(t, f.Match) {
+			if m.class == openflow13.OXM_CLASS_NXM_1 && m.field == openflow13.NXM_NX_REG6 {
+				nets[binary.BigEndian.Uint32(m.value)] = true
 			}
 		}
 	}
@@ -200,12 +196,12 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	in := twoSites()
 	in.Networks[1].Connections[0].Bindings = nil // delete binding 2
 	after := mustCompile(t, in)
-	adds, dels := Diff(after, before)
+	adds, dels := Diff(after, before.Cookies())
 	if len(adds) != 0 || len(dels) != 2 {
 		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 2", len(adds), len(dels))
 	}
-	for _, f := range dels {
-		if _, o, _ := DecodeCookie(f.Cookie); o != (Owner{KindBinding, 2}) {
+	for _, c := range dels {
+		if _, o, _ := DecodeCookie(c); o != (Owner{KindBinding, 2}) {
 			t.Errorf("deleting binding 2 deletes a flow of %s", o)
 		}
 	}
@@ -214,7 +210,7 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	// it, and nothing else.
 	in = twoSites()
 	in.TunnelPorts["vxlan"] = 12
-	adds, dels = Diff(mustCompile(t, in), before)
+	adds, dels = Diff(mustCompile(t, in), before.Cookies())
 	if len(adds) == 0 || len(adds) != len(dels) {
 		t.Fatalf("moving the vxlan port: %d adds, %d dels; want equal, non-zero", len(adds), len(dels))
 	}
@@ -225,27 +221,29 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	}
 
 	mods := Mods(adds, dels)
-	if mods[0].Command != openflow13.FC_ADD || mods[len(mods)-1].Command != openflow13.FC_DELETE_STRICT ||
-		mods[len(mods)-1].CookieMask != ^uint64(0) {
-		t.Errorf("mods must add first, then delete strictly by full cookie")
+	// flow_mod: command at byte 25, table at 24, cookie mask at 16.
+	if last := mods[len(mods)-1]; mods[0][25] != openflow13.FC_ADD || last[25] != openflow13.FC_DELETE ||
+		binary.BigEndian.Uint64(last[16:]) != ^uint64(0) || last[24] != openflow13.OFPTT_ALL {
+		t.Errorf("mods must add first, then delete by full cookie in every table")
 	}
 }
 
 func TestARPResponderHasTheCanonicalShape(t *testing.T) {
 	f := arpResponder(1, mac("02:0b:00:00:00:01"), net.ParseIP("192.0.2.21"), Owner{KindBinding, 1})
-	acts := f.Instructions[0].(*openflow13.InstrActions).Actions
+	instrs := parseInstructions(t, f.Instructions)
 	var kinds []string
-	for _, a := range acts {
-		kinds = append(kinds, fmt.Sprintf("%T", a))
+	for _, a := range instrs[0].actions {
+		kinds = append(kinds, fmt.Sprintf("%d/%d", a.typ, a.subtype))
 	}
-	want := "[*openflow13.NXActionRegMove *openflow13.ActionSetField *openflow13.ActionSetField *openflow13.NXActionRegMove *openflow13.NXActionRegMove *openflow13.ActionSetField *openflow13.ActionSetField]"
+	// move eth_src→eth_dst, set eth_src, set arp_op, move sha→tha, move spa→tpa, set sha, set spa
+	want := "[65535/6 25/0 25/0 65535/6 65535/6 25/0 25/0]"
 	if got := fmt.Sprint(kinds); got != want {
 		t.Fatalf("responder actions %s, want %s", got, want)
 	}
-	if goTo := f.Instructions[1].(*openflow13.InstrGotoTable); goTo.TableId != TableReplyToIngress {
-		t.Fatalf("responder goes to %d, want reply_to_ingress", goTo.TableId)
+	if instrs[1].typ != openflow13.InstrType_GOTO_TABLE || instrs[1].table != TableReplyToIngress {
+		t.Fatalf("responder goes to %d, want reply_to_ingress", instrs[1].table)
 	}
-	if !bytes.Contains(mustMarshal(&f.Match), net.ParseIP("192.0.2.21").To4()) {
+	if !bytes.Contains(f.Match, net.ParseIP("192.0.2.21").To4()) {
 		t.Fatalf("responder does not match arp_tpa 192.0.2.21")
 	}
 }

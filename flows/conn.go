@@ -72,7 +72,7 @@ func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
 				stream.Version = m.Version
 				stream.Outbound <- openflow13.NewFeaturesRequest()
 			case *openflow13.SwitchFeatures:
-				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s}, nil, ctrlID)
+				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s, conn: conn}, nil, ctrlID)
 				return
 			case *openflow13.ErrorMsg:
 				log.Error("openflow handshake refused", "err", ofctrl.GetErrorMessage(m.Type, m.Code, 0))

@@ -48,7 +48,7 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]*Flow,
 	flows := make([]*Flow, len(entries))
 	for i, e := range entries {
 		st := e.(*openflow13.FlowStats)
-		flows[i] = &Flow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority, Match: st.Match}
+		flows[i] = &Flow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority}
 	}
 	return flows, nil
 }

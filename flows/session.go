@@ -33,6 +33,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	sw      *ofctrl.OFSwitch       // current connection, nil when none
+	conn    net.Conn               // sw's connection, written to directly by Apply
 	replies map[uint32]*replyParts // outstanding multipart requests by xid
 	errs    *[]switchError         // while a bundle is sent: the switch's errors
 }
@@ -70,9 +71,15 @@ func (s *Session) Events() <-chan Event { return s.events }
 func (s *Session) Connected() bool { return s.current() != nil }
 
 func (s *Session) current() *ofctrl.OFSwitch {
+	sw, _ := s.link()
+	return sw
+}
+
+// link returns the current switch and its connection (nil, nil when none).
+func (s *Session) link() (*ofctrl.OFSwitch, net.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sw
+	return s.sw, s.conn
 }
 
 // Close stops listening and drops the switch connection (a Disconnected
@@ -85,9 +92,11 @@ func (s *Session) Close() {
 	}
 }
 
-// switchApp receives ofctrl's callbacks for a Session.
+// switchApp receives ofctrl's callbacks for one switch connection of a
+// Session.
 type switchApp struct {
-	s *Session
+	s    *Session
+	conn net.Conn
 }
 
 // SwitchConnected makes sw the session's switch.
@@ -95,7 +104,7 @@ func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sw = sw
+	s.sw, s.conn = sw, a.conn
 	s.log.Info("openflow switch connected", "dpid", sw.DPID().String())
 	s.notify(Event{Connected: true})
 }
@@ -108,7 +117,7 @@ func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
 	if s.sw != sw {
 		return
 	}
-	s.sw = nil
+	s.sw, s.conn = nil, nil
 	s.log.Warn("openflow switch disconnected", "dpid", sw.DPID().String())
 	s.notify(Event{Connected: false})
 }

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/contiv/libOpenflow/openflow13"
-
 	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
@@ -155,59 +153,42 @@ func testFlows(n int) []*Flow {
 	for i := range flows {
 		mac := net.HardwareAddr{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
 		ip := net.IPv4(198, 51, byte(i>>8), byte(i))
-		f := &Flow{Cookie: testCookie | uint64(i), Table: uint8(i % 4), Priority: uint16(100 + i%3), Match: *openflow13.NewMatch()}
-		apply := openflow13.NewInstrApplyActions()
+		b := flow(uint8(i%4), uint16(100+i%3))
 		switch i % 4 {
 		case 0: // local MAC on a port
-			f.Match.AddField(*openflow13.NewInPortField(uint32(i%7 + 1)))
-			f.Match.AddField(*openflow13.NewEthDstField(mac, nil))
-			apply.AddAction(openflow13.NewActionOutput(1), false)
-			f.Instructions = append(f.Instructions, apply)
+			b.match(matchInPort(uint32(i%7+1)), matchEthDst(mac)).apply(output(1))
 		case 1: // remote MAC behind a tunnel
-			f.Match.AddField(*openflow13.NewRegMatchField(6, uint32(i), nil))
-			f.Match.AddField(*openflow13.NewEthDstField(mac, nil))
-			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewTunnelIpv4DstField(ip, nil)), false)
-			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewTunnelIdField(uint64(i))), false)
-			apply.AddAction(openflow13.NewActionOutput(2), false)
-			f.Instructions = append(f.Instructions, apply)
+			b.match(matchReg(6, uint32(i)), matchEthDst(mac)).apply(setTunnel(ip, uint32(i))...).apply(output(2))
 		case 2: // ARP responder
-			f.Match.AddField(*openflow13.NewEthTypeField(0x0806))
-			f.Match.AddField(*openflow13.NewArpOperField(1))
-			f.Match.AddField(*openflow13.NewArpTpaField(ip))
-			f.Match.AddField(*openflow13.NewRegMatchField(6, uint32(i), nil))
-			apply.AddAction(openflow13.NewNXActionRegMove(48, 0, 0,
-				openflow13.NewEthSrcField(nil, nil), openflow13.NewEthDstField(nil, nil)), false)
-			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewEthSrcField(mac, nil)), false)
-			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewArpOperField(2)), false)
-			apply.AddAction(openflow13.NewActionSetField(*openflow13.NewArpShaField(mac)), false)
-			apply.AddAction(openflow13.NewActionOutput(openflow13.P_IN_PORT), false)
-			f.Instructions = append(f.Instructions, apply)
+			b.match(matchReg(6, uint32(i))).match(matchARPRequest(ip)...).apply(
+				move(hdrEthSrc, hdrEthDst, 48),
+				setField(tlv(hdrEthSrc, mac, nil)),
+				setField(tlv(hdrARPOp, be16(2), nil)),
+				setField(tlv(hdrARPSHA, mac, nil)),
+				outputInPort())
 		case 3: // tunnel ingress by VNI and VLAN
-			f.Match.AddField(*openflow13.NewTunnelIdField(uint64(i)))
-			mask := uint64(0xffff)
-			f.Match.AddField(*openflow13.NewMetadataField(uint64(i&0xffff), &mask))
-			f.Match.AddField(*openflow13.NewVlanIdField(uint16(i%4000+1)|openflow13.OFPVID_PRESENT, nil))
-			f.Instructions = append(f.Instructions,
-				openflow13.NewInstrWriteMetadata(uint64(i), 0xffffffff),
-				openflow13.NewInstrGotoTable(f.Table+1))
+			b.match(matchTunID(uint32(i)), matchVLAN(uint16(i%4000+1))).
+				apply(popVLAN(), loadReg(6, uint32(i))).goTo(uint8(i%4) + 1)
 		}
+		f := b.done(Owner{})
+		f.Cookie = testCookie | uint64(i)
 		flows[i] = f
 	}
 	return flows
 }
 
-func addMods(flows []*Flow) []*openflow13.FlowMod {
-	mods := make([]*openflow13.FlowMod, len(flows))
+func addMods(flows []*Flow) []Mod {
+	mods := make([]Mod, len(flows))
 	for i, f := range flows {
 		mods[i] = f.AddMod()
 	}
 	return mods
 }
 
-func deleteMods(flows []*Flow) []*openflow13.FlowMod {
-	mods := make([]*openflow13.FlowMod, len(flows))
+func deleteMods(flows []*Flow) []Mod {
+	mods := make([]Mod, len(flows))
 	for i, f := range flows {
-		mods[i] = f.DeleteMod()
+		mods[i] = DeleteCookieMod(f.Cookie)
 	}
 	return mods
 }
@@ -283,8 +264,9 @@ func TestSessionBundleIsAtomic(t *testing.T) {
 	l := startLab(t)
 	flows := testFlows(100)
 	// OVS rejects going back to an earlier table.
-	flows = append(flows, &Flow{Cookie: testCookie | 0xbad, Table: 5, Priority: 1, Match: *openflow13.NewMatch(),
-		Instructions: []openflow13.Instruction{openflow13.NewInstrGotoTable(2)}})
+	bad := flow(5, 1).goTo(2).done(Owner{})
+	bad.Cookie = testCookie | 0xbad
+	flows = append(flows, bad)
 	if err := l.s.Apply(context.Background(), addMods(flows)); err == nil {
 		t.Fatal("Apply of a bundle with a bad flow succeeded")
 	} else {

@@ -165,7 +165,7 @@ func TestNotConnected(t *testing.T) {
 	if s.Connected() {
 		t.Fatal("connected without a switch")
 	}
-	if err := s.Apply(context.Background(), []*openflow13.FlowMod{openflow13.NewFlowMod()}); !errors.Is(err, ErrNotConnected) {
+	if err := s.Apply(context.Background(), []Mod{DeleteCookieMod(1)}); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Apply: %v, want ErrNotConnected", err)
 	}
 	if _, err := s.Dump(context.Background(), 0, 0); !errors.Is(err, ErrNotConnected) {

@@ -294,7 +294,9 @@ func TestStatus(t *testing.T) {
   "connected": true,
   "ovsdb_connected": true,
   "reconciled": false,
-  "flows": 12
+  "flows": 12,
+  "flow_mods": 0,
+  "bundles": 0
 }
 `},
 	})

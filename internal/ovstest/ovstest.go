@@ -73,19 +73,37 @@ func Start(t testing.TB, netns string) *OVS {
 			t.Logf("OVS logs kept in %s", dir)
 		}
 	})
-	if _, err := o.Exec("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), SchemaPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.StartDB(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := o.Exec("ovs-vsctl", "--db="+o.Endpoint(), "--no-wait", "init"); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.StartVswitchd(); err != nil {
+	if err := o.create(); err != nil {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// Launch is Start for programs that are not tests: it runs a fresh
+// ovsdb-server and ovs-vswitchd in dir, which must exist and be empty
+// (inside netns when it is not empty). The caller stops them with Stop and
+// owns dir; on error nothing is left running.
+func Launch(dir, netns string) (*OVS, error) {
+	o := &OVS{Dir: dir, NetNS: netns}
+	if err := o.create(); err != nil {
+		o.Stop()
+		return nil, fmt.Errorf("start open vswitch in %s: %w", dir, err)
+	}
+	return o, nil
+}
+
+// create makes the instance's database and starts both daemons.
+func (o *OVS) create() error {
+	if _, err := o.Exec("ovsdb-tool", "create", filepath.Join(o.Dir, "conf.db"), SchemaPath); err != nil {
+		return err
+	}
+	if err := o.StartDB(); err != nil {
+		return err
+	}
+	if _, err := o.Exec("ovs-vsctl", "--db="+o.Endpoint(), "--no-wait", "init"); err != nil {
+		return err
+	}
+	return o.StartVswitchd()
 }
 
 // StartDB starts ovsdb-server on the instance's database.

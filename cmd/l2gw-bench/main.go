@@ -1,0 +1,105 @@
+// Command l2gw-bench measures l2gwd at scale (issue 3): a bulk install of N
+// MAC bindings against ovs-ofctl's own bundle load, single-binding changes
+// with N bound, l2gwd and ovs-vswitchd restarts, memory, and API throughput
+// with 16 clients. It prints one table with every figure next to its target.
+//
+// It needs root and Open vSwitch (make deps). It never touches the host's
+// network or OVS: it re-executes itself inside a network namespace it
+// creates (l2gwbench-<pid>), where it runs a private ovsdb-server and
+// ovs-vswitchd (userspace datapath) and l2gwd on 127.0.0.1, and it removes
+// the namespace and every process in it when it ends, also on error or
+// Ctrl-C.
+//
+//	l2gw-bench [-n 100000] [--l2gwd bin/l2gwd] [--api-seconds 20] [--skip 2,5]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command line.
+type options struct {
+	n          int          // bindings in the bulk POST
+	l2gwd      string       // the daemon's binary
+	apiSeconds int          // duration of the API load (scenario 5)
+	skip       map[int]bool // scenario numbers not to run
+	skipList   string       // skip as given, passed on to the inner process
+	inner      bool         // running inside the namespace
+	workDir    string       // inner only: directory for OVS, l2gwd data and logs
+}
+
+func main() {
+	opts, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "l2gw-bench: %v\n", err)
+		os.Exit(2)
+	}
+	if opts.inner {
+		err = runInner(opts)
+	} else {
+		err = runOuter(opts)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "l2gw-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads the command line.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("l2gw-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.n, "n", 100000, "MAC bindings in the bulk POST (and bound during scenarios 2-5)")
+	fs.StringVar(&o.l2gwd, "l2gwd", "bin/l2gwd", "l2gwd binary to measure")
+	fs.IntVar(&o.apiSeconds, "api-seconds", 20, "seconds of concurrent creates in scenario 5")
+	fs.StringVar(&o.skipList, "skip", "", "comma-separated scenario numbers (1-5) not to run")
+	fs.BoolVar(&o.inner, "inner", false, "internal: run the scenarios (inside the benchmark's namespace)")
+	fs.StringVar(&o.workDir, "workdir", "", "internal: working directory of the inner run")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if o.n < 1 {
+		return o, fmt.Errorf("-n %d: need at least one binding", o.n)
+	}
+	if o.apiSeconds < 1 {
+		return o, fmt.Errorf("--api-seconds %d: need at least 1", o.apiSeconds)
+	}
+	o.skip = map[int]bool{}
+	for _, s := range strings.Split(o.skipList, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 5 {
+			return o, fmt.Errorf("--skip %q: scenario numbers are 1-5", o.skipList)
+		}
+		o.skip[n] = true
+	}
+	if o.inner && o.workDir == "" {
+		return o, errors.New("--inner needs --workdir")
+	}
+	return o, nil
+}
+
+// innerArgs is the command line of the inner run.
+func (o options) innerArgs(workDir string) []string {
+	return []string{"--inner", "--workdir", workDir, "-n", strconv.Itoa(o.n), "--l2gwd", o.l2gwd,
+		"--api-seconds", strconv.Itoa(o.apiSeconds), "--skip", o.skipList}
+}
+
+// apiDuration is how long scenario 5 loads the API.
+func (o options) apiDuration() time.Duration { return time.Duration(o.apiSeconds) * time.Second }
