@@ -5,6 +5,8 @@
 // message itself (package flows does).
 package app
 
+import "slices"
+
 // Network is a local layer-2 segment on the gateway bridge.
 type Network struct {
 	Name        string       `json:"name"`
@@ -96,6 +98,7 @@ type BindingChange struct {
 }
 
 func (c *Change) bound(conn string, bindings []MACBinding) {
+	c.Bindings = slices.Grow(c.Bindings, len(bindings))
 	for _, b := range bindings {
 		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, Binding: b})
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -178,15 +179,13 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 
 // fullSync compiles the whole desired state and compares it with the
 // switch: with a dump of its flows after a (re)connection or a failure,
-// else with the model (the ofports changed).
+// else with the model (the ofports changed). It compiles binding by binding
+// and keeps only the flows the switch lacks, so verifying a switch that is
+// right costs no memory beyond the cookies.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
 	r.takePending() // the snapshot below holds them all
 	snap := r.state.Snapshot()
 	in, conns := buildInput(&snap, ports, r.cfg.LearnIdleTimeout)
-	desired, err := flows.Compile(in)
-	if err != nil {
-		return err
-	}
 	var installed flows.Cookies
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
@@ -202,8 +201,49 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 		r.log.Info("read the bridge's flows", "flows", len(dumped), "took", time.Since(start))
 	}
-	adds, dels := flows.Diff(desired, installed)
-	r.model = newModel(in, desired, conns, snap.MACs, ports)
+	m := newModel(in, conns, ports)
+	var adds []*flows.Flow
+	keep := func(f *flows.Flow) {
+		m.record(f)
+		if _, ok := installed[f.Cookie]; ok {
+			delete(installed, f.Cookie)
+		} else {
+			adds = append(adds, f)
+		}
+	}
+	topology, err := flows.CompileTopology(in)
+	if err != nil {
+		return err
+	}
+	for _, f := range topology.Sorted() {
+		keep(f)
+	}
+	for i := range in.Networks {
+		n := &in.Networks[i]
+		for j := range n.Connections {
+			c := &n.Connections[j]
+			for k := range c.Bindings {
+				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, &c.Bindings[k])
+				if err != nil {
+					return err
+				}
+				for _, f := range fs {
+					keep(f)
+				}
+			}
+		}
+	}
+	for name, cm := range m.conns {
+		for _, b := range snap.MACs[name] {
+			cm.bindings[b.ID] = struct{}{}
+		}
+	}
+	dels := make([]uint64, 0, len(installed))
+	for c := range installed {
+		dels = append(dels, c)
+	}
+	slices.Sort(dels)
+	r.model = m
 	return r.send(ctx, adds, dels)
 }
 
@@ -259,8 +299,20 @@ func (r *Reconciler) send(ctx context.Context, adds []*flows.Flow, dels []uint64
 		r.mu.Unlock()
 	}
 	r.synced = true
-	r.setStatus(true)
+	r.setStatus(r.tunnelPortsReady())
 	return nil
+}
+
+// tunnelPortsReady reports whether every tunnel type in use has its port
+// (with an ofport): until then its connections' flows are missing, and the
+// switch is not yet what the desired state asks for.
+func (r *Reconciler) tunnelPortsReady() bool {
+	for _, typ := range networkTypesInUse(r.state.ListConnections()) {
+		if _, ok := r.model.tunnelPorts[typ]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Reconciler) setStatus(reconciled bool) {

@@ -223,3 +223,18 @@ func TestAttachmentWithoutOFPortWaitsForIt(t *testing.T) {
 		t.Fatalf("trunk0 appearing added %d flows, want 3", len(sw.flows)-without)
 	}
 }
+
+func TestNotReconciledUntilTheTunnelPortHasAnOFPort(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	br := &fixedBridge{ports: map[string]uint32{"eth1": 1, "trunk0": 2}}
+	r := NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br)
+	reconcileOK(t, r)
+	if r.Status().Reconciled {
+		t.Fatal("reconciled while the vxlan port has no ofport and its connection no flows")
+	}
+	br.ports = map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3}
+	reconcileOK(t, r)
+	if !r.Status().Reconciled {
+		t.Fatal("not reconciled once the tunnel port appeared")
+	}
+}

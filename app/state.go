@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -26,40 +27,61 @@ type Options struct {
 // State is the desired state of one site's gateway, validated and durable.
 // Reads are served from memory; every change is written to bbolt first and
 // applied to memory only once committed, so a change the store could not
-// save leaves both untouched. A State is safe for concurrent use; changes
-// are serialised.
+// save leaves both untouched. A State is safe for concurrent use.
+//
+// AddMACs calls run concurrently and share fsync'd transactions (group
+// commit, see AddMACs); every other change runs alone, once no AddMACs is
+// in flight.
 type State struct {
 	log   *slog.Logger
 	local netip.Addr
 	db    *bolt.DB
-	// update runs fn in one read-write transaction (db.Update); tests swap
-	// it to make writes fail.
+	// update runs fn in one read-write transaction of its own (db.Update);
+	// batch may run it in a transaction shared with concurrent calls and
+	// may call it more than once (db.Batch). Tests swap them to make
+	// writes fail.
 	update func(fn func(*bolt.Tx) error) error
+	batch  func(fn func(*bolt.Tx) error) error
 
-	mu        sync.RWMutex
+	mu sync.RWMutex
+	// idle is signalled (on mu) when adding or draining drops to 0.
+	idle *sync.Cond
+	// adding counts AddMACs calls between reserving their bindings and
+	// settling them; draining counts other changes waiting for adding to
+	// reach 0 (new AddMACs wait for those first, so neither starves).
+	adding    int
+	draining  int
 	networks  map[string]*networkState
 	gateways  map[string]RemoteGateway
 	conns     map[string]*connState
 	ports     map[Attachment]string // (port, VLAN) → network
 	tunnelIPs map[netip.Addr]string // tunnel IP → remote gateway
 	tunnels   map[tunnelKey]string  // what admits tunnel traffic → connection
-	netIDs    idSpace
-	connIDs   idSpace
-	macIDs    idSpace
+	netIDs    *idSpace
+	connIDs   *idSpace
+	macIDs    *idSpace
 
+	// changesMu guards changes: committed, not yet delivered, in the
+	// order they were applied to memory. It is taken under mu (publish)
+	// and under subMu (deliver), and holds nothing else.
+	changesMu sync.Mutex
+	changes   []Change
+	// subMu serialises delivery to subs; it is never taken under mu.
 	subMu sync.Mutex
 	subs  []func(Change)
 }
 
-// networkState is a network and the index of what is bound in it.
+// networkState is a network and the index of what is bound in it. The
+// index also holds the bindings of AddMACs calls in flight (reserved, not
+// yet committed), so that concurrent adds are checked against each other.
 type networkState struct {
 	Network
 	byGateway map[string]string      // remote gateway → connection
-	macs      map[[6]byte]string     // bound MAC → connection
-	ips       map[netip.Addr][6]byte // bound IP → MAC
+	macs      map[[6]byte]string     // bound or reserved MAC → connection
+	ips       map[netip.Addr][6]byte // bound or reserved IP → MAC
 }
 
-// connState is a connection and its MAC bindings.
+// connState is a connection and its committed MAC bindings.
 type connState struct {
 	Connection
 	macs map[[6]byte]macEntry
@@ -92,6 +114,7 @@ func Open(dataDir string, opts Options) (*State, error) {
 		connIDs:   newIDSpace(kindConnection),
 		macIDs:    newIDSpace(kindMAC),
 	}
+	s.idle = sync.NewCond(&s.mu)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -108,6 +131,7 @@ func Open(dataDir string, opts Options) (*State, error) {
 	}
 	s.db = db
 	s.update = db.Update
+	s.batch = db.Batch
 	stored, err := loadDB(db)
 	if err == nil {
 		err = s.restore(stored)
@@ -159,9 +183,9 @@ func (s *State) restore(st *storedState) error {
 			s.bindMAC(cs, ns, e)
 		}
 	}
-	for _, ids := range []*idSpace{&s.netIDs, &s.connIDs, &s.macIDs} {
+	for _, ids := range []*idSpace{s.netIDs, s.connIDs, s.macIDs} {
 		if next, ok := st.cursors[ids.kind]; ok {
-			ids.next = next
+			ids.next.Store(next)
 		}
 	}
 	return nil
@@ -176,37 +200,88 @@ func (s *State) Close() error {
 	return nil
 }
 
-// Subscribe registers fn to be called with every committed change, in
-// commit order, outside any lock of the State. fn may read the State.
+// Subscribe registers fn to be called with every change committed from now
+// on, exactly once, in the order the changes became visible (which is their
+// commit order; AddMACs calls committed in one shared transaction come in
+// any order among themselves), outside the State's lock and before the
+// change's caller gets its answer. fn may read the State; calls are never
+// concurrent.
 func (s *State) Subscribe(fn func(Change)) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
+	s.deliverLocked() // changes committed before now go to the others only
 	s.subs = append(s.subs, fn)
 }
 
-// mutate runs change under the write lock and, if it committed, tells the
-// subscribers what it touched (change fills ch in).
+// mutate runs change under the write lock, alone (no AddMACs in flight),
+// and, if it committed, tells the subscribers what it touched (change
+// fills ch in).
 func (s *State) mutate(change func(ch *Change) error) error {
 	var ch Change
 	s.mu.Lock()
-	s.subMu.Lock() // subscribers see changes in commit order
+	s.waitForAdds()
 	err := change(&ch)
+	if err == nil {
+		s.publish(ch)
+	}
 	s.mu.Unlock()
-	subs := slices.Clone(s.subs)
 	if err != nil {
-		s.subMu.Unlock()
 		return err
 	}
-	for _, fn := range subs {
-		fn(ch)
-	}
-	s.subMu.Unlock()
+	s.deliver()
 	return nil
 }
 
-// commit writes one change in one transaction.
+// waitForAdds waits, mu held, until no AddMACs is in flight; AddMACs calls
+// that arrive meanwhile wait for this change.
+func (s *State) waitForAdds() {
+	s.draining++
+	for s.adding > 0 {
+		s.idle.Wait()
+	}
+	s.draining--
+	if s.draining == 0 {
+		s.idle.Broadcast()
+	}
+}
+
+// publish queues a committed change for the subscribers; mu is held, so
+// the queue is in the order changes became visible.
+func (s *State) publish(ch Change) {
+	s.changesMu.Lock()
+	s.changes = append(s.changes, ch)
+	s.changesMu.Unlock()
+}
+
+// deliver hands every queued change to the subscribers. Called after
+// publish, without mu: when it returns, the caller's change has been
+// delivered, by this call or by the one that holds subMu before it.
+func (s *State) deliver() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.deliverLocked()
+}
+
+func (s *State) deliverLocked() {
+	s.changesMu.Lock()
+	changes := s.changes
+	s.changes = nil
+	s.changesMu.Unlock()
+	for _, ch := range changes {
+		for _, fn := range s.subs {
+			fn(ch)
+		}
+	}
+}
+
+// commit writes one change in one transaction of its own.
 func (s *State) commit(fn func(*bolt.Tx) error) error {
-	if err := s.update(fn); err != nil {
+	return s.checkWrite(s.update(fn))
+}
+
+// checkWrite turns a failed store write into the error the caller gets.
+func (s *State) checkWrite(err error) error {
+	if err != nil {
 		s.log.Error("store write failed, change rejected", "path", s.db.Path(), "err", err)
 		return unavailable(fmt.Errorf("write %s: %w", s.db.Path(), err))
 	}
@@ -261,7 +336,7 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		if err != nil {
 			return err
 		}
-		s.netIDs.next = next
+		s.netIDs.next.Store(next)
 		s.addNetwork(n)
 		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments))
 		out = cloneNetwork(n)
@@ -570,7 +645,7 @@ func (s *State) CreateConnection(c Connection) (Connection, error) {
 		if err != nil {
 			return err
 		}
-		s.connIDs.next = next
+		s.connIDs.next.Store(next)
 		s.addConnection(c)
 		s.log.Info("connection created", "connection", c.Name, "id", c.ID, "network", c.Network,
 			"remote_gateway", c.RemoteGateway, "network_type", c.NetworkType, "segmentation_id", c.SegmentationID)
@@ -648,48 +723,105 @@ func (s *State) addConnection(c Connection) {
 // ---- MAC bindings ----
 
 // AddMACs binds a batch of MACs to a connection, all or nothing, and returns
-// them normalised with IDs, in request order.
+// them normalised with IDs, in request order, once they are committed.
+//
+// Concurrent calls share fsync'd transactions (group commit) in three
+// steps: under the lock, the batch is checked against the bindings
+// committed and those of the calls in flight, and reserved (IDs taken,
+// MACs and IPs in the network's index); without the lock, it is written
+// with the other calls in flight (db.Batch); under the lock again, it is
+// applied to the connection, or, if the write failed, its reservation is
+// dropped. Other changes wait until no call is in flight, so a call's
+// connection stays as it was checked until the call is settled.
 func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+	entries, parseErr := parseMACs(macs)
+	cs, alone, err := s.reserveMACs(conn, len(macs), entries, parseErr)
+	if err != nil {
+		return nil, err
+	}
+	write := func(tx *bolt.Tx) error {
+		if err := putMACs(tx, conn, entries); err != nil {
+			return err
+		}
+		// The cursor as it is now, which is past this call's IDs and
+		// those of every call committed before: it never goes back,
+		// however the calls are batched, and may be run again.
+		return putCursor(tx, kindMAC, s.macIDs.next.Load())
+	}
+	commit := s.batch
+	if alone {
+		commit = s.update // no one to share with: no batch delay either
+	}
+	return s.settleMACs(cs, entries, s.checkWrite(commit(write)))
+}
+
+// reserveMACs checks a parsed batch (parseErr is what parsing said) and
+// reserves it: IDs assigned to entries, MACs and IPs in the network's
+// index, the call counted in flight. alone says no other call was.
+func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr error) (*connState, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.draining > 0 {
+		s.idle.Wait()
+	}
+	cs := s.conns[conn]
+	if cs == nil {
+		return nil, false, notFound("", "connection %q not found", conn)
+	}
+	if n == 0 {
+		return nil, false, invalid("macs", "at least one MAC binding is required")
+	}
+	if parseErr != nil {
+		return nil, false, parseErr
+	}
+	if err := s.checkMACs(cs, entries, true); err != nil {
+		return nil, false, err
+	}
+	ids, next, err := s.macIDs.allocate(len(entries))
+	if err != nil {
+		return nil, false, err
+	}
+	ns := s.networks[cs.Network]
+	for i := range entries {
+		entries[i].ID = ids[i]
+		s.indexMAC(cs, ns, entries[i])
+	}
+	s.macIDs.next.Store(next)
+	s.adding++
+	return cs, s.adding == 1, nil
+}
+
+// settleMACs ends an AddMACs call whose write returned werr: the bindings
+// go to the connection and the subscribers, or their reservation is
+// dropped.
+func (s *State) settleMACs(cs *connState, entries []macEntry, werr error) ([]MACBinding, error) {
 	var out []MACBinding
-	err := s.mutate(func(ch *Change) error {
-		cs := s.conns[conn]
-		if cs == nil {
-			return notFound("", "connection %q not found", conn)
+	s.mu.Lock()
+	if werr == nil {
+		for _, e := range entries {
+			cs.macs[e.hw] = e
 		}
-		if len(macs) == 0 {
-			return invalid("macs", "at least one MAC binding is required")
-		}
-		entries, err := parseMACs(macs)
-		if err != nil {
-			return err
-		}
-		if err := s.checkMACs(cs, entries, true); err != nil {
-			return err
-		}
-		ids, next, err := s.macIDs.allocate(len(entries))
-		if err != nil {
-			return err
-		}
-		for i := range entries {
-			entries[i].ID = ids[i]
-		}
-		err = s.commit(func(tx *bolt.Tx) error {
-			if err := putMACs(tx, conn, entries); err != nil {
-				return err
-			}
-			return putCursor(tx, kindMAC, next)
-		})
-		if err != nil {
-			return err
-		}
-		s.macIDs.next = next
-		s.bindMACs(cs, entries)
-		s.log.Info("macs added", "connection", conn, "count", len(entries))
 		out = cloneBindings(entries)
-		ch.bound(conn, out)
-		return nil
-	})
-	return out, err
+		var ch Change
+		ch.bound(cs.Name, out)
+		s.publish(ch)
+	} else {
+		ns := s.networks[cs.Network]
+		for _, e := range entries {
+			s.unindexMAC(ns, e)
+		}
+	}
+	s.adding--
+	if s.adding == 0 {
+		s.idle.Broadcast()
+	}
+	s.mu.Unlock()
+	if werr != nil {
+		return nil, werr
+	}
+	s.log.Info("macs added", "connection", cs.Name, "count", len(entries))
+	s.deliver()
+	return out, nil
 }
 
 // ReplaceMACs makes macs the connection's whole set of bindings (empty
@@ -759,7 +891,7 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 		if err != nil {
 			return err
 		}
-		s.macIDs.next = next
+		s.macIDs.next.Store(next)
 		s.unbindAll(cs)
 		s.bindMACs(cs, entries)
 		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
@@ -836,6 +968,11 @@ func (s *State) bindMACs(cs *connState, entries []macEntry) {
 
 func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
 	cs.macs[e.hw] = e
+	s.indexMAC(cs, ns, e)
+}
+
+// indexMAC takes e's ID and puts its MAC and IPs in the network's index.
+func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
 	ns.macs[e.hw] = cs.Name
 	for _, a := range e.addrs {
 		ns.ips[a] = e.hw
@@ -852,6 +989,11 @@ func (s *State) unbindAll(cs *connState) {
 
 func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
 	delete(cs.macs, e.hw)
+	s.unindexMAC(ns, e)
+}
+
+// unindexMAC undoes indexMAC.
+func (s *State) unindexMAC(ns *networkState, e macEntry) {
 	delete(ns.macs, e.hw)
 	for _, a := range e.addrs {
 		delete(ns.ips, a)
@@ -902,11 +1044,15 @@ func quotedList(names []string) string {
 type idSpace struct {
 	kind string
 	used map[uint32]struct{}
-	next uint32
+	// next is the cursor. It changes under the State's lock; AddMACs's
+	// store writes read it without.
+	next atomic.Uint32
 }
 
-func newIDSpace(kind string) idSpace {
-	return idSpace{kind: kind, used: make(map[uint32]struct{}), next: 1}
+func newIDSpace(kind string) *idSpace {
+	ids := &idSpace{kind: kind, used: make(map[uint32]struct{})}
+	ids.next.Store(1)
+	return ids
 }
 
 // allocate picks n free IDs without taking them, and returns the cursor to
@@ -916,7 +1062,7 @@ func (ids *idSpace) allocate(n int) ([]uint32, uint32, error) {
 		return nil, 0, conflict("", "no free %s IDs left: %d are in use", ids.kind, len(ids.used))
 	}
 	out := make([]uint32, 0, n)
-	id := ids.next
+	id := ids.next.Load()
 	for len(out) < n {
 		if id < 1 || id > maxObjectID {
 			id = 1

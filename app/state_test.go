@@ -599,7 +599,7 @@ func TestIDs(t *testing.T) {
 
 func TestIDSpaceWrapsAround(t *testing.T) {
 	ids := newIDSpace(kindMAC)
-	ids.next = maxObjectID - 1
+	ids.next.Store(maxObjectID - 1)
 	ids.mark(maxObjectID)
 	ids.mark(1)
 	got, next, err := ids.allocate(3)

@@ -16,8 +16,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// The bbolt file layout. Every mutation is one read-write transaction, so a
-// crash leaves a change (a whole MAC batch included) applied or not at all.
+// The bbolt file layout. Every mutation is written in one read-write
+// transaction (concurrent AddMACs calls may share one), so a crash leaves a
+// change (a whole MAC batch included) applied or not at all.
 //
 //	meta             schema_version → "1"; next_id.<kind> → uint32 (ID cursors)
 //	networks         name → networkRecord (JSON)
@@ -38,6 +39,12 @@ const (
 	// and value a large batch has pending (a 100k-binding batch into an
 	// empty store spent most of its allocations there).
 	initialMmapSize = 1 << 30
+	// batchDelay is how long a shared transaction (AddMACs calls in
+	// flight together, db.Batch) waits for more calls before it commits.
+	// About two fsyncs here: with 16 API clients, 1 ms made 3,900-4,100
+	// creates/s end to end, 0.5 ms 2,800-2,900 and 2 ms 3,600. A call
+	// with no other in flight does not wait (AddMACs).
+	batchDelay = time.Millisecond
 )
 
 var (
@@ -87,6 +94,7 @@ func openDB(dataDir string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	db.MaxBatchDelay = batchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

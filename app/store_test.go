@@ -82,19 +82,22 @@ func TestOpenRejectsOtherSchema(t *testing.T) {
 	}
 }
 
-// failWrites makes every transaction do all its work and then fail, as a
-// full or read-only disk would at commit; bbolt rolls it back.
+// failWrites makes every transaction, own or shared, do all its work and
+// then fail, as a full or read-only disk would at commit; bbolt rolls it
+// back.
 func failWrites(s *State) (restore func()) {
-	orig := s.update
-	s.update = func(fn func(*bolt.Tx) error) error {
-		return s.db.Update(func(tx *bolt.Tx) error {
+	update, batch := s.update, s.batch
+	failing := func(fn func(*bolt.Tx) error) func(*bolt.Tx) error {
+		return func(tx *bolt.Tx) error {
 			if err := fn(tx); err != nil {
 				return err
 			}
 			return errors.New("injected: no space left on device")
-		})
+		}
 	}
-	return func() { s.update = orig }
+	s.update = func(fn func(*bolt.Tx) error) error { return s.db.Update(failing(fn)) }
+	s.batch = func(fn func(*bolt.Tx) error) error { return s.db.Batch(failing(fn)) }
+	return func() { s.update, s.batch = update, batch }
 }
 
 func TestWriteFailureChangesNothing(t *testing.T) {

@@ -31,11 +31,11 @@ type connModel struct {
 // flows.
 type delta struct {
 	before map[flows.Owner][]uint64
-	after  map[flows.Owner]flows.FlowSet
+	after  map[flows.Owner][]*flows.Flow
 }
 
 func newDelta() *delta {
-	return &delta{before: map[flows.Owner][]uint64{}, after: map[flows.Owner]flows.FlowSet{}}
+	return &delta{before: map[flows.Owner][]uint64{}, after: map[flows.Owner][]*flows.Flow{}}
 }
 
 // result returns the flows to add and the cookies to delete.
@@ -43,13 +43,13 @@ func (d *delta) result() (adds []*flows.Flow, dels []uint64) {
 	added := flows.FlowSet{}
 	for o, before := range d.before {
 		after := d.after[o]
-		for c, f := range after {
-			if !slices.Contains(before, c) {
-				added[c] = f
+		for _, f := range after {
+			if !slices.Contains(before, f.Cookie) {
+				added[f.Cookie] = f
 			}
 		}
 		for _, c := range before {
-			if _, kept := after[c]; !kept {
+			if !slices.ContainsFunc(after, func(f *flows.Flow) bool { return f.Cookie == c }) {
 				dels = append(dels, c)
 			}
 		}
@@ -58,23 +58,21 @@ func (d *delta) result() (adds []*flows.Flow, dels []uint64) {
 	return added.Sorted(), dels
 }
 
-// newModel records a full compile of in (whose connections, by name, are
-// conns; their bindings macs).
-func newModel(in *flows.Input, desired flows.FlowSet, conns map[string]connRef, macs map[string][]MACBinding, ports map[string]uint32) *model {
-	m := &model{owners: map[flows.Owner][]uint64{}, conns: map[string]*connModel{}, ports: ports,
-		tunnelPorts: in.TunnelPorts, flows: len(desired)}
-	for c := range desired {
-		_, o, _ := flows.DecodeCookie(c)
-		m.owners[o] = append(m.owners[o], c)
-	}
+// newModel starts an empty model for a full compile against in (whose
+// connections, by name, are conns).
+func newModel(in *flows.Input, conns map[string]connRef, ports map[string]uint32) *model {
+	m := &model{owners: map[flows.Owner][]uint64{}, conns: map[string]*connModel{}, ports: ports, tunnelPorts: in.TunnelPorts}
 	for name, ref := range conns {
-		cm := &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
-		for _, b := range macs[name] {
-			cm.bindings[b.ID] = struct{}{}
-		}
-		m.conns[name] = cm
+		m.conns[name] = &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
 	}
 	return m
+}
+
+// record notes that the switch has (or is about to have) f.
+func (m *model) record(f *flows.Flow) {
+	_, o, _ := flows.DecodeCookie(f.Cookie)
+	m.owners[o] = append(m.owners[o], f.Cookie)
+	m.flows++
 }
 
 // cookies returns every cookie of the model.
@@ -88,21 +86,21 @@ func (m *model) cookies() flows.Cookies {
 	return out
 }
 
-// replaceOwner makes set owner o's flows.
-func (m *model) replaceOwner(o flows.Owner, set flows.FlowSet, d *delta) {
+// replaceOwner makes fs owner o's flows.
+func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, d *delta) {
 	old := m.owners[o]
 	if _, seen := d.before[o]; !seen {
 		d.before[o] = old
 	}
-	d.after[o] = set
-	m.flows += len(set) - len(old)
-	if len(set) == 0 {
+	d.after[o] = fs
+	m.flows += len(fs) - len(old)
+	if len(fs) == 0 {
 		delete(m.owners, o)
 		return
 	}
-	cookies := make([]uint64, 0, len(set))
-	for c := range set {
-		cookies = append(cookies, c)
+	cookies := make([]uint64, len(fs))
+	for i, f := range fs {
+		cookies[i] = f.Cookie
 	}
 	m.owners[o] = cookies
 }
@@ -113,13 +111,10 @@ func isTopology(k flows.Kind) bool { return k != flows.KindBinding }
 
 // replaceTopology makes set the flows of every topology owner.
 func (m *model) replaceTopology(set flows.FlowSet, d *delta) {
-	byOwner := map[flows.Owner]flows.FlowSet{}
+	byOwner := map[flows.Owner][]*flows.Flow{}
 	for c, f := range set {
 		_, o, _ := flows.DecodeCookie(c)
-		if byOwner[o] == nil {
-			byOwner[o] = flows.FlowSet{}
-		}
-		byOwner[o][c] = f
+		byOwner[o] = append(byOwner[o], f)
 	}
 	for o := range m.owners {
 		if _, still := byOwner[o]; isTopology(o.Kind) && !still {
@@ -189,11 +184,11 @@ func (m *model) updateBinding(bc BindingChange, d *delta) error {
 // compileBinding (re)compiles binding b of connection cm.
 func (m *model) compileBinding(cm *connModel, b MACBinding, d *delta) error {
 	fb := flowBinding(b)
-	set, err := flows.CompileBinding(cm.networkID, &cm.conn, m.tunnelPorts, &fb)
+	fs, err := flows.CompileBinding(cm.networkID, &cm.conn, m.tunnelPorts, &fb)
 	if err != nil {
 		return err
 	}
-	m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: b.ID}, set, d)
+	m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: b.ID}, fs, d)
 	cm.bindings[b.ID] = struct{}{}
 	return nil
 }

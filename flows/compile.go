@@ -131,8 +131,8 @@ func Compile(in *Input) (FlowSet, error) {
 				if err != nil {
 					return nil, err
 				}
-				for _, f := range fs {
-					set[f.Cookie] = f
+				if err := set.addAll(fs); err != nil {
+					return nil, err
 				}
 			}
 		}
@@ -178,9 +178,9 @@ func CompileTopology(in *Input) (FlowSet, error) {
 }
 
 // CompileBinding computes one binding's flows in network networkID through
-// connection c (whose Bindings are not read). It returns no flow while c's
-// tunnel port does not exist.
-func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint32, b *Binding) (FlowSet, error) {
+// connection c (whose Bindings are not read), with distinct cookies. It
+// returns no flow while c's tunnel port does not exist.
+func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint32, b *Binding) ([]*Flow, error) {
 	port, ok := tunnelPorts[c.NetworkType]
 	if !ok {
 		return nil, nil
@@ -191,11 +191,17 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 	if b.ID == 0 || b.ID > MaxOwnerID {
 		return nil, fmt.Errorf("binding ID %d out of range 1..%d", b.ID, MaxOwnerID)
 	}
-	set := FlowSet{}
-	if err := set.addAll(bindingFlows(networkID, c, port, b)); err != nil {
-		return nil, err
+	fs := bindingFlows(networkID, c, port, b)
+	for i, f := range fs {
+		if n := f.WireLen(); n > MaxMessageLen {
+			return nil, fmt.Errorf("a flow of binding %d is %d bytes, over OpenFlow's limit of %d", b.ID, n, MaxMessageLen)
+		}
+		// A content-hash collision within the binding: bump, in order.
+		for slices.ContainsFunc(fs[:i], func(g *Flow) bool { return g.Cookie == f.Cookie }) {
+			f.Cookie = f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1)
+		}
 	}
-	return set, nil
+	return fs, nil
 }
 
 // pipelineFlows are the fixed flows: table misses and per-tunnel-port
