@@ -38,14 +38,15 @@ func newDelta() *delta {
 	return &delta{before: map[flows.Owner][]uint64{}, after: map[flows.Owner][]*flows.Flow{}}
 }
 
-// result returns the flows to add and the cookies to delete.
+// result returns the flows to add and the cookies to delete. Their order is
+// free: they go in one atomic bundle, adds before deletes, and cookies are
+// unique.
 func (d *delta) result() (adds []*flows.Flow, dels []uint64) {
-	added := flows.FlowSet{}
 	for o, before := range d.before {
 		after := d.after[o]
 		for _, f := range after {
 			if !slices.Contains(before, f.Cookie) {
-				added[f.Cookie] = f
+				adds = append(adds, f)
 			}
 		}
 		for _, c := range before {
@@ -54,8 +55,7 @@ func (d *delta) result() (adds []*flows.Flow, dels []uint64) {
 			}
 		}
 	}
-	slices.Sort(dels)
-	return added.Sorted(), dels
+	return adds, dels
 }
 
 // newModel starts an empty model for a full compile against in (whose

@@ -74,7 +74,7 @@ func TestApplyDiscardsABundleWithABadModInTheMiddle(t *testing.T) {
 	mods := Mods(bulkFlows(t, 25000), nil)
 	// OVS rejects going back to an earlier table.
 	bad := flow(5, 1).goTo(2).done(Owner{})
-	bad.Cookie = testCookie | 0xbad
+	bad.setCookie(testCookie | 0xbad)
 	const at = 25000 // of 50,000 and more: well past the first chunks
 	withBad := append(append(append([]Mod(nil), mods[:at]...), bad.AddMod()), mods[at:]...)
 

@@ -53,25 +53,37 @@ func (b *builder) goTo(table uint8) *builder {
 }
 
 // done finishes the flow and gives it owner's cookie. A flow with neither
-// actions nor goto drops.
+// actions nor goto drops. The flow is built as its OFPFC_ADD flow_mod, in
+// one buffer: fixed part, ofp_match (OXM, padded to 8), instructions.
 func (b *builder) done(owner Owner) *Flow {
-	// ofp_match: type OXM, length without padding, fields, padding to 8.
-	m := make([]byte, 4, pad8(4+len(b.fields)))
-	binary.BigEndian.PutUint16(m, openflow13.MatchType_OXM)
-	binary.BigEndian.PutUint16(m[2:], uint16(4+len(b.fields)))
-	m = append(m, b.fields...)
-	b.f.Match = m[:cap(m)]
-	var instr []byte
+	matchLen := 4 + len(b.fields)
+	n := flowModFixedLen + pad8(matchLen)
 	if len(b.actions) > 0 {
-		instr = append(instr, 0, openflow13.InstrType_APPLY_ACTIONS, 0, 0, 0, 0, 0, 0)
-		binary.BigEndian.PutUint16(instr[2:], uint16(8+len(b.actions)))
-		instr = append(instr, b.actions...)
+		n += 8 + len(b.actions)
 	}
 	if b.next >= 0 {
-		instr = append(instr, 0, openflow13.InstrType_GOTO_TABLE, 0, 8, byte(b.next), 0, 0, 0)
+		n += 8
 	}
-	b.f.Instructions = instr
-	b.f.Cookie = makeCookie(owner, contentHash(&b.f))
+	m := appendFlowModFixed(make(Mod, 0, n), openflow13.FC_ADD, 0, 0, b.f.Table, b.f.Priority)
+	m = binary.BigEndian.AppendUint16(m, openflow13.MatchType_OXM)
+	m = binary.BigEndian.AppendUint16(m, uint16(matchLen))
+	m = append(m, b.fields...)
+	m = append(m, make([]byte, pad8(matchLen)-matchLen)...)
+	instr := len(m)
+	if len(b.actions) > 0 {
+		m = append(m, 0, openflow13.InstrType_APPLY_ACTIONS)
+		m = binary.BigEndian.AppendUint16(m, uint16(8+len(b.actions)))
+		m = append(m, 0, 0, 0, 0)
+		m = append(m, b.actions...)
+	}
+	if b.next >= 0 {
+		m = append(m, 0, openflow13.InstrType_GOTO_TABLE, 0, 8, byte(b.next), 0, 0, 0)
+	}
+	binary.BigEndian.PutUint16(m[2:], uint16(len(m)))
+	b.f.add = m
+	b.f.Match = m[flowModFixedLen:instr]
+	b.f.Instructions = m[instr:]
+	b.f.setCookie(makeCookie(owner, contentHash(&b.f)))
 	return &b.f
 }
 

@@ -69,7 +69,7 @@ func (s FlowSet) add(f *Flow) error {
 			s[f.Cookie] = f
 			return nil
 		}
-		f.Cookie = f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1)
+		f.setCookie(f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1))
 	}
 }
 
@@ -198,7 +198,7 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 		}
 		// A content-hash collision within the binding: bump, in order.
 		for slices.ContainsFunc(fs[:i], func(g *Flow) bool { return g.Cookie == f.Cookie }) {
-			f.Cookie = f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1)
+			f.setCookie(f.Cookie&^0xFFFFFFFF | uint64(uint32(f.Cookie)+1))
 		}
 	}
 	return fs, nil

@@ -18,6 +18,8 @@ type Flow struct {
 	Priority     uint16
 	Match        []byte
 	Instructions []byte
+
+	add Mod // the OFPFC_ADD flow_mod; Match and Instructions are parts of it
 }
 
 // Mod is one flow_mod message ready for the wire; its xid (bytes 4-7) is
@@ -34,9 +36,21 @@ const MaxMessageLen = 1<<16 - 1
 // WireLen is the size of f's flow_mod on the wire.
 func (f *Flow) WireLen() int { return flowModFixedLen + len(f.Match) + len(f.Instructions) }
 
-// AddMod returns the OFPFC_ADD flow_mod that installs f.
+// AddMod returns the OFPFC_ADD flow_mod that installs f. A compiled flow
+// is built as its flow_mod, so this costs nothing.
 func (f *Flow) AddMod() Mod {
-	return flowMod(openflow13.FC_ADD, f.Cookie, 0, f.Table, f.Priority, f.Match, f.Instructions)
+	if f.add == nil {
+		f.add = flowMod(openflow13.FC_ADD, f.Cookie, 0, f.Table, f.Priority, f.Match, f.Instructions)
+	}
+	return f.add
+}
+
+// setCookie gives f cookie c (in its flow_mod too).
+func (f *Flow) setCookie(c uint64) {
+	f.Cookie = c
+	if f.add != nil {
+		binary.BigEndian.PutUint64(f.add[8:], c)
+	}
 }
 
 // emptyMatch is an ofp_match that matches everything.
@@ -52,19 +66,28 @@ func DeleteCookieMod(cookie uint64) Mod {
 // flowMod encodes an ofp_flow_mod (no timeouts, no buffer (0xffffffff),
 // any out port and group, no flags).
 func flowMod(command uint8, cookie, cookieMask uint64, table uint8, priority uint16, match, instructions []byte) Mod {
-	n := flowModFixedLen + len(match) + len(instructions)
-	m := make(Mod, flowModFixedLen, n)
-	m[0] = openflow13.VERSION
-	m[1] = openflow13.Type_FlowMod
-	binary.BigEndian.PutUint16(m[2:], uint16(n))
-	binary.BigEndian.PutUint64(m[8:], cookie)
-	binary.BigEndian.PutUint64(m[16:], cookieMask)
-	m[24] = table
-	m[25] = command
-	binary.BigEndian.PutUint16(m[30:], priority)
-	binary.BigEndian.PutUint32(m[32:], 0xffffffff)
-	binary.BigEndian.PutUint32(m[36:], openflow13.P_ANY)
-	binary.BigEndian.PutUint32(m[40:], openflow13.OFPG_ANY)
+	m := appendFlowModFixed(make(Mod, 0, flowModFixedLen+len(match)+len(instructions)), command, cookie, cookieMask, table, priority)
 	m = append(m, match...)
-	return append(m, instructions...)
+	m = append(m, instructions...)
+	binary.BigEndian.PutUint16(m[2:], uint16(len(m)))
+	return m
+}
+
+// appendFlowModFixed appends the fixed part of an ofp_flow_mod; its length
+// field is set once the match and instructions follow.
+func appendFlowModFixed(m Mod, command uint8, cookie, cookieMask uint64, table uint8, priority uint16) Mod {
+	start := len(m)
+	m = append(m, make([]byte, flowModFixedLen)...)
+	h := m[start:]
+	h[0] = openflow13.VERSION
+	h[1] = openflow13.Type_FlowMod
+	binary.BigEndian.PutUint64(h[8:], cookie)
+	binary.BigEndian.PutUint64(h[16:], cookieMask)
+	h[24] = table
+	h[25] = command
+	binary.BigEndian.PutUint16(h[30:], priority)
+	binary.BigEndian.PutUint32(h[32:], 0xffffffff) // no buffer
+	binary.BigEndian.PutUint32(h[36:], openflow13.P_ANY)
+	binary.BigEndian.PutUint32(h[40:], openflow13.OFPG_ANY)
+	return m
 }

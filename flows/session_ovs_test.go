@@ -171,7 +171,7 @@ func testFlows(n int) []*Flow {
 				apply(popVLAN(), loadReg(6, uint32(i))).goTo(uint8(i%4) + 1)
 		}
 		f := b.done(Owner{})
-		f.Cookie = testCookie | uint64(i)
+		f.setCookie(testCookie | uint64(i))
 		flows[i] = f
 	}
 	return flows
@@ -265,7 +265,7 @@ func TestSessionBundleIsAtomic(t *testing.T) {
 	flows := testFlows(100)
 	// OVS rejects going back to an earlier table.
 	bad := flow(5, 1).goTo(2).done(Owner{})
-	bad.Cookie = testCookie | 0xbad
+	bad.setCookie(testCookie | 0xbad)
 	flows = append(flows, bad)
 	if err := l.s.Apply(context.Background(), addMods(flows)); err == nil {
 		t.Fatal("Apply of a bundle with a bad flow succeeded")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/l2gw/l2gw/app"
 )
 
 // Where l2gwd listens inside the benchmark's namespace, and what it drives.
@@ -26,19 +28,11 @@ const (
 )
 
 // status is the body of GET /v1/status.
-type status struct {
-	Bridge         string `json:"bridge"`
-	Connected      bool   `json:"connected"`
-	OVSDBConnected bool   `json:"ovsdb_connected"`
-	Reconciled     bool   `json:"reconciled"`
-	Flows          int    `json:"flows"`
-	FlowMods       uint64 `json:"flow_mods"`
-	Bundles        uint64 `json:"bundles"`
-}
+type status = app.Status
 
 // ready reports whether the daemon has the switch and its flows match the
 // latest committed state.
-func (s status) ready() bool { return s.Connected && s.Reconciled }
+func ready(s status) bool { return s.Connected && s.Reconciled }
 
 // binding is one MAC binding as the API takes and returns it.
 type binding struct {

@@ -157,7 +157,7 @@ func (b *bench) setup(ctx context.Context) error {
 // a pass that did not know them yet), and takes that count as expected.
 func (b *bench) settle(ctx context.Context) error {
 	for {
-		st, _, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+		st, _, err := b.d.waitStatus(ctx, statusPoll, ready)
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (b *bench) settle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if again.ready() && again.Flows == st.Flows && n == st.Flows {
+		if ready(again) && again.Flows == st.Flows && n == st.Flows {
 			b.expected = n
 			return nil
 		}
@@ -233,7 +233,7 @@ func (b *bench) bulk(ctx context.Context, label string) error {
 		return err
 	}
 	answered := time.Since(start)
-	st, reconciledAt, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+	st, reconciledAt, err := b.d.waitStatus(ctx, statusPoll, ready)
 	if err != nil {
 		return err
 	}
@@ -316,7 +316,7 @@ func (b *bench) incremental(ctx context.Context, label string) error {
 		if _, err := b.d.must(ctx, http.MethodPost, macsPath, body, http.StatusCreated); err != nil {
 			return err
 		}
-		st, at, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+		st, at, err := b.d.waitStatus(ctx, statusPoll, ready)
 		if err != nil {
 			return err
 		}
@@ -355,7 +355,7 @@ func (b *bench) restart(ctx context.Context, label string) error {
 	if err := b.d.start(); err != nil {
 		return err
 	}
-	st, at, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+	st, at, err := b.d.waitStatus(ctx, statusPoll, ready)
 	if err != nil {
 		return err
 	}
@@ -376,7 +376,7 @@ func (b *bench) restart(ctx context.Context, label string) error {
 	if err != nil {
 		return err
 	}
-	repaired, readyAt, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+	repaired, readyAt, err := b.d.waitStatus(ctx, statusPoll, ready)
 	if err != nil {
 		return err
 	}
@@ -487,7 +487,7 @@ func (b *bench) api(ctx context.Context, label string) error {
 			b.log.Warn("API error", "first", l.firstErr)
 		}
 	}
-	_, readyAt, err := b.d.waitStatus(ctx, statusPoll, status.ready)
+	_, readyAt, err := b.d.waitStatus(ctx, statusPoll, ready)
 	if err != nil {
 		return err
 	}
