@@ -70,8 +70,18 @@ type Reconciler struct {
 	status  Status
 
 	// Owned by the Run goroutine.
-	synced bool   // model mirrors the switch
-	model  *model // nil until the first full sync
+	synced   bool      // model mirrors the switch
+	model    *model    // nil until the first full sync
+	prepared *prepared // a full compile made while the switch was away
+}
+
+// prepared is a full compile of the desired state made while no switch was
+// connected (a restarted l2gwd waiting for OVS to reconnect): the model and
+// every cookie, no flows. If the switch turns out to hold exactly those
+// cookies and nothing changed meanwhile, it is adopted as is.
+type prepared struct {
+	model   *model
+	cookies flows.Cookies
 }
 
 // NewReconciler wires a reconciler; Run starts it.
@@ -154,12 +164,15 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
+	ports := r.br.OFPorts(r.cfg.Bridge)
 	if !r.sw.Connected() {
 		r.synced = false
 		r.setStatus(false)
+		if r.model == nil && r.prepared == nil {
+			return r.prepare(ports)
+		}
 		return nil
 	}
-	ports := r.br.OFPorts(r.cfg.Bridge)
 	if !r.synced || r.model == nil || !maps.Equal(ports, r.model.ports) {
 		return r.fullSync(ctx, ports)
 	}
@@ -181,11 +194,9 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 // switch: with a dump of its flows after a (re)connection or a failure,
 // else with the model (the ofports changed). It compiles binding by binding
 // and keeps only the flows the switch lacks, so verifying a switch that is
-// right costs no memory beyond the cookies.
+// right costs no memory beyond the cookies; a compile prepared while the
+// switch was away is adopted without compiling again when it still holds.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
-	r.takePending() // the snapshot below holds them all
-	snap := r.state.Snapshot()
-	in, conns := buildInput(&snap, ports, r.cfg.LearnIdleTimeout)
 	var installed flows.Cookies
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
@@ -201,19 +212,61 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 		r.log.Info("read the bridge's flows", "flows", len(dumped), "took", time.Since(start))
 	}
-	m := newModel(in, conns, ports)
+	if p := r.prepared; p != nil {
+		r.prepared = nil
+		if maps.Equal(ports, p.model.ports) && !r.hasPending() && maps.Equal(installed, p.cookies) {
+			r.model = p.model
+			return r.send(ctx, nil, nil)
+		}
+	}
 	var adds []*flows.Flow
-	keep := func(f *flows.Flow) {
-		m.record(f)
+	m, err := r.compileAll(ports, func(f *flows.Flow) {
 		if _, ok := installed[f.Cookie]; ok {
 			delete(installed, f.Cookie)
 		} else {
 			adds = append(adds, f)
 		}
+	})
+	if err != nil {
+		return err
+	}
+	dels := make([]uint64, 0, len(installed))
+	for c := range installed {
+		dels = append(dels, c)
+	}
+	slices.Sort(dels)
+	r.model = m
+	return r.send(ctx, adds, dels)
+}
+
+// prepare compiles the whole desired state while no switch is connected.
+func (r *Reconciler) prepare(ports map[string]uint32) error {
+	start := time.Now()
+	cookies := flows.Cookies{}
+	m, err := r.compileAll(ports, func(f *flows.Flow) { cookies[f.Cookie] = struct{}{} })
+	if err != nil {
+		return err
+	}
+	r.prepared = &prepared{model: m, cookies: cookies}
+	r.log.Info("compiled the desired state while the switch is away", "flows", len(cookies), "took", time.Since(start))
+	return nil
+}
+
+// compileAll compiles the whole desired state, one owner at a time, into a
+// new model, handing each flow to visit. The changes pending so far are
+// taken: the snapshot holds them.
+func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)) (*model, error) {
+	r.takePending()
+	snap := r.state.Snapshot()
+	in, conns := buildInput(&snap, ports, r.cfg.LearnIdleTimeout)
+	m := newModel(in, conns, ports)
+	keep := func(f *flows.Flow) {
+		m.record(f)
+		visit(f)
 	}
 	topology, err := flows.CompileTopology(in)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, f := range topology.Sorted() {
 		keep(f)
@@ -225,7 +278,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			for k := range c.Bindings {
 				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, &c.Bindings[k])
 				if err != nil {
-					return err
+					return nil, err
 				}
 				for _, f := range fs {
 					keep(f)
@@ -238,13 +291,14 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			cm.bindings[b.ID] = struct{}{}
 		}
 	}
-	dels := make([]uint64, 0, len(installed))
-	for c := range installed {
-		dels = append(dels, c)
-	}
-	slices.Sort(dels)
-	r.model = m
-	return r.send(ctx, adds, dels)
+	return m, nil
+}
+
+// hasPending reports whether changes wait to be applied.
+func (r *Reconciler) hasPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.pending) > 0
 }
 
 // incremental recompiles what changes touched: the topology (networks,

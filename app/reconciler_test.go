@@ -238,3 +238,48 @@ func TestNotReconciledUntilTheTunnelPortHasAnOFPort(t *testing.T) {
 		t.Fatal("not reconciled once the tunnel port appeared")
 	}
 }
+
+func TestRestartedDaemonCompilesBeforeTheSwitchReconnects(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	reconcileOK(t, newTestReconciler(state, sw))
+	want := len(sw.flows)
+
+	// A new daemon starts while the switch has not reconnected yet.
+	sw.connected, sw.mods = false, 0
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	if r.prepared == nil || len(r.prepared.cookies) != want {
+		t.Fatalf("no full compile prepared while the switch was away")
+	}
+	sw.connected = true
+	r.synced = false // what Run does on the connect event
+	reconcileOK(t, r)
+	if sw.mods != 0 || !r.Status().Reconciled || r.model == nil || r.model.flows != want {
+		t.Fatalf("adopting the prepared compile sent %d flow_mods, status %+v", sw.mods, r.Status())
+	}
+	// It is a working model: a change still sends only its own flows.
+	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:07"}}); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r)
+	if sw.mods != 1 {
+		t.Fatalf("a change after adoption sent %d flow_mods, want 1", sw.mods)
+	}
+}
+
+func TestPreparedCompileIsNotUsedOnceTheStateChanged(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	reconcileOK(t, newTestReconciler(state, sw))
+	sw.connected, sw.mods = false, 0
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:07", IPs: []string{"192.0.2.77"}}}); err != nil {
+		t.Fatal(err)
+	}
+	sw.connected = true
+	r.synced = false
+	reconcileOK(t, r)
+	if sw.mods != 2 || !r.Status().Reconciled { // the new binding's forwarding and ARP flows
+		t.Fatalf("a change made while the switch was away: %d flow_mods, status %+v; want 2, reconciled", sw.mods, r.Status())
+	}
+}
