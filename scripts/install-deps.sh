@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what l2gw's tests and demo need on a Debian machine (as root):
-# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, tcpdump.
+# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, tcpdump,
+# curl, python3.
 # Does nothing when everything is already there.
 set -euo pipefail
 need=()
@@ -10,6 +11,7 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v arping >/dev/null || need+=(arping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3) # the lab's self-test serves HTTP with it
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
