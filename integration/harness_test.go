@@ -22,7 +22,7 @@ import (
 	"github.com/l2gw/l2gw/integration/lab"
 )
 
-// l2gwdBin is the daemon under test, built once by TestMain.
+// l2gwdBin is the daemon under test, built once by TestMain (with -race).
 var l2gwdBin string
 
 func TestMain(m *testing.M) {
@@ -32,7 +32,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	l2gwdBin = filepath.Join(dir, "l2gwd")
-	if out, err := exec.Command("go", "build", "-o", l2gwdBin, "github.com/l2gw/l2gw/cmd/l2gwd").CombinedOutput(); err != nil {
+	// The daemons under test run with the race detector, and stop at the
+	// first race: a test that meets one fails.
+	os.Setenv("GORACE", "halt_on_error=1")
+	if out, err := exec.Command("go", "build", "-race", "-o", l2gwdBin, "github.com/l2gw/l2gw/cmd/l2gwd").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build l2gwd: %v\n%s", err, out)
 		os.Exit(1)
 	}
