@@ -17,8 +17,8 @@ func macBatch(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"mac":"02:0b:00:%02x:%02x:%02x","ips":["10.%d.%d.%d"]}`,
-			i>>16&0xff, i>>8&0xff, i&0xff, i>>16&0xff, i>>8&0xff, i&0xff)
+		fmt.Fprintf(&b, `{"mac":"02:0b:00:%02x:%02x:%02x","ips":["2001:db8::%x:%x"]}`,
+			i>>16&0xff, i>>8&0xff, i&0xff, i>>16, i&0xffff)
 	}
 	b.WriteString(`]}`)
 	return b.String()

@@ -432,14 +432,14 @@ func TestDeleteConnectionCascade(t *testing.T) {
 }
 
 // manyBindings returns n bindings with distinct MACs 02:aa:xx:xx:xx:xx and
-// one IPv4 each from 10.x.y.z, numbered from first.
+// one IPv6 each from 2001:db8:aa::/48 (documentation), numbered from first.
 func manyBindings(n, first int) []MACBinding {
 	out := make([]MACBinding, n)
 	for i := range out {
 		v := first + i
 		out[i] = MACBinding{
 			MAC: fmt.Sprintf("02:aa:%02x:%02x:%02x:%02x", byte(v>>24), byte(v>>16), byte(v>>8), byte(v)),
-			IPs: []string{fmt.Sprintf("10.%d.%d.%d", byte(v>>16), byte(v>>8), byte(v))},
+			IPs: []string{fmt.Sprintf("2001:db8:aa::%x:%x", v>>16, v&0xffff)},
 		}
 	}
 	return out

@@ -13,29 +13,34 @@ import (
 	"github.com/contiv/libOpenflow/openflow13"
 )
 
-// bulkInput is one network with one VXLAN connection holding n bindings, one
-// IPv4 each: 2n binding flows (unicast into the tunnel, ARP responder) plus
-// the pipeline's, network's and connection's own. The bound addresses come
-// from 198.18.0.0/15, the range set aside for benchmarks (RFC 2544).
+// bulkInput is n bindings with one IPv4 each: 2n binding flows (unicast into
+// the tunnel, ARP responder) plus each network's and connection's own. Only
+// documentation addresses are used, and there are 762 of them, so the
+// bindings are spread over networks of at most that many (the same IPs in
+// different networks are legal), each with its own VXLAN connection and key.
 func bulkInput(n int) *Input {
-	bindings := make([]Binding, n)
-	for i := range bindings {
-		id := uint32(i + 1)
-		bindings[i] = Binding{
-			ID:   id,
-			MAC:  net.HardwareAddr{0x02, 0x0b, 0, byte(id >> 16), byte(id >> 8), byte(id)},
-			IPv4: []net.IP{net.IPv4(198, 18+byte(id>>16), byte(id>>8), byte(id))},
+	in := &Input{TunnelPorts: map[string]uint32{"vxlan": 10}}
+	for first := 0; first < n; first += len(docIPv4Nets) * 254 {
+		k := uint32(len(in.Networks) + 1)
+		c := Connection{ID: k, NetworkType: "vxlan", RemoteIP: net.IPv4(198, 51, 100, 2), SegmentationID: 5000 + k, Flood: true}
+		for i := first; i < n && i < first+len(docIPv4Nets)*254; i++ {
+			id := uint32(i + 1)
+			c.Bindings = append(c.Bindings, Binding{ID: id,
+				MAC:  net.HardwareAddr{0x02, 0x0b, 0, byte(id >> 16), byte(id >> 8), byte(id)},
+				IPv4: []net.IP{docIPv4(i - first)}})
 		}
+		in.Networks = append(in.Networks, Network{ID: k, Connections: []Connection{c}})
 	}
-	return &Input{
-		TunnelPorts: map[string]uint32{"vxlan": 10},
-		Networks: []Network{{
-			ID:          1,
-			Attachments: []Attachment{{OFPort: 1}},
-			Connections: []Connection{{ID: 1, NetworkType: "vxlan", RemoteIP: net.IPv4(198, 51, 100, 2),
-				SegmentationID: 5001, Flood: true, Bindings: bindings}},
-		}},
-	}
+	return in
+}
+
+// docIPv4Nets are the three IPv4 documentation networks (RFC 5737).
+var docIPv4Nets = [][3]byte{{192, 0, 2}, {198, 51, 100}, {203, 0, 113}}
+
+// docIPv4 returns the i-th (0..761) host address of docIPv4Nets.
+func docIPv4(i int) net.IP {
+	p := docIPv4Nets[i/254]
+	return net.IPv4(p[0], p[1], p[2], byte(i%254+1))
 }
 
 // bulkFlows compiles bulkInput(n) into the flows Apply installs.
