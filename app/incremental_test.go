@@ -98,8 +98,7 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 			continue
 		}
 		reconcileOK(t, r)
-		snap := state.Snapshot()
-		in, _ := buildInput(&snap, ports, 0)
+		in := snapshotInput(state, ports)
 		want, err := flows.Compile(in)
 		if err != nil {
 			t.Fatal(err)
@@ -128,4 +127,72 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 			t.Fatalf("step %d: status %+v, want %d flows reconciled", step, st, len(want))
 		}
 	}
+}
+
+// TestAPassCompilesFromOneInstant: a change committed while a pass reads
+// the state (in the state, not yet handed to the reconciler) must not let
+// the pass add a flow its owner no longer has, over the flow of the owner
+// that now has its match (here the ARP answer for one IP moving between
+// bindings of a new connection).
+func TestAPassCompilesFromOneInstant(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	ports := map[string]uint32{"eth1": 1, "trunk0": 2, "eth3": 5,
+		ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}
+	r := NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, &fixedBridge{ports: ports})
+	reconcileOK(t, r)
+
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(state.CreateNetwork(Network{Name: "red", Attachments: []Attachment{{Port: "eth3"}}}))
+	must(state.CreateRemoteGateway(RemoteGateway{Name: "site-c", TunnelIP: "203.0.113.3"}))
+	must(state.CreateConnection(Connection{Name: "red-c", Network: "red", RemoteGateway: "site-c", SegmentationID: 9, NetworkType: TypeGRE}))
+	must(state.AddMACs("red-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.32"}}}))
+	must(state.ReplaceMACs("red-c", []MACBinding{{MAC: "02:0c:00:00:00:02", IPs: []string{"192.0.2.32"}}}))
+
+	// The replace is in the state but reaches the reconciler only after
+	// its next pass.
+	late := r.takePending()
+	r.pending = late[:len(late)-1]
+	reconcileOK(t, r)
+	r.pending = late[len(late)-1:]
+	reconcileOK(t, r)
+
+	in := snapshotInput(state, ports)
+	want, err := flows.Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sw.Dump(context.Background(), flows.ControllerCookie, flows.ControllerCookieMask)
+	for _, f := range got {
+		delete(want, f.Cookie)
+	}
+	for c := range want {
+		_, o, _ := flows.DecodeCookie(c)
+		t.Errorf("switch lacks flow %#x of %s", c, o)
+	}
+}
+
+// snapshotInput is the flow compiler's input for the whole state, built
+// from its public Snapshot: the reference the reconciler's own reads are
+// checked against.
+func snapshotInput(state *State, ports map[string]uint32) *flows.Input {
+	snap := state.Snapshot()
+	in, refs := buildInput(&snap, ports, 0)
+	for i := range in.Networks {
+		for j := range in.Networks[i].Connections {
+			c := &in.Networks[i].Connections[j]
+			for name, ref := range refs {
+				if ref.conn.ID == c.ID {
+					for _, b := range snap.MACs[name] {
+						c.Bindings = append(c.Bindings, flowBinding(b))
+					}
+				}
+			}
+		}
+	}
+	return in
 }

@@ -19,8 +19,8 @@ import (
 type Switch interface {
 	Events() <-chan flows.Event
 	Connected() bool
-	Apply(ctx context.Context, mods []flows.Mod) error
-	Dump(ctx context.Context, cookie, cookieMask uint64) ([]*flows.Flow, error)
+	Apply(ctx context.Context, src flows.ModSource) error
+	Dump(ctx context.Context, cookie, cookieMask uint64) ([]flows.DumpedFlow, error)
 }
 
 // Bridge is the OVSDB side the reconciler keeps right (ovsdb.Client).
@@ -70,18 +70,13 @@ type Reconciler struct {
 	status  Status
 
 	// Owned by the Run goroutine.
-	synced   bool      // model mirrors the switch
-	model    *model    // nil until the first full sync
-	prepared *prepared // a full compile made while the switch was away
-}
-
-// prepared is a full compile of the desired state made while no switch was
-// connected (a restarted l2gwd waiting for OVS to reconnect): the model and
-// every cookie, no flows. If the switch turns out to hold exactly those
-// cookies and nothing changed meanwhile, it is adopted as is.
-type prepared struct {
-	model   *model
-	cookies flows.Cookies
+	synced bool   // model mirrors the switch
+	model  *model // nil until the first full sync
+	// prepared is a full compile of the desired state made while no
+	// switch was connected (a restarted l2gwd waiting for OVS to
+	// reconnect). If the switch turns out to hold exactly its cookies and
+	// nothing changed meanwhile, it is adopted as is.
+	prepared *model
 }
 
 // NewReconciler wires a reconciler; Run starts it.
@@ -193,9 +188,10 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 // fullSync compiles the whole desired state and compares it with the
 // switch: with a dump of its flows after a (re)connection or a failure,
 // else with the model (the ofports changed). It compiles binding by binding
-// and keeps only the flows the switch lacks, so verifying a switch that is
-// right costs no memory beyond the cookies; a compile prepared while the
-// switch was away is adopted without compiling again when it still holds.
+// while the bundle is being sent, handing on only the flows the switch
+// lacks, so neither verifying a switch that is right nor refilling an empty
+// one holds more than the cookies; a compile prepared while the switch was
+// away is adopted without compiling again when it still holds.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
 	var installed flows.Cookies
 	if r.synced && r.model != nil {
@@ -214,81 +210,88 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	if p := r.prepared; p != nil {
 		r.prepared = nil
-		if maps.Equal(ports, p.model.ports) && !r.hasPending() && maps.Equal(installed, p.cookies) {
-			r.model = p.model
-			return r.send(ctx, nil, nil)
+		if maps.Equal(ports, p.ports) && !r.hasPending() && p.holds(installed) {
+			r.model = p
+			return r.apply(ctx, func(*sink) error { return nil })
 		}
 	}
-	var adds []*flows.Flow
-	m, err := r.compileAll(ports, func(f *flows.Flow) {
-		if _, ok := installed[f.Cookie]; ok {
-			delete(installed, f.Cookie)
-		} else {
-			adds = append(adds, f)
+	return r.apply(ctx, func(out *sink) error {
+		m, err := r.compileAll(ports, func(f *flows.Flow) bool {
+			if _, ok := installed[f.Cookie]; ok {
+				delete(installed, f.Cookie)
+			} else {
+				out.add(f)
+			}
+			return !out.stopped
+		})
+		if err != nil || out.stopped {
+			return err
 		}
+		dels := slices.Sorted(maps.Keys(installed))
+		for _, c := range dels {
+			out.del(c)
+		}
+		r.model = m
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	dels := make([]uint64, 0, len(installed))
-	for c := range installed {
-		dels = append(dels, c)
-	}
-	slices.Sort(dels)
-	r.model = m
-	return r.send(ctx, adds, dels)
 }
 
 // prepare compiles the whole desired state while no switch is connected.
 func (r *Reconciler) prepare(ports map[string]uint32) error {
 	start := time.Now()
-	cookies := flows.Cookies{}
-	m, err := r.compileAll(ports, func(f *flows.Flow) { cookies[f.Cookie] = struct{}{} })
+	m, err := r.compileAll(ports, func(*flows.Flow) bool { return true })
 	if err != nil {
 		return err
 	}
-	r.prepared = &prepared{model: m, cookies: cookies}
-	r.log.Info("compiled the desired state while the switch is away", "flows", len(cookies), "took", time.Since(start))
+	r.prepared = m
+	r.log.Info("compiled the desired state while the switch is away", "flows", m.flows, "took", time.Since(start))
 	return nil
 }
 
 // compileAll compiles the whole desired state, one owner at a time, into a
-// new model, handing each flow to visit. The changes pending so far are
-// taken: the snapshot holds them.
-func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)) (*model, error) {
+// new model, handing each flow to visit until visit returns false. The
+// changes pending so far are taken: the state read after them (at one
+// instant) holds them.
+func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow) bool) (*model, error) {
 	r.takePending()
-	snap := r.state.Snapshot()
-	in, conns := buildInput(&snap, ports, r.cfg.LearnIdleTimeout)
+	in, conns := readInput(r.state, ports, r.cfg.LearnIdleTimeout)
 	m := newModel(in, conns, ports)
-	keep := func(f *flows.Flow) {
+	byID := make(map[uint32]*connModel, len(m.conns))
+	for _, cm := range m.conns {
+		byID[cm.conn.ID] = cm
+	}
+	keep := func(f *flows.Flow) bool {
 		m.record(f)
-		visit(f)
+		return visit(f)
 	}
 	topology, err := flows.CompileTopology(in)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range topology.Sorted() {
-		keep(f)
+		if !keep(f) {
+			return m, nil
+		}
 	}
 	for i := range in.Networks {
 		n := &in.Networks[i]
 		for j := range n.Connections {
 			c := &n.Connections[j]
+			cm := byID[c.ID]
 			for k := range c.Bindings {
-				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, &c.Bindings[k])
+				b := &c.Bindings[k]
+				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
 				if err != nil {
 					return nil, err
 				}
+				cm.bindings[b.ID] = struct{}{}
 				for _, f := range fs {
-					keep(f)
+					if !keep(f) {
+						return m, nil
+					}
 				}
 			}
-		}
-	}
-	for name, cm := range m.conns {
-		for _, b := range snap.MACs[name] {
-			cm.bindings[b.ID] = struct{}{}
+			c.Bindings = nil // compiled: let them go
 		}
 	}
 	return m, nil
@@ -303,52 +306,55 @@ func (r *Reconciler) hasPending() bool {
 
 // incremental recompiles what changes touched: the topology (networks,
 // connections, pipeline: few flows) when it changed, each changed
-// connection's bindings, and each changed binding.
+// connection's bindings, and each changed binding, all as the state holds
+// them at one instant (see pass). The differences go to the switch as they
+// are found, in one bundle.
 func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
-	var topology bool
-	for _, ch := range changes {
-		topology = topology || ch.Topology
-	}
-	d := newDelta()
-	if topology {
-		snap := Snapshot{Networks: r.state.ListNetworks(), RemoteGateways: r.state.ListRemoteGateways(), Connections: r.state.ListConnections()}
-		in, conns := buildInput(&snap, r.model.ports, r.cfg.LearnIdleTimeout)
-		set, err := flows.CompileTopology(in)
-		if err != nil {
-			r.synced = false
-			return err
-		}
-		r.model.replaceTopology(set, d)
-		if err := r.model.updateConnections(conns, r.state, d); err != nil {
-			r.synced = false
-			return err
-		}
-	}
-	for _, ch := range changes {
-		for _, bc := range ch.Bindings {
-			if err := r.model.updateBinding(bc, d); err != nil {
-				r.synced = false
+	p := readPass(r.state, r.model, changes, r.cfg.LearnIdleTimeout)
+	return r.apply(ctx, func(out *sink) error {
+		if p.topology {
+			set, err := flows.CompileTopology(p.input)
+			if err != nil {
+				return err
+			}
+			r.model.replaceTopology(set, out)
+			if err := r.model.updateConnections(p.refs, p.connMACs, out); err != nil {
 				return err
 			}
 		}
-	}
-	adds, dels := d.result()
-	return r.send(ctx, adds, dels)
+		for _, ch := range p.changes {
+			for _, bc := range ch.Bindings {
+				if err := r.model.updateBinding(bc, out); err != nil {
+					return err
+				}
+				if out.stopped {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
 }
 
-// send applies a difference in one bundle; after a failure the model no
-// longer mirrors the switch, and the next pass starts from a dump.
-func (r *Reconciler) send(ctx context.Context, adds []*flows.Flow, dels []uint64) error {
-	if len(adds)+len(dels) > 0 {
-		start := time.Now()
-		if err := r.sw.Apply(ctx, flows.Mods(adds, dels)); err != nil {
-			r.synced = false
-			r.setStatus(false)
-			return err
-		}
-		r.log.Info("flows updated", "added", len(adds), "deleted", len(dels), "took", time.Since(start))
+// apply sends the flow mods produce hands to its sink, as it goes, in one
+// bundle. After a failure the model no longer mirrors the switch, and the
+// next pass starts from a dump.
+func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) error {
+	start := time.Now()
+	var out sink
+	err := r.sw.Apply(ctx, func(emit func(flows.Mod) bool) error {
+		out.emit = emit
+		return produce(&out)
+	})
+	if err != nil {
+		r.synced = false
+		r.setStatus(false)
+		return err
+	}
+	if out.adds+out.dels > 0 {
+		r.log.Info("flows updated", "added", out.adds, "deleted", out.dels, "took", time.Since(start))
 		r.mu.Lock()
-		r.status.FlowMods += uint64(len(adds) + len(dels))
+		r.status.FlowMods += uint64(out.adds + out.dels)
 		r.status.Bundles++
 		r.mu.Unlock()
 	}
@@ -407,11 +413,12 @@ func (a connRef) sameBindingFlows(b connRef) bool {
 		a.conn.RemoteIP.Equal(b.conn.RemoteIP) && a.conn.SegmentationID == b.conn.SegmentationID
 }
 
-// buildInput turns the desired state and the bridge's ofports into the
-// flow compiler's input, and says what each connection (by name) compiles
-// against. Attachments whose port has no ofport yet, and tunnel types whose
-// port has none, are left out until they appear; so are connections whose
-// gateway has no IPv4 tunnel address.
+// buildInput turns the desired topology (snap's networks, gateways and
+// connections; not its bindings) and the bridge's ofports into the flow
+// compiler's input without bindings, and says what each connection (by
+// name) compiles against. Attachments whose port has no ofport yet, and
+// tunnel types whose port has none, are left out until they appear; so are
+// connections whose gateway has no IPv4 tunnel address.
 func buildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) (*flows.Input, map[string]connRef) {
 	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learnIdle}
 	for _, typ := range []string{TypeVXLAN, TypeGRE, TypeGeneve} {
@@ -447,9 +454,6 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) (*f
 			fc := flows.Connection{ID: c.ID, NetworkType: c.NetworkType, RemoteIP: remote,
 				SegmentationID: c.SegmentationID, Flood: c.Flood}
 			refs[c.Name] = connRef{networkID: n.ID, conn: fc}
-			for _, b := range snap.MACs[c.Name] {
-				fc.Bindings = append(fc.Bindings, flowBinding(b))
-			}
 			fn.Connections = append(fn.Connections, fc)
 		}
 		in.Networks = append(in.Networks, fn)

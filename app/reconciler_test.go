@@ -13,26 +13,41 @@ import (
 	"github.com/l2gw/l2gw/ovsdb"
 )
 
-// memSwitch applies flow_mods the way OVS does for the commands l2gwd uses:
-// ADD replaces a flow with the same table, priority and match; DELETE with a
-// full cookie mask in every table removes the flow with that cookie.
+// memSwitch applies bundles of flow_mods the way OVS does for the commands
+// l2gwd uses: all or nothing; ADD replaces a flow with the same table,
+// priority and match; DELETE with a full cookie mask in every table removes
+// the flow with that cookie.
 type memSwitch struct {
-	flows     map[uint64]*flows.Flow
+	flows     map[uint64]memFlow
+	byMatch   map[string]uint64 // matchKey → cookie
 	connected bool
 	events    chan flows.Event
 	mods      int // flow_mods received
 	bundles   int
-	failNext  bool
+	failNext  bool // reject the next bundle (after taking its mods)
+}
+
+type memFlow struct {
+	table    uint8
+	priority uint16
+	key      string
 }
 
 func newMemSwitch() *memSwitch {
-	return &memSwitch{flows: map[uint64]*flows.Flow{}, connected: true, events: make(chan flows.Event, 4)}
+	return &memSwitch{flows: map[uint64]memFlow{}, byMatch: map[string]uint64{}, connected: true, events: make(chan flows.Event, 4)}
 }
 
 func (s *memSwitch) Events() <-chan flows.Event { return s.events }
 func (s *memSwitch) Connected() bool            { return s.connected }
 
-func (s *memSwitch) Apply(_ context.Context, mods []flows.Mod) error {
+func (s *memSwitch) Apply(_ context.Context, src flows.ModSource) error {
+	var mods []flows.Mod
+	if err := src(func(m flows.Mod) bool { mods = append(mods, append(flows.Mod(nil), m...)); return true }); err != nil {
+		return err
+	}
+	if len(mods) == 0 {
+		return nil
+	}
 	if s.failNext {
 		s.failNext = false
 		return errors.New("bundle rejected")
@@ -48,18 +63,20 @@ func (s *memSwitch) Apply(_ context.Context, mods []flows.Mod) error {
 		match := m[48 : 48+(matchLen+7)/8*8]
 		switch command {
 		case openflow13.FC_ADD:
-			key := matchKey(table, prio, match)
-			for c, f := range s.flows {
-				if matchKey(f.Table, f.Priority, f.Match) == key {
-					delete(s.flows, c)
-				}
+			key := fmt.Sprintf("%d/%d/%x", table, prio, match)
+			if old, ok := s.byMatch[key]; ok {
+				delete(s.flows, old)
 			}
-			s.flows[cookie] = &flows.Flow{Cookie: cookie, Table: table, Priority: prio, Match: match}
+			s.flows[cookie] = memFlow{table: table, priority: prio, key: key}
+			s.byMatch[key] = cookie
 		case openflow13.FC_DELETE:
 			if mask != ^uint64(0) || table != openflow13.OFPTT_ALL || matchLen != 4 {
 				return fmt.Errorf("unexpected delete: cookie mask %#x, table %d, match length %d", mask, table, matchLen)
 			}
-			delete(s.flows, cookie)
+			if f, ok := s.flows[cookie]; ok {
+				delete(s.byMatch, f.key)
+				delete(s.flows, cookie)
+			}
 		default:
 			return fmt.Errorf("unexpected flow_mod command %d", command)
 		}
@@ -67,15 +84,11 @@ func (s *memSwitch) Apply(_ context.Context, mods []flows.Mod) error {
 	return nil
 }
 
-func matchKey(table uint8, prio uint16, match []byte) string {
-	return fmt.Sprintf("%d/%d/%x", table, prio, match)
-}
-
-func (s *memSwitch) Dump(_ context.Context, cookie, mask uint64) ([]*flows.Flow, error) {
-	var out []*flows.Flow
+func (s *memSwitch) Dump(_ context.Context, cookie, mask uint64) ([]flows.DumpedFlow, error) {
+	var out []flows.DumpedFlow
 	for c, f := range s.flows {
 		if c&mask == cookie&mask {
-			out = append(out, f)
+			out = append(out, flows.DumpedFlow{Cookie: c, Table: f.table, Priority: f.priority})
 		}
 	}
 	return out, nil
@@ -117,7 +130,7 @@ func newTestReconciler(state *State, sw Switch) *Reconciler {
 	return NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br)
 }
 
-func reconcileOK(t *testing.T, r *Reconciler) {
+func reconcileOK(t testing.TB, r *Reconciler) {
 	t.Helper()
 	if err := r.reconcile(context.Background()); err != nil {
 		t.Fatal(err)
@@ -160,7 +173,8 @@ func TestReconnectAfterLostFlowsRepairsOnlyWhatIsMissing(t *testing.T) {
 
 	// ovs-vswitchd restarted: its flows are gone and the switch reconnects.
 	for c, f := range sw.flows {
-		if f.Table == flows.TableARPResponder && f.Priority == 100 {
+		if f.table == flows.TableARPResponder && f.priority == 100 {
+			delete(sw.byMatch, f.key)
 			delete(sw.flows, c)
 		}
 	}
@@ -248,7 +262,7 @@ func TestRestartedDaemonCompilesBeforeTheSwitchReconnects(t *testing.T) {
 	sw.connected, sw.mods = false, 0
 	r := newTestReconciler(state, sw)
 	reconcileOK(t, r)
-	if r.prepared == nil || len(r.prepared.cookies) != want {
+	if r.prepared == nil || r.prepared.flows != want {
 		t.Fatalf("no full compile prepared while the switch was away")
 	}
 	sw.connected = true

@@ -24,38 +24,33 @@ type connModel struct {
 	bindings map[uint32]struct{} // binding IDs
 }
 
-// delta collects one pass's changes as a net difference: for every owner
-// the pass touched, its cookies before the pass and its flows after. An
-// owner touched several times (a binding ID freed and reused, a connection
-// recompiled and then one of its bindings) counts once, with its final
-// flows.
-type delta struct {
-	before map[flows.Owner][]uint64
-	after  map[flows.Owner][]*flows.Flow
+// sink takes a pass's flow mods as the model changes, in the order the
+// changes happen, and counts them. A pass's mods go in one atomic bundle,
+// so their order matters only for the bundle's end result, and each change
+// is relative to the model as the changes before it left it: the end
+// result is the model's. An add replaces a flow of the same match and
+// priority (with its cookie), so a delete of the replaced flow's cookie
+// then finds nothing; cookies name one owner and content, so a delete
+// never removes a flow another owner or a later change installed.
+type sink struct {
+	emit    func(flows.Mod) bool
+	adds    int
+	dels    int
+	stopped bool // emit refused a mod: the bundle is failing
 }
 
-func newDelta() *delta {
-	return &delta{before: map[flows.Owner][]uint64{}, after: map[flows.Owner][]*flows.Flow{}}
-}
-
-// result returns the flows to add and the cookies to delete. Their order is
-// free: they go in one atomic bundle, adds before deletes, and cookies are
-// unique.
-func (d *delta) result() (adds []*flows.Flow, dels []uint64) {
-	for o, before := range d.before {
-		after := d.after[o]
-		for _, f := range after {
-			if !slices.Contains(before, f.Cookie) {
-				adds = append(adds, f)
-			}
-		}
-		for _, c := range before {
-			if !slices.ContainsFunc(after, func(f *flows.Flow) bool { return f.Cookie == c }) {
-				dels = append(dels, c)
-			}
-		}
+func (s *sink) add(f *flows.Flow) {
+	s.adds++
+	if !s.stopped {
+		s.stopped = !s.emit(f.AddMod())
 	}
-	return adds, dels
+}
+
+func (s *sink) del(cookie uint64) {
+	s.dels++
+	if !s.stopped {
+		s.stopped = !s.emit(flows.DeleteCookieMod(cookie))
+	}
 }
 
 // newModel starts an empty model for a full compile against in (whose
@@ -86,13 +81,34 @@ func (m *model) cookies() flows.Cookies {
 	return out
 }
 
-// replaceOwner makes fs owner o's flows.
-func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, d *delta) {
-	old := m.owners[o]
-	if _, seen := d.before[o]; !seen {
-		d.before[o] = old
+// holds reports whether installed is exactly the model's cookies.
+func (m *model) holds(installed flows.Cookies) bool {
+	if len(installed) != m.flows {
+		return false
 	}
-	d.after[o] = fs
+	for _, cs := range m.owners {
+		for _, c := range cs {
+			if _, ok := installed[c]; !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// replaceOwner makes fs owner o's flows, sending out the difference.
+func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, out *sink) {
+	old := m.owners[o]
+	for _, f := range fs {
+		if !slices.Contains(old, f.Cookie) {
+			out.add(f)
+		}
+	}
+	for _, c := range old {
+		if !slices.ContainsFunc(fs, func(f *flows.Flow) bool { return f.Cookie == c }) {
+			out.del(c)
+		}
+	}
 	m.flows += len(fs) - len(old)
 	if len(fs) == 0 {
 		delete(m.owners, o)
@@ -110,7 +126,7 @@ func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, d *delta) {
 func isTopology(k flows.Kind) bool { return k != flows.KindBinding }
 
 // replaceTopology makes set the flows of every topology owner.
-func (m *model) replaceTopology(set flows.FlowSet, d *delta) {
+func (m *model) replaceTopology(set flows.FlowSet, out *sink) {
 	byOwner := map[flows.Owner][]*flows.Flow{}
 	for c, f := range set {
 		_, o, _ := flows.DecodeCookie(c)
@@ -118,21 +134,34 @@ func (m *model) replaceTopology(set flows.FlowSet, d *delta) {
 	}
 	for o := range m.owners {
 		if _, still := byOwner[o]; isTopology(o.Kind) && !still {
-			m.replaceOwner(o, nil, d)
+			m.replaceOwner(o, nil, out)
 		}
 	}
 	for o, s := range byOwner {
-		m.replaceOwner(o, s, d)
+		m.replaceOwner(o, s, out)
 	}
 }
 
-// updateConnections brings the connections to refs: a connection gone, or
-// whose bindings would compile differently (network, key, gateway IP, type),
-// has its bindings' flows removed or recompiled from state.
-func (m *model) updateConnections(refs map[string]connRef, state *State, d *delta) error {
+// staleConnections names the connections whose bindings' flows must be
+// compiled again to match refs: new ones, and those whose bindings would
+// compile differently (network, key, gateway IP, type).
+func (m *model) staleConnections(refs map[string]connRef) []string {
+	var stale []string
+	for name, ref := range refs {
+		if cm := m.conns[name]; cm == nil || !cm.sameBindingFlows(ref) {
+			stale = append(stale, name)
+		}
+	}
+	return stale
+}
+
+// updateConnections brings the connections to refs: a connection gone has
+// its bindings' flows removed; a stale one (see staleConnections) has them
+// compiled again from macs, its bindings read with refs.
+func (m *model) updateConnections(refs map[string]connRef, macs map[string][]flows.Binding, out *sink) error {
 	for name, cm := range m.conns {
 		if _, still := refs[name]; !still {
-			m.dropBindings(cm, d)
+			m.dropBindings(cm, out)
 			delete(m.conns, name)
 		}
 	}
@@ -143,16 +172,12 @@ func (m *model) updateConnections(refs map[string]connRef, state *State, d *delt
 			continue
 		}
 		if cm != nil {
-			m.dropBindings(cm, d)
+			m.dropBindings(cm, out)
 		}
 		cm = &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
 		m.conns[name] = cm
-		macs, err := state.ListMACs(name)
-		if err != nil {
-			continue // deleted since; its change follows
-		}
-		for _, b := range macs {
-			if err := m.compileBinding(cm, b, d); err != nil {
+		for i := range macs[name] {
+			if err := m.compileBinding(cm, &macs[name][i], out); err != nil {
 				return err
 			}
 		}
@@ -161,34 +186,34 @@ func (m *model) updateConnections(refs map[string]connRef, state *State, d *delt
 }
 
 // dropBindings removes the flows of every binding of cm.
-func (m *model) dropBindings(cm *connModel, d *delta) {
+func (m *model) dropBindings(cm *connModel, out *sink) {
 	for id := range cm.bindings {
-		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: id}, nil, d)
+		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: id}, nil, out)
 	}
 	clear(cm.bindings)
 }
 
 // updateBinding applies one binding change.
-func (m *model) updateBinding(bc BindingChange, d *delta) error {
+func (m *model) updateBinding(bc BindingChange, out *sink) error {
 	cm := m.conns[bc.Connection]
 	if bc.Removed || cm == nil {
-		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: bc.Binding.ID}, nil, d)
+		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: bc.Binding.ID}, nil, out)
 		if cm != nil {
 			delete(cm.bindings, bc.Binding.ID)
 		}
 		return nil
 	}
-	return m.compileBinding(cm, bc.Binding, d)
+	fb := flowBinding(bc.Binding)
+	return m.compileBinding(cm, &fb, out)
 }
 
 // compileBinding (re)compiles binding b of connection cm.
-func (m *model) compileBinding(cm *connModel, b MACBinding, d *delta) error {
-	fb := flowBinding(b)
-	fs, err := flows.CompileBinding(cm.networkID, &cm.conn, m.tunnelPorts, &fb)
+func (m *model) compileBinding(cm *connModel, b *flows.Binding, out *sink) error {
+	fs, err := flows.CompileBinding(cm.networkID, &cm.conn, m.tunnelPorts, b)
 	if err != nil {
 		return err
 	}
-	m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: b.ID}, fs, d)
+	m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: b.ID}, fs, out)
 	cm.bindings[b.ID] = struct{}{}
 	return nil
 }

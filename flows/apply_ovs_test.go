@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestApplyVersusOfctlBundle(t *testing.T) {
 
 	cpu := vswitchdCPU(t, l)
 	start := time.Now()
-	if err := l.s.Apply(context.Background(), mods); err != nil {
+	if err := l.s.Apply(context.Background(), ModList(mods)); err != nil {
 		t.Fatal(err)
 	}
 	applied := time.Since(start)
@@ -78,7 +79,7 @@ func TestApplyDiscardsABundleWithABadModInTheMiddle(t *testing.T) {
 	const at = 25000 // of 50,000 and more: well past the first chunks
 	withBad := append(append(append([]Mod(nil), mods[:at]...), bad.AddMod()), mods[at:]...)
 
-	err := l.s.Apply(context.Background(), withBad)
+	err := l.s.Apply(context.Background(), ModList(withBad))
 	if err == nil {
 		t.Fatal("Apply of a bundle with a bad mod succeeded")
 	}
@@ -90,11 +91,31 @@ func TestApplyDiscardsABundleWithABadModInTheMiddle(t *testing.T) {
 		t.Fatalf("after a failed bundle ovs-ofctl shows %s, want none", someCookies(counts))
 	}
 	// The connection carries on: the good mods go in.
-	if err := l.s.Apply(context.Background(), mods); err != nil {
+	if err := l.s.Apply(context.Background(), ModList(mods)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(l.ofctlCookies(t)); n != len(mods) {
 		t.Fatalf("ovs-ofctl shows %d cookies, want %d", n, len(mods))
+	}
+}
+
+func TestApplyDiscardsABundleWhoseSourceFails(t *testing.T) {
+	l := startLab(t)
+	mods := Mods(bulkFlows(t, 25000), nil)
+	broken := errors.New("compile failed")
+	src := func(emit func(Mod) bool) error {
+		for _, m := range mods {
+			if !emit(m) {
+				return nil
+			}
+		}
+		return broken // after every mod went out
+	}
+	if err := l.s.Apply(context.Background(), src); !errors.Is(err, broken) {
+		t.Fatalf("Apply from a failing source: %v, want its error", err)
+	}
+	if counts := l.ofctlCookies(t); len(counts) != 0 {
+		t.Fatalf("after a failed source ovs-ofctl shows %s, want none", someCookies(counts))
 	}
 }
 

@@ -2,7 +2,6 @@ package flows
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -13,27 +12,45 @@ import (
 	"github.com/contiv/ofnet/ofctrl"
 )
 
-// Apply sends mods to the switch in one atomic bundle: either all of them take
-// effect or none does. If the switch rejects any mod, the bundle is discarded
-// and the error names the first rejected mod; a mod that is no whole flow_mod,
-// or too large to wrap in a bundle add, is refused the same way before it is
-// sent. Apply sets each mod's xid (its bytes 4-7); calls are serialised.
+// ModSource produces the flow_mods of one bundle, in order, handing each
+// to emit; it stops when emit returns false. A bundle is produced while it
+// is sent, so its mods need never all be in memory at once. If the source
+// returns an error, the bundle is discarded.
+type ModSource func(emit func(Mod) bool) error
+
+// ModList is the source of a list of mods.
+func ModList(mods []Mod) ModSource {
+	return func(emit func(Mod) bool) error {
+		for _, m := range mods {
+			if !emit(m) {
+				break
+			}
+		}
+		return nil
+	}
+}
+
+// Apply sends the mods src produces to the switch in one atomic bundle:
+// either all of them take effect or none does. If the switch rejects any
+// mod, the bundle is discarded and the error names the first rejected mod;
+// a mod that is no whole flow_mod, or too large to wrap in a bundle add, is
+// refused the same way before it is sent, and so is a bundle whose source
+// fails. Apply sets each mod's xid (its bytes 4-7); calls are serialised.
+// A bundle with no mods sends nothing.
 //
 // The bundle adds are written straight to the connection in large chunks,
 // not one message at a time through ofctrl: bulk changes go in as fast as
 // ovs-vswitchd can take them.
-func (s *Session) Apply(ctx context.Context, mods []Mod) error {
-	if len(mods) == 0 {
-		return nil
-	}
+func (s *Session) Apply(ctx context.Context, src ModSource) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	sw, conn := s.link()
 	if sw == nil {
-		return fmt.Errorf("apply %d flow mods: %w", len(mods), ErrNotConnected)
+		return fmt.Errorf("apply flow mods: %w", ErrNotConnected)
 	}
-	if err := s.applyBundle(ctx, sw, conn, mods); err != nil {
-		return fmt.Errorf("apply %d flow mods: %w", len(mods), err)
+	n, err := s.applyBundle(ctx, sw, conn, src)
+	if err != nil {
+		return fmt.Errorf("apply %d flow mods: %w", n, err)
 	}
 	return nil
 }
@@ -49,58 +66,57 @@ func newXid() uint32 { return nextHeader().Xid }
 var nextHeader = common.NewHeaderGenerator(int(openflow13.VERSION))
 
 // applyBundle opens a bundle with ofctrl (whose transaction matches the
-// switch's bundle-control replies by bundle id), writes the bundle adds to
-// the connection itself (sendBundleAdds), closes the bundle, and commits it
-// unless the switch rejected a mod, ctx ended or sending failed.
-func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net.Conn, mods []Mod) error {
+// switch's bundle-control replies by bundle id) once src produces its first
+// mod, writes the bundle adds to the connection itself (sendBundleAdds),
+// closes the bundle, and commits it unless the switch rejected a mod, ctx
+// ended, src failed or sending failed. It returns how many mods src
+// produced.
+func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net.Conn, src ModSource) (int, error) {
 	s.watchErrors()
 	defer s.stopWatchingErrors()
 	start := time.Now()
 	tx := sw.NewTransaction(ofctrl.Atomic)
-	if err := tx.Begin(); err != nil {
-		return fmt.Errorf("open bundle: %w", err)
-	}
-	opened := time.Now()
-	st, failed := sendBundleAdds(ctx, conn, tx.ID, bundleFlags, mods)
-	if errors.Is(failed, errBrokenConnection) {
-		return failed // the bundle goes with the connection
+	open := func() (uint32, error) { return tx.ID, tx.Begin() }
+	st, failed := sendBundleAdds(ctx, conn, open, bundleFlags, src)
+	n := len(st.mods)
+	if !st.opened || errors.Is(failed, errBrokenConnection) {
+		return n, failed // nothing to close, or the bundle goes with the connection
 	}
 	written := time.Now()
 	if _, err := tx.Complete(); err != nil {
 		// ofctrl cannot discard a bundle it failed to close; the switch
 		// drops it when its idle timeout passes or the connection goes.
-		return fmt.Errorf("close bundle: %w", errors.Join(failed, err))
+		return n, fmt.Errorf("close bundle: %w", errors.Join(failed, err))
 	}
 	closed := time.Now()
 	// The switch sent its errors about the mods before its close reply.
 	if failed == nil {
-		failed = rejection(mods[:st.sent], s.watchedErrors())
+		failed = rejection(st.mods[:st.sent], s.watchedErrors())
 	}
 	if failed != nil {
 		if err := tx.Abort(); err != nil {
-			return fmt.Errorf("%w (discard bundle: %w)", failed, err)
+			return n, fmt.Errorf("%w (discard bundle: %w)", failed, err)
 		}
-		return failed
+		return n, failed
 	}
 	if err := tx.Commit(); err != nil {
 		// A mod that fails at commit is reported before the commit reply.
-		return fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(mods, s.watchedErrors())))
+		return n, fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(st.mods, s.watchedErrors())))
 	}
-	s.log.Debug("openflow bundle committed", "mods", len(mods), "bytes", st.bytes,
-		"open", opened.Sub(start), "encode", st.encode, "send", st.send,
+	s.log.Debug("openflow bundle committed", "mods", n, "bytes", st.bytes, "send", st.send,
 		"close", closed.Sub(written), "commit", time.Since(closed), "total", time.Since(start))
-	return nil
+	return n, nil
 }
 
-// rejection describes the switch errors about mods (sent, with their xids
-// set), or nil if there were none.
-func rejection(mods []Mod, errs []switchError) error {
+// rejection describes the switch errors about mods (sent), or nil if there
+// were none.
+func rejection(mods []sentMod, errs []switchError) error {
 	if len(errs) == 0 {
 		return nil
 	}
 	byXid := make(map[uint32]int, len(mods))
 	for i, m := range mods {
-		byXid[binary.BigEndian.Uint32(m[4:8])] = i
+		byXid[m.xid] = i
 	}
 	n, first := 0, len(mods)
 	var firstErr switchError
@@ -117,7 +133,7 @@ func rejection(mods []Mod, errs []switchError) error {
 	}
 	m := mods[first]
 	return fmt.Errorf("switch rejected %d flow mods, first mod %d (table %d, priority %d, cookie %#x): %s",
-		n, first, m[24], binary.BigEndian.Uint16(m[30:32]), binary.BigEndian.Uint64(m[8:16]), firstErr)
+		n, first, m.table, m.priority, m.cookie, firstErr)
 }
 
 // watchErrors starts collecting the switch's error messages.

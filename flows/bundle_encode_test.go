@@ -197,6 +197,9 @@ func TestBundleAddRefusesWhatIsNoFlowModOrTooLarge(t *testing.T) {
 	}
 }
 
+// bundle7 "opens" bundle 7.
+func bundle7() (uint32, error) { return 7, nil }
+
 // readAll collects what is written to the far end of a pipe.
 func readAll(conn net.Conn) <-chan []byte {
 	got := make(chan []byte, 1)
@@ -211,7 +214,7 @@ func TestSendBundleAddsWritesEveryModInChunks(t *testing.T) {
 	near, far := net.Pipe()
 	got := readAll(far)
 	mods := Mods(bulkFlows(t, 5000), nil) // 10,000 mods, about 2 MiB
-	st, err := sendBundleAdds(context.Background(), near, 7, openflow13.OFPBCT_ATOMIC, mods)
+	st, err := sendBundleAdds(context.Background(), near, bundle7, openflow13.OFPBCT_ATOMIC, ModList(mods))
 	near.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +232,7 @@ func TestSendBundleAddsStopsAtChunkBoundaries(t *testing.T) {
 	cancel()
 	near, far := net.Pipe()
 	got := readAll(far)
-	st, err := sendBundleAdds(ctx, near, 7, openflow13.OFPBCT_ATOMIC, Mods(bulkFlows(t, 100), nil))
+	st, err := sendBundleAdds(ctx, near, bundle7, openflow13.OFPBCT_ATOMIC, ModList(Mods(bulkFlows(t, 100), nil)))
 	near.Close()
 	if !errors.Is(err, context.Canceled) || st.sent != 0 || len(<-got) != 0 {
 		t.Fatalf("send with an ended context: %d mods sent, %v; want none sent, context canceled", st.sent, err)
@@ -242,7 +245,7 @@ func TestSendBundleAddsStopsAtChunkBoundaries(t *testing.T) {
 	mods[bad] = mods[bad][:flowModFixedLen-1]
 	near, far = net.Pipe()
 	got = readAll(far)
-	st, err = sendBundleAdds(context.Background(), near, 7, openflow13.OFPBCT_ATOMIC, mods)
+	st, err = sendBundleAdds(context.Background(), near, bundle7, openflow13.OFPBCT_ATOMIC, ModList(mods))
 	near.Close()
 	if err == nil || !strings.Contains(err.Error(), "mod 7000") {
 		t.Fatalf("send with mod %d broken: %v, want it named", bad, err)
@@ -256,8 +259,45 @@ func TestSendBundleAddsStopsAtChunkBoundaries(t *testing.T) {
 func TestSendBundleAddsReportsABrokenConnection(t *testing.T) {
 	near, far := net.Pipe()
 	far.Close()
-	_, err := sendBundleAdds(context.Background(), near, 7, openflow13.OFPBCT_ATOMIC, Mods(bulkFlows(t, 10), nil))
+	_, err := sendBundleAdds(context.Background(), near, bundle7, openflow13.OFPBCT_ATOMIC, ModList(Mods(bulkFlows(t, 10), nil)))
 	if !errors.Is(err, errBrokenConnection) {
 		t.Fatalf("send to a closed pipe: %v, want errBrokenConnection", err)
 	}
+}
+
+func TestSendBundleAddsOpensNoBundleForNoMods(t *testing.T) {
+	near, far := net.Pipe()
+	got := readAll(far)
+	opened := false
+	open := func() (uint32, error) { opened = true; return 7, nil }
+	st, err := sendBundleAdds(context.Background(), near, open, openflow13.OFPBCT_ATOMIC, ModList(nil))
+	near.Close()
+	if err != nil || opened || st.opened || len(<-got) != 0 {
+		t.Fatalf("send of no mods: %v, bundle opened %t, want nothing opened or written", err, opened)
+	}
+}
+
+func TestSendBundleAddsStopsWhenTheSourceFails(t *testing.T) {
+	mods := Mods(bulkFlows(t, 5000), nil)
+	const at = 7000
+	broken := errors.New("compile failed")
+	src := func(emit func(Mod) bool) error {
+		for _, m := range mods[:at] {
+			if !emit(m) {
+				return nil
+			}
+		}
+		return broken
+	}
+	near, far := net.Pipe()
+	got := readAll(far)
+	st, err := sendBundleAdds(context.Background(), near, bundle7, openflow13.OFPBCT_ATOMIC, src)
+	near.Close()
+	if !errors.Is(err, broken) {
+		t.Fatalf("send from a failing source: %v, want its error", err)
+	}
+	if st.sent >= at || len(st.mods) != at {
+		t.Fatalf("a failing source's last chunk went out: %d of %d mods sent", st.sent, at)
+	}
+	checkBundleAdds(t, decodeBundleAdds(t, <-got), mods[:st.sent])
 }

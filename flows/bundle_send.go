@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -22,21 +23,87 @@ const sendStall = 10 * time.Second
 // may hold part of a message and is dropped.
 var errBrokenConnection = errors.New("openflow connection broken")
 
-// sendStats tells what sending a bundle's adds did and where its time went.
-type sendStats struct {
-	sent   int           // mods sent
-	bytes  int           // written
-	encode time.Duration // spent wrapping mods into bundle adds
-	send   time.Duration // from the first encoded byte to the last written
+// sentMod is what a bundle keeps of each mod it sent: enough to name a mod
+// the switch rejects, not the mod itself, so a bundle's memory does not
+// grow with its mods' size.
+type sentMod struct {
+	cookie   uint64
+	xid      uint32
+	priority uint16
+	table    uint8
 }
 
-// sendBundleAdds writes one bundle-add message per mod, adding it to bundle
-// bundleID (opened with flags), straight to the switch connection conn, in
-// chunks of about chunkLen bytes: one goroutine fills the next chunk while
-// another writes the last. It gives each mod a fresh xid, shared by its
-// bundle add. It sends all mods, or stops early at a chunk boundary (the
-// connection stays usable) when ctx ends or a mod is malformed, and returns
-// why.
+func newSentMod(m Mod) sentMod {
+	return sentMod{cookie: binary.BigEndian.Uint64(m[8:16]), xid: binary.BigEndian.Uint32(m[4:8]),
+		priority: binary.BigEndian.Uint16(m[30:32]), table: m[24]}
+}
+
+// sendStats tells what sending a bundle's adds did.
+type sendStats struct {
+	opened bool          // the bundle was opened (a mod came)
+	mods   []sentMod     // produced, in order
+	sent   int           // of mods, how many went to the switch
+	bytes  int           // written
+	send   time.Duration // from the first mod produced to the last byte written
+}
+
+// chunkWriter writes chunks to the switch connection on its own goroutine
+// while the next chunk is filled, with two buffers in turn.
+type chunkWriter struct {
+	conn      net.Conn
+	chunks    chan []byte
+	free      chan []byte
+	allocated int
+	failed    atomic.Bool
+	written   chan error
+}
+
+func newChunkWriter(conn net.Conn) *chunkWriter {
+	w := &chunkWriter{conn: conn, chunks: make(chan []byte), free: make(chan []byte, 2), written: make(chan error, 1)}
+	go func() {
+		var err error
+		for c := range w.chunks {
+			if err == nil {
+				err = writeChunk(conn, c)
+				w.failed.Store(err != nil)
+			}
+			w.free <- c[:0]
+		}
+		w.written <- err
+	}()
+	return w
+}
+
+// buffer returns an empty buffer to fill: a new one while fewer than two
+// exist (the first small, so a small change allocates little), else the
+// one the writer is done with.
+func (w *chunkWriter) buffer() []byte {
+	switch {
+	case w.allocated == 0:
+		w.allocated++
+		return make([]byte, 0, 4096)
+	case w.allocated == 1 && len(w.free) == 0:
+		w.allocated++
+		return make([]byte, 0, chunkLen+MaxMessageLen)
+	}
+	return <-w.free
+}
+
+// close writes nothing more and returns the first write error.
+func (w *chunkWriter) close() error {
+	close(w.chunks)
+	return <-w.written
+}
+
+// sendBundleAdds writes one bundle-add message per mod that src produces,
+// adding it to the bundle that open opens (with flags) when the first mod
+// comes — a source with no mods opens no bundle —, straight to the switch
+// connection conn, in chunks of about chunkLen bytes: the chunk being
+// filled as src produces mods, the last one being written meanwhile. It
+// gives each mod a fresh xid, shared by its bundle add, and keeps of it
+// only what names it (sentMod). It stops early, at a chunk boundary (the
+// connection stays usable), when ctx ends, a mod is malformed or src
+// fails, and returns why; the caller must then not commit the bundle.
 //
 // Writing beside libOpenflow's own writer is safe: a net.Conn write holds
 // the socket's write lock until the whole buffer is written, so a chunk is
@@ -45,62 +112,53 @@ type sendStats struct {
 // left in the past, makes libOpenflow's next write fail too, so ofctrl drops
 // the connection and the switch reconnects: the error is then
 // errBrokenConnection.
-func sendBundleAdds(ctx context.Context, conn net.Conn, bundleID uint32, flags uint16, mods []Mod) (sendStats, error) {
+func sendBundleAdds(ctx context.Context, conn net.Conn, open func() (uint32, error), flags uint16, src ModSource) (sendStats, error) {
 	var st sendStats
 	start := time.Now()
-	chunks := make(chan []byte)
-	free := make(chan []byte, 2)
-	total := 0
-	for _, m := range mods {
-		total += bundleAddHeaderLen + len(m)
-	}
-	if total <= chunkLen {
-		free <- make([]byte, 0, total) // a small change: one write
-	} else {
-		for range cap(free) {
-			free <- make([]byte, 0, chunkLen+MaxMessageLen)
-		}
-	}
-	var writeFailed atomic.Bool
-	written := make(chan error, 1)
-	go func() {
-		var err error
-		for c := range chunks {
-			if err == nil {
-				err = writeChunk(conn, c)
-				writeFailed.Store(err != nil)
-			}
-			free <- c[:0]
-		}
-		written <- err
-	}()
-
+	w := newChunkWriter(conn)
+	buf := w.buffer()
 	var failed error
-	for st.sent < len(mods) && failed == nil {
-		if failed = ctx.Err(); failed != nil || writeFailed.Load() {
-			break
-		}
-		buf := <-free
-		t := time.Now()
-		n := st.sent
-		for ; n < len(mods) && len(buf) < chunkLen; n++ {
-			var err error
-			if buf, err = appendBundleAdd(buf, bundleID, flags, newXid(), mods[n]); err != nil {
-				failed = fmt.Errorf("mod %d: %w", n, err)
-				break
-			}
-		}
-		st.encode += time.Since(t)
+	var bundleID uint32
+	emit := func(m Mod) bool {
 		if failed != nil {
-			free <- buf[:0]
-			break
+			return false
 		}
-		st.bytes += len(buf)
-		chunks <- buf
-		st.sent = n
+		if !st.opened {
+			if bundleID, failed = open(); failed != nil {
+				failed = fmt.Errorf("open bundle: %w", failed)
+				return false
+			}
+			st.opened = true
+		}
+		if len(buf) >= chunkLen {
+			if failed = ctx.Err(); failed != nil || w.failed.Load() {
+				return false
+			}
+			st.bytes += len(buf)
+			st.sent = len(st.mods)
+			w.chunks <- buf
+			buf = w.buffer()
+		}
+		var err error
+		if buf, err = appendBundleAdd(buf, bundleID, flags, newXid(), m); err != nil {
+			failed = fmt.Errorf("mod %d: %w", len(st.mods), err)
+			return false
+		}
+		st.mods = append(st.mods, newSentMod(m))
+		return true
 	}
-	close(chunks)
-	if err := <-written; err != nil {
+	if err := src(emit); err != nil && failed == nil {
+		failed = fmt.Errorf("produce flow mods: %w", err)
+	}
+	if failed == nil {
+		failed = ctx.Err()
+	}
+	if failed == nil && len(buf) > 0 {
+		st.bytes += len(buf)
+		st.sent = len(st.mods)
+		w.chunks <- buf
+	}
+	if err := w.close(); err != nil {
 		return st, fmt.Errorf("write bundle adds: %w: %w", errBrokenConnection, err)
 	}
 	conn.SetWriteDeadline(time.Time{})

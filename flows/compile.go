@@ -55,14 +55,19 @@ type Binding struct {
 // FlowSet is a set of flows keyed by cookie.
 type FlowSet map[uint64]*Flow
 
-// add puts f in the set, or fails when f cannot be sent in one OpenFlow
-// message. Two different flows with the same cookie (a 32-bit
+// maxFlowModLen is the largest flow_mod that can be sent: every flow_mod
+// goes to the switch inside a bundle add, which must fit one OpenFlow
+// message itself.
+const maxFlowModLen = MaxMessageLen - bundleAddHeaderLen
+
+// add puts f in the set, or fails when f cannot be sent (maxFlowModLen).
+// Two different flows with the same cookie (a 32-bit
 // content-hash collision within one owner) would make the set ambiguous:
 // the later one's hash is bumped until it is free, in compile order.
 func (s FlowSet) add(f *Flow) error {
-	if n := f.WireLen(); n > MaxMessageLen {
+	if n := f.WireLen(); n > maxFlowModLen {
 		_, o, _ := DecodeCookie(f.Cookie)
-		return fmt.Errorf("a flow of %s in table %s is %d bytes, over OpenFlow's limit of %d", o, TableName(f.Table), n, MaxMessageLen)
+		return fmt.Errorf("a flow of %s in table %s is %d bytes, over the %d a flow_mod may have in a bundle add", o, TableName(f.Table), n, maxFlowModLen)
 	}
 	for {
 		if _, taken := s[f.Cookie]; !taken {
@@ -80,15 +85,6 @@ func (s FlowSet) addAll(fs []*Flow) error {
 		}
 	}
 	return nil
-}
-
-// Cookies returns the set's cookies.
-func (s FlowSet) Cookies() Cookies {
-	out := make(Cookies, len(s))
-	for c := range s {
-		out[c] = struct{}{}
-	}
-	return out
 }
 
 // Sorted returns the flows ordered by table, priority (high first) and cookie.
@@ -169,6 +165,9 @@ func CompileTopology(in *Input) (FlowSet, error) {
 			if c.RemoteIP.To4() == nil {
 				return nil, fmt.Errorf("connection %d: remote IP %v is not IPv4", c.ID, c.RemoteIP)
 			}
+			if c.ID == 0 || c.ID > MaxOwnerID {
+				return nil, fmt.Errorf("connection ID %d out of range 1..%d", c.ID, MaxOwnerID)
+			}
 			if err := set.add(connectionFlow(n.ID, c, port)); err != nil {
 				return nil, err
 			}
@@ -193,8 +192,8 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 	}
 	fs := bindingFlows(networkID, c, port, b)
 	for i, f := range fs {
-		if n := f.WireLen(); n > MaxMessageLen {
-			return nil, fmt.Errorf("a flow of binding %d is %d bytes, over OpenFlow's limit of %d", b.ID, n, MaxMessageLen)
+		if n := f.WireLen(); n > maxFlowModLen {
+			return nil, fmt.Errorf("a flow of binding %d is %d bytes, over the %d a flow_mod may have in a bundle add", b.ID, n, maxFlowModLen)
 		}
 		// A content-hash collision within the binding: bump, in order.
 		for slices.ContainsFunc(fs[:i], func(g *Flow) bool { return g.Cookie == f.Cookie }) {

@@ -26,34 +26,3 @@ func BenchmarkCompileBinding(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkDiff100k diffs 100,000 bindings' flows against a switch that has
-// all but one binding.
-func BenchmarkDiff100k(b *testing.B) {
-	desired, err := Compile(bulkInput(100_000))
-	if err != nil {
-		b.Fatal(err)
-	}
-	installed := desired.Cookies()
-	for c := range installed {
-		delete(installed, c)
-		break
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		Diff(desired, installed)
-	}
-}
-
-// BenchmarkMods100k encodes 100,000 bindings' flows as flow_mods.
-func BenchmarkMods100k(b *testing.B) {
-	desired, err := Compile(bulkInput(100_000))
-	if err != nil {
-		b.Fatal(err)
-	}
-	adds := desired.Sorted()
-	b.ReportAllocs()
-	for b.Loop() {
-		Mods(adds, nil)
-	}
-}

@@ -119,7 +119,7 @@ func TestCompiledFlowsKeepTableContracts(t *testing.T) {
 
 func TestCompileIsDeterministicAndUnambiguous(t *testing.T) {
 	a, b := mustCompile(t, twoSites()), mustCompile(t, twoSites())
-	if adds, dels := Diff(a, b.Cookies()); len(adds)+len(dels) != 0 {
+	if adds, dels := Diff(a, setCookies(b)); len(adds)+len(dels) != 0 {
 		t.Fatalf("same input compiled twice differs: %d adds, %d dels", len(adds), len(dels))
 	}
 	// OVS keys a flow by (table, priority, match): two desired flows with the
@@ -196,7 +196,7 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	in := twoSites()
 	in.Networks[1].Connections[0].Bindings = nil // delete binding 2
 	after := mustCompile(t, in)
-	adds, dels := Diff(after, before.Cookies())
+	adds, dels := Diff(after, setCookies(before))
 	if len(adds) != 0 || len(dels) != 2 {
 		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 2", len(adds), len(dels))
 	}
@@ -210,7 +210,7 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	// it, and nothing else.
 	in = twoSites()
 	in.TunnelPorts["vxlan"] = 12
-	adds, dels = Diff(mustCompile(t, in), before.Cookies())
+	adds, dels = Diff(mustCompile(t, in), setCookies(before))
 	if len(adds) == 0 || len(adds) != len(dels) {
 		t.Fatalf("moving the vxlan port: %d adds, %d dels; want equal, non-zero", len(adds), len(dels))
 	}

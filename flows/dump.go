@@ -13,16 +13,20 @@ import (
 // replyIdle is how long a multipart request waits for its next reply part.
 const replyIdle = 10 * time.Second
 
+// DumpedFlow is a flow as Dump reports it: what names it on the switch.
+type DumpedFlow struct {
+	Cookie   uint64
+	Priority uint16
+	Table    uint8
+}
+
 // Dump returns every flow, in any table, whose cookie matches cookie under
-// cookieMask, with its cookie, table, priority and match (no instructions).
-// The match keeps each field's value and mask as raw bytes, exactly as the
-// switch sent them (not libOpenflow's typed fields), so a dumped flow's
-// DeleteMod removes exactly that flow.
+// cookieMask: its cookie, table and priority.
 //
 // Completeness is checked against the switch's own count (an aggregate-stats
 // request with the same cookie and mask, sent first): the dump is only right
 // while nobody else changes flows with these cookies.
-func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]*Flow, error) {
+func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]DumpedFlow, error) {
 	sw := s.current()
 	if sw == nil {
 		return nil, fmt.Errorf("dump flows: %w", ErrNotConnected)
@@ -45,10 +49,10 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]*Flow,
 	if err != nil {
 		return nil, fmt.Errorf("dump flows: %w", err)
 	}
-	flows := make([]*Flow, len(entries))
+	flows := make([]DumpedFlow, len(entries))
 	for i, e := range entries {
 		st := e.(*openflow13.FlowStats)
-		flows[i] = &Flow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority}
+		flows[i] = DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority}
 	}
 	return flows, nil
 }

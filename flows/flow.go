@@ -91,3 +91,8 @@ func appendFlowModFixed(m Mod, command uint8, cookie, cookieMask uint64, table u
 	binary.BigEndian.PutUint32(h[40:], openflow13.OFPG_ANY)
 	return m
 }
+
+// Cookies is a set of installed flows, known by their cookies alone: a
+// cookie names one flow (its owner and content hash), so it is all l2gwd
+// keeps of what the switch has.
+type Cookies map[uint64]struct{}

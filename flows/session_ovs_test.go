@@ -185,7 +185,7 @@ func addMods(flows []*Flow) []Mod {
 	return mods
 }
 
-func deleteMods(flows []*Flow) []Mod {
+func deleteMods(flows []DumpedFlow) []Mod {
 	mods := make([]Mod, len(flows))
 	for i, f := range flows {
 		mods[i] = DeleteCookieMod(f.Cookie)
@@ -200,7 +200,7 @@ type flowKey struct {
 }
 
 // checkDump asserts that dumped holds exactly want's cookies, tables and priorities.
-func checkDump(t *testing.T, dumped, want []*Flow) {
+func checkDump(t *testing.T, dumped []DumpedFlow, want []*Flow) {
 	t.Helper()
 	if len(dumped) != len(want) {
 		t.Fatalf("dump returned %d flows, want %d", len(dumped), len(want))
@@ -225,7 +225,7 @@ func TestSessionApplyDumpDelete(t *testing.T) {
 
 	flows := testFlows(20000)
 	start := time.Now()
-	if err := l.s.Apply(ctx, addMods(flows)); err != nil {
+	if err := l.s.Apply(ctx, ModList(addMods(flows))); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Apply of %d flows: %s", len(flows), time.Since(start))
@@ -244,8 +244,8 @@ func TestSessionApplyDumpDelete(t *testing.T) {
 	t.Logf("Dump of %d flows: %s", len(dumped), time.Since(start))
 	checkDump(t, dumped, flows)
 
-	// The dumped matches go back out in DELETE_STRICT flow mods.
-	if err := l.s.Apply(ctx, deleteMods(dumped)); err != nil {
+	// The dumped cookies go back out in deletes by cookie.
+	if err := l.s.Apply(ctx, ModList(deleteMods(dumped))); err != nil {
 		t.Fatal(err)
 	}
 	counts = l.ofctlCookies(t)
@@ -267,7 +267,7 @@ func TestSessionBundleIsAtomic(t *testing.T) {
 	bad := flow(5, 1).goTo(2).done(Owner{})
 	bad.setCookie(testCookie | 0xbad)
 	flows = append(flows, bad)
-	if err := l.s.Apply(context.Background(), addMods(flows)); err == nil {
+	if err := l.s.Apply(context.Background(), ModList(addMods(flows))); err == nil {
 		t.Fatal("Apply of a bundle with a bad flow succeeded")
 	} else {
 		t.Logf("Apply: %v", err)
@@ -276,7 +276,7 @@ func TestSessionBundleIsAtomic(t *testing.T) {
 		t.Fatalf("after a failed bundle ovs-ofctl shows %s, want none", someCookies(counts))
 	}
 	// The session still works.
-	if err := l.s.Apply(context.Background(), addMods(flows[:100])); err != nil {
+	if err := l.s.Apply(context.Background(), ModList(addMods(flows[:100]))); err != nil {
 		t.Fatal(err)
 	}
 	if counts := l.ofctlCookies(t); len(counts) != 100 {
@@ -288,7 +288,7 @@ func TestSessionReconnects(t *testing.T) {
 	l := startLab(t)
 	l.ovs.StopVswitchd()
 	l.waitEvent(t, false)
-	if err := l.s.Apply(context.Background(), addMods(testFlows(1))); !errors.Is(err, ErrNotConnected) {
+	if err := l.s.Apply(context.Background(), ModList(addMods(testFlows(1)))); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Apply while disconnected: %v, want ErrNotConnected", err)
 	}
 	if err := l.ovs.StartVswitchd(); err != nil {
@@ -296,7 +296,7 @@ func TestSessionReconnects(t *testing.T) {
 	}
 	l.waitEvent(t, true)
 	flows := testFlows(1000)
-	if err := l.s.Apply(context.Background(), addMods(flows)); err != nil {
+	if err := l.s.Apply(context.Background(), ModList(addMods(flows))); err != nil {
 		t.Fatal(err)
 	}
 	dumped, err := l.s.Dump(context.Background(), testCookie, testMask)
@@ -314,7 +314,7 @@ func TestSessionScale(t *testing.T) {
 	ctx := context.Background()
 	flows := testFlows(100000)
 	start := time.Now()
-	if err := l.s.Apply(ctx, addMods(flows)); err != nil {
+	if err := l.s.Apply(ctx, ModList(addMods(flows))); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Apply of %d flows: %s", len(flows), time.Since(start))
@@ -326,7 +326,7 @@ func TestSessionScale(t *testing.T) {
 	t.Logf("Dump of %d flows: %s", len(dumped), time.Since(start))
 	checkDump(t, dumped, flows)
 	start = time.Now()
-	if err := l.s.Apply(ctx, deleteMods(dumped)); err != nil {
+	if err := l.s.Apply(ctx, ModList(deleteMods(dumped))); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("Apply of %d deletes: %s", len(dumped), time.Since(start))

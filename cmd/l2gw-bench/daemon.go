@@ -208,31 +208,38 @@ func (d *daemon) listMACs(ctx context.Context, conn string) ([]binding, error) {
 	return list.MACs, nil
 }
 
-// memory reads the running process's peak (VmHWM) and current (VmRSS)
-// resident set in bytes, and folds the peak into peakRSS.
-func (d *daemon) memory() (hwm, rss int64, err error) {
+// memUse is one reading of a process's /proc status, in bytes.
+type memUse struct {
+	hwm  int64 // VmHWM: peak resident set
+	rss  int64 // VmRSS: resident set now
+	anon int64 // RssAnon: of rss, the heap and stacks
+	file int64 // RssFile: of rss, mapped files (the bbolt store)
+}
+
+// memory reads the running l2gwd's resident set and folds its peak into
+// peakRSS.
+func (d *daemon) memory() (memUse, error) {
+	var m memUse
 	if d.cmd == nil {
-		return 0, 0, fmt.Errorf("l2gwd is not running")
+		return m, fmt.Errorf("l2gwd is not running")
 	}
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("read l2gwd memory: %w", err)
+		return m, fmt.Errorf("read l2gwd memory: %w", err)
 	}
+	fields := map[string]*int64{"VmHWM": &m.hwm, "VmRSS": &m.rss, "RssAnon": &m.anon, "RssFile": &m.file}
 	for _, line := range strings.Split(string(data), "\n") {
 		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmHWM" && key != "VmRSS") {
+		dst, want := fields[key]
+		if !ok || !want {
 			continue
 		}
 		kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("parse %s of l2gwd: %w", key, err)
+			return m, fmt.Errorf("parse %s of l2gwd: %w", key, err)
 		}
-		if key == "VmHWM" {
-			hwm = kib * 1024
-		} else {
-			rss = kib * 1024
-		}
+		*dst = kib * 1024
 	}
-	d.peakRSS = max(d.peakRSS, hwm)
-	return hwm, rss, nil
+	d.peakRSS = max(d.peakRSS, m.hwm)
+	return m, nil
 }

@@ -2,11 +2,6 @@ package flows
 
 import "slices"
 
-// Cookies is a set of installed flows, known by their cookies alone: a
-// cookie names one flow (its owner and content hash), so it is all l2gwd
-// keeps of what the switch has.
-type Cookies map[uint64]struct{}
-
 // Diff returns what turns installed into desired: the flows to add (desired
 // cookies not installed, sorted by table, priority and cookie) and the
 // cookies to delete (installed, not desired; sorted). Because a cookie
@@ -29,7 +24,8 @@ func Diff(desired FlowSet, installed Cookies) (adds []*Flow, dels []uint64) {
 	return adds, dels
 }
 
-// Mods turns a diff into flow_mods for one bundle: adds first, then deletes
+// Mods turns a diff into flow_mods for one bundle (the reconciler streams
+// its own): adds first, then deletes
 // by full cookie, so a replaced flow is never missing and a delete can never
 // remove a flow that one of the adds installed.
 func Mods(adds []*Flow, dels []uint64) []Mod {
@@ -41,4 +37,13 @@ func Mods(adds []*Flow, dels []uint64) []Mod {
 		mods = append(mods, DeleteCookieMod(c))
 	}
 	return mods
+}
+
+// setCookies returns the set's cookies.
+func setCookies(s FlowSet) Cookies {
+	out := make(Cookies, len(s))
+	for c := range s {
+		out[c] = struct{}{}
+	}
+	return out
 }
