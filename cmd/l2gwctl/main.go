@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"time"
 )
 
 // defaultAPI is the API address l2gwd listens on by default.
@@ -31,10 +30,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // cli is one invocation: its global settings and where it writes.
 type cli struct {
-	api    string // base URL of the API
-	output string // "table" or "json"
-	stdout io.Writer
-	stderr io.Writer
+	api       string // base URL of the API
+	output    string // "table" or "json"
+	tokenFile string // file holding the bearer token
+	ca        string // CA bundle that verifies an https:// API
+	cert, key string // client certificate and key for an https:// API
+	stdout    io.Writer
+	stderr    io.Writer
+
+	http  *http.Client // set by connect
+	token string       // bearer token to send, if any; set by connect
 }
 
 // run parses args, sends the request they describe and prints the answer.
@@ -44,6 +49,10 @@ func (c *cli) run(args []string) int {
 		c.api = env
 	}
 	c.output = "table"
+	c.tokenFile = os.Getenv("L2GW_TOKEN_FILE")
+	c.ca = os.Getenv("L2GW_CA")
+	c.cert = os.Getenv("L2GW_CERT")
+	c.key = os.Getenv("L2GW_KEY")
 	fs := c.flagSet("l2gwctl")
 	if err := fs.Parse(args); err != nil {
 		return c.fail(nil, err)
@@ -63,6 +72,10 @@ func (c *cli) run(args []string) int {
 	req, err := c.parse(res, args[1:])
 	if err != nil {
 		return c.fail(res, err)
+	}
+	if err := c.connect(); err != nil {
+		fmt.Fprintf(c.stderr, "error: %v\n", err)
+		return 2
 	}
 	if err := c.do(req); err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
@@ -106,6 +119,10 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.api, "api", c.api, "l2gwd API base `URL`; env L2GW_API overrides the default")
 	fs.StringVar(&c.output, "o", c.output, "output `FORMAT`: table, or json (the server's JSON, indented; a delete prints nothing)")
+	fs.StringVar(&c.tokenFile, "token-file", c.tokenFile, "`FILE` holding the API's bearer token; env L2GW_TOKEN_FILE, or the token itself in L2GW_TOKEN")
+	fs.StringVar(&c.ca, "ca", c.ca, "PEM CA bundle `FILE` that verifies an https:// API (default: the system's CAs); env L2GW_CA")
+	fs.StringVar(&c.cert, "cert", c.cert, "PEM client certificate `FILE` for an https:// API that asks for one; env L2GW_CERT")
+	fs.StringVar(&c.key, "key", c.key, "PEM private key `FILE` of --cert; env L2GW_KEY")
 	return fs
 }
 
@@ -141,6 +158,3 @@ func (c *cli) fail(res *resource, err error) int {
 func isHelp(word string) bool {
 	return slices.Contains([]string{"help", "-h", "-help", "--help"}, word)
 }
-
-// httpClient sends every request; big MAC batches may take a while.
-var httpClient = &http.Client{Timeout: 2 * time.Minute}

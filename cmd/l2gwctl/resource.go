@@ -102,7 +102,7 @@ func (c *cli) usage(w io.Writer, res *resource) {
 		fmt.Fprint(tw, "\nFlags:\n")
 		writeFlags(tw, flags, verbsOf)
 	}
-	fmt.Fprint(tw, "\nGlobal flags --api URL and -o table|json may appear anywhere; see 'l2gwctl --help'.\n")
+	fmt.Fprint(tw, "\nGlobal flags (--api, -o, --token-file, --ca, --cert, --key) may appear anywhere; see 'l2gwctl --help'.\n")
 }
 
 // writeFlags writes one line per flag: its name, argument, usage, default

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/l2gw/l2gw/api"
 )
 
 // config is l2gwd's whole configuration. Every field is a flag, and each
@@ -20,6 +22,12 @@ type config struct {
 	OVSDB            string
 	TunnelIP         string
 	APIListen        string
+	APITokenFile     string
+	APITLSCert       string
+	APITLSKey        string
+	APIClientCA      string
+	APIMaxInFlight   int
+	Insecure         bool
 	OpenFlowListen   string
 	DataDir          string
 	DatapathType     string
@@ -36,7 +44,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.Bridge, "bridge", "br-int", "Open vSwitch bridge to drive (created if missing)")
 	fs.StringVar(&c.OVSDB, "ovsdb", "unix:/var/run/openvswitch/db.sock", "OVSDB server (unix:PATH or tcp:HOST:PORT)")
 	fs.StringVar(&c.TunnelIP, "tunnel-ip", "", "this gateway's tunnel endpoint IPv4 address (required)")
-	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8080", "HTTP API listen address")
+	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8080", "HTTP API listen address; off loopback it needs --api-token-file (or --insecure)")
+	fs.StringVar(&c.APITokenFile, "api-token-file", "", "file holding the bearer token every API request but GET /healthz must carry (one line)")
+	fs.StringVar(&c.APITLSCert, "api-tls-cert", "", "PEM certificate chain of the API: serve HTTPS only (with --api-tls-key)")
+	fs.StringVar(&c.APITLSKey, "api-tls-key", "", "PEM private key of --api-tls-cert")
+	fs.StringVar(&c.APIClientCA, "api-client-ca", "", "PEM CA bundle: API clients must present a certificate it signed (needs --api-tls-cert)")
+	fs.IntVar(&c.APIMaxInFlight, "api-max-inflight", api.DefaultMaxInFlight, "API requests served at once; more are answered 503 with Retry-After")
+	fs.BoolVar(&c.Insecure, "insecure", false, "allow --api-listen off loopback without --api-token-file: anyone who reaches it owns the networks")
 	fs.StringVar(&c.OpenFlowListen, "openflow-listen", "127.0.0.1:6653", "OpenFlow listen address; the bridge's controller points here")
 	fs.StringVar(&c.DataDir, "data-dir", "/var/lib/l2gw", "directory of the durable state (bbolt)")
 	fs.StringVar(&c.DatapathType, "datapath-type", "system", "datapath type of a bridge l2gwd creates: system (kernel) or netdev (userspace)")
@@ -91,7 +105,7 @@ func (c *config) validate() error {
 			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
 		}
 	}
-	return nil
+	return c.validateAPIAccess()
 }
 
 // controllerTarget is where the bridge must connect: the OpenFlow listen

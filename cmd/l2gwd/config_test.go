@@ -62,7 +62,8 @@ func TestHelpDocumentsEveryFlagAndTheEnvironment(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"-bridge", "-ovsdb", "-tunnel-ip", "-api-listen", "-openflow-listen", "-data-dir", "-datapath-type", "L2GW_TUNNEL_IP"} {
+	for _, want := range []string{"-bridge", "-ovsdb", "-tunnel-ip", "-api-listen", "-openflow-listen", "-data-dir", "-datapath-type",
+		"-api-token-file", "-api-tls-cert", "-api-tls-key", "-api-client-ca", "-api-max-inflight", "-insecure", "L2GW_TUNNEL_IP"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -34,6 +33,11 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	apiOpts, err := cfg.apiOptions(log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "l2gwd: %v\n", err)
+		os.Exit(2)
+	}
 	if os.Getenv("GOGC") == "" {
 		// A bulk change or a full resync allocates several times its
 		// live memory in short-lived objects: collect at 1.5x the live
@@ -42,16 +46,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, cfg, apiOpts, log); err != nil {
 		log.Error("l2gwd stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves until ctx ends (SIGTERM), then stops cleanly. Flows stay on
-// the bridge (fail_mode=secure), so traffic keeps flowing while l2gwd is
-// away.
-func run(ctx context.Context, cfg *config, log *slog.Logger) error {
+// run serves until ctx ends (SIGTERM), then stops cleanly; apiOpts guard
+// the API. Flows stay on the bridge (fail_mode=secure), so traffic keeps
+// flowing while l2gwd is away.
+func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.Logger) error {
 	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIP: cfg.TunnelIP})
 	if err != nil {
 		return err
@@ -89,15 +93,11 @@ func run(ctx context.Context, cfg *config, log *slog.Logger) error {
 		rec.Run(recCtx)
 	}()
 
-	server := &http.Server{
-		Handler:           api.NewHandler(state, rec.Status, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
+	server := api.NewServer(api.NewHandler(state, rec.Status, log), apiOpts)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- server.Serve(apiListener) }()
-	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "openflow", cfg.OpenFlowListen,
-		"tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
+	go func() { serveErr <- api.Serve(server, apiListener) }()
+	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,
+		"api_token", apiOpts.Token != "", "openflow", cfg.OpenFlowListen, "tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,67 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// codeUnauthorized is the error code of a request without the right token.
+const codeUnauthorized = "unauthorized"
+
+// healthPath is the one path served without a token (GET only) and outside
+// the in-flight cap, so that liveness probes need no secret and do not fail
+// because the API is busy.
+const healthPath = "/healthz"
+
+// isHealthProbe tells whether r is a liveness probe.
+func isHealthProbe(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Path == healthPath
+}
+
+// requireToken lets through requests whose Authorization header is
+// "Bearer <token>", and liveness probes; it answers every other request 401
+// with a WWW-Authenticate challenge.
+func requireToken(token string, log *slog.Logger, next http.Handler) http.Handler {
+	// Comparing digests keeps the comparison constant in time whatever the
+	// length of the token presented: subtle.ConstantTimeCompare returns
+	// early, and so leaks, when the lengths differ.
+	want := sha256.Sum256([]byte(token))
+	h := &handler{log: log}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isHealthProbe(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got, ok := bearerToken(r)
+		if ok {
+			sum := sha256.Sum256([]byte(got))
+			if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		challenge, message := `Bearer realm="l2gwd"`, "this API needs a bearer token: send the header Authorization: Bearer <token>"
+		if ok {
+			challenge += `, error="invalid_token"`
+			message = "the bearer token is not the one this daemon was given"
+		}
+		log.DebugContext(r.Context(), "http request refused", "method", r.Method, "path", r.URL.Path,
+			"remote", r.RemoteAddr, "reason", codeUnauthorized)
+		w.Header().Set("WWW-Authenticate", challenge)
+		h.writeError(w, r, &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, message: message})
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header (the scheme is case-insensitive, RFC 7235), and whether r has one.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
