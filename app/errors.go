@@ -64,6 +64,8 @@ func inUse(format string, args ...any) *Error {
 	return &Error{Kind: Conflict, Code: CodeInUse, Message: fmt.Sprintf(format, args...)}
 }
 
+// unavailable rejects a change because the store could not save it.
 func unavailable(err error) *Error {
-	return &Error{Kind: Unavailable, Code: CodeUnavailable, Message: fmt.Sprintf("the change was not saved: %v", err)}
+	return &Error{Kind: Unavailable, Code: CodeUnavailable,
+		Message: fmt.Sprintf("store write failed: %v; the change was not applied", err)}
 }

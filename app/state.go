@@ -27,7 +27,9 @@ type Options struct {
 // State is the desired state of one site's gateway, validated and durable.
 // Reads are served from memory; every change is written to bbolt first and
 // applied to memory only once committed, so a change the store could not
-// save leaves both untouched. A State is safe for concurrent use.
+// save (a full or read-only disk) is rejected as Unavailable and leaves
+// both untouched, and reads go on. The next change tries the store again
+// (see checkStore). A State is safe for concurrent use.
 //
 // AddMACs calls run concurrently and share fsync'd transactions (group
 // commit, see AddMACs); every other change runs alone, once no AddMACs is
@@ -35,7 +37,10 @@ type Options struct {
 type State struct {
 	log   *slog.Logger
 	local netip.Addr
-	db    *bolt.DB
+	// db is the store at path; it changes (reopen) only under mu with no
+	// AddMACs call in flight.
+	db   *bolt.DB
+	path string
 	// update runs fn in one read-write transaction of its own (db.Update);
 	// batch may run it in a transaction shared with concurrent calls and
 	// may call it more than once (db.Batch). Tests swap them to make
@@ -44,6 +49,12 @@ type State struct {
 	batch  func(fn func(*bolt.Tx) error) error
 
 	mu sync.RWMutex
+	// closed says Close was called: the store stays closed.
+	closed bool
+	// txs tracks write transactions since one failed (checkStore);
+	// failing says the last write failed.
+	txs     txLog
+	failing bool
 	// idle is signalled (on mu) when adding or draining drops to 0.
 	idle *sync.Cond
 	// adding counts AddMACs calls between reserving their bindings and
@@ -130,17 +141,18 @@ func Open(dataDir string, opts Options) (*State, error) {
 		return nil, err
 	}
 	s.db = db
-	s.update = db.Update
-	s.batch = db.Batch
+	s.path = db.Path()
+	s.update = func(fn func(*bolt.Tx) error) error { return s.db.Update(fn) }
+	s.batch = func(fn func(*bolt.Tx) error) error { return s.db.Batch(fn) }
 	stored, err := loadDB(db)
 	if err == nil {
 		err = s.restore(stored)
 	}
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("load desired state from %s: %w", db.Path(), err)
+		return nil, fmt.Errorf("load desired state from %s: %w", s.path, err)
 	}
-	s.log.Info("desired state loaded", "path", db.Path(), "networks", len(s.networks),
+	s.log.Info("desired state loaded", "path", s.path, "networks", len(s.networks),
 		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used))
 	return s, nil
 }
@@ -194,8 +206,11 @@ func (s *State) restore(st *storedState) error {
 // Close closes the store. Reads still answer from memory afterwards;
 // changes fail as Unavailable.
 func (s *State) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", s.db.Path(), err)
+		return fmt.Errorf("close %s: %w", s.path, err)
 	}
 	return nil
 }
@@ -274,18 +289,18 @@ func (s *State) deliverLocked() {
 	}
 }
 
-// commit writes one change in one transaction of its own.
+// commit writes one change in one transaction of its own; mu is held and
+// no AddMACs call is in flight.
 func (s *State) commit(fn func(*bolt.Tx) error) error {
-	return s.checkWrite(s.update(fn))
-}
-
-// checkWrite turns a failed store write into the error the caller gets.
-func (s *State) checkWrite(err error) error {
-	if err != nil {
-		s.log.Error("store write failed, change rejected", "path", s.db.Path(), "err", err)
-		return unavailable(fmt.Errorf("write %s: %w", s.db.Path(), err))
+	if err := s.checkStore(); err != nil {
+		return err
 	}
-	return nil
+	var id int
+	err := s.update(func(tx *bolt.Tx) error {
+		id = tx.ID()
+		return fn(tx)
+	})
+	return s.wrote(id, err)
 }
 
 // Snapshot returns a deep copy of the whole state, IDs filled in, every
@@ -739,7 +754,9 @@ func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 	if err != nil {
 		return nil, err
 	}
+	var txID int // the transaction of the last (the deciding) run of write
 	write := func(tx *bolt.Tx) error {
+		txID = tx.ID()
 		if err := putMACs(tx, conn, entries); err != nil {
 			return err
 		}
@@ -752,7 +769,8 @@ func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
 	if alone {
 		commit = s.update // no one to share with: no batch delay either
 	}
-	return s.settleMACs(cs, entries, s.checkWrite(commit(write)))
+	err = commit(write)
+	return s.settleMACs(cs, entries, txID, err)
 }
 
 // reserveMACs checks a parsed batch (parseErr is what parsing said) and
@@ -763,6 +781,12 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 	defer s.mu.Unlock()
 	for s.draining > 0 {
 		s.idle.Wait()
+	}
+	if s.txs.suspect {
+		s.waitForAdds() // checkStore may rewrite the store: alone
+		if err := s.checkStore(); err != nil {
+			return nil, false, err
+		}
 	}
 	cs := s.conns[conn]
 	if cs == nil {
@@ -791,12 +815,13 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 	return cs, s.adding == 1, nil
 }
 
-// settleMACs ends an AddMACs call whose write returned werr: the bindings
-// go to the connection and the subscribers, or their reservation is
-// dropped.
-func (s *State) settleMACs(cs *connState, entries []macEntry, werr error) ([]MACBinding, error) {
+// settleMACs ends an AddMACs call whose write, last run in transaction
+// txID, returned werr: the bindings go to the connection and the
+// subscribers, or their reservation is dropped.
+func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr error) ([]MACBinding, error) {
 	var out []MACBinding
 	s.mu.Lock()
+	werr = s.wrote(txID, werr)
 	if werr == nil {
 		for _, e := range entries {
 			cs.macs[e.hw] = e
