@@ -152,6 +152,9 @@ func Open(dataDir string, opts Options) (*State, error) {
 		db.Close()
 		return nil, fmt.Errorf("load desired state from %s: %w", s.path, err)
 	}
+	if err := releasePages(db); err != nil {
+		s.log.Warn("could not release the store's pages from memory", "err", err)
+	}
 	s.log.Info("desired state loaded", "path", s.path, "networks", len(s.networks),
 		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used))
 	return s, nil

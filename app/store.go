@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -218,6 +219,23 @@ func deleteMACs(tx *bolt.Tx, conn string) error {
 func deleteMAC(tx *bolt.Tx, conn string, hw [6]byte) error {
 	if err := tx.Bucket(bucketMACs).Delete(macKey(macPrefix(conn), hw)); err != nil {
 		return fmt.Errorf("delete mac of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// releasePages drops the store file's pages from the process's resident
+// set. Loading read every page through bbolt's memory map; from then on
+// reads are served from memory and a write touches only the pages on its
+// path, so the loaded pages would only sit in the resident set (13 MB at
+// 100,000 bindings). The map is read-only and shared: the pages stay in the
+// page cache, and bbolt faults back in what it reads.
+func releasePages(db *bolt.DB) error {
+	var size int64
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return err
+	}
+	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, db.Info().Data, uintptr(size), syscall.MADV_DONTNEED); errno != 0 {
+		return fmt.Errorf("madvise %s: %w", db.Path(), errno)
 	}
 	return nil
 }

@@ -3,8 +3,10 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -285,4 +287,50 @@ func BenchmarkAddMACs100k(b *testing.B) {
 		s.Close()
 		b.StartTimer()
 	}
+}
+
+// TestLoadedStoreIsNotResident: once loaded, the store's pages leave the
+// resident set (reads are served from memory).
+func TestLoadedStoreIsNotResident(t *testing.T) {
+	dir := t.TempDir()
+	s := openState(t, dir)
+	fixture(t, s)
+	must[[]MACBinding](t)(s.AddMACs("a-b", manyBindings(50_000, 1)))
+	mustOK(t, s.Close())
+
+	before := mappedRSS(t, s.path)
+	s = openState(t, dir)
+	defer s.Close()
+	var used int64
+	mustOK(t, s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }))
+	if rss := mappedRSS(t, s.path); before != 0 || rss > used/4 {
+		t.Fatalf("after loading a %d kB store, %d kB of it are resident (%d kB before opening); want under a quarter",
+			used>>10, rss>>10, before>>10)
+	}
+}
+
+// mappedRSS returns how much of file's memory maps in this process is
+// resident (bytes), from /proc/self/smaps.
+func mappedRSS(t *testing.T, file string) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	var total int64
+	inFile := false
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) >= 5 && strings.Contains(fields[0], "-"):
+			inFile = fields[len(fields)-1] == file
+		case inFile && len(fields) == 3 && fields[0] == "Rss:":
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				t.Fatalf("smaps line %q: %v", line, err)
+			}
+			total += kb << 10
+		}
+	}
+	return total
 }
