@@ -62,13 +62,11 @@ func (v stateView) flowBindings(conn string) []flows.Binding {
 
 // current returns bc's binding as the state holds it now: the binding of
 // bc's connection and MAC if it still has bc's ID, else bc as a removal.
-// The binding returned shares its IP list with the state, which never
-// changes a bound entry (it replaces it).
 func (v stateView) current(bc BindingChange) BindingChange {
 	if cs := v.s.conns[bc.Connection]; cs != nil {
 		if hw, err := net.ParseMAC(bc.Binding.MAC); err == nil && len(hw) == 6 {
 			if e, ok := cs.macs[[6]byte(hw)]; ok && e.ID == bc.Binding.ID {
-				return BindingChange{Connection: bc.Connection, Binding: e.MACBinding}
+				return BindingChange{Connection: bc.Connection, Binding: e.binding()}
 			}
 		}
 	}

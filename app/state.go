@@ -193,7 +193,7 @@ func (s *State) restore(st *storedState) error {
 		ns := s.networks[cs.Network]
 		for _, e := range entries {
 			if !s.macIDs.free(e.ID) {
-				return fmt.Errorf("mac %s of %s: id %d out of range or duplicate", e.MAC, conn, e.ID)
+				return fmt.Errorf("mac %s of %s: id %d out of range or duplicate", formatMAC(e.hw), conn, e.ID)
 			}
 			s.bindMAC(cs, ns, e)
 		}
@@ -961,7 +961,7 @@ func (s *State) DeleteMAC(conn, mac string) error {
 			return err
 		}
 		s.unbindMAC(cs, s.networks[cs.Network], e)
-		s.log.Info("mac deleted", "connection", conn, "mac", e.MAC)
+		s.log.Info("mac deleted", "connection", conn, "mac", formatMAC(e.hw))
 		ch.unbound(conn, e)
 		return nil
 	})
@@ -975,7 +975,7 @@ func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error 
 	ns := s.networks[cs.Network]
 	for i, e := range entries {
 		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
-			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", e.MAC, owner, ns.Name)
+			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
 		}
 		for k, a := range e.addrs {
 			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
@@ -1035,20 +1035,22 @@ func (cs *connState) sortedBindings() []MACBinding {
 	return cloneBindings(entries)
 }
 
-// cloneBindings returns the API form of entries, sharing no memory with
-// them (all IP lists carved from one array).
+// cloneBindings returns the API form of entries (all IP lists carved from
+// one array).
 func cloneBindings(entries []macEntry) []MACBinding {
 	total := 0
 	for _, e := range entries {
-		total += len(e.IPs)
+		total += len(e.addrs)
 	}
 	ips := make([]string, 0, total)
 	out := make([]MACBinding, len(entries))
 	for i, e := range entries {
-		out[i] = MACBinding{MAC: e.MAC, ID: e.ID}
-		if len(e.IPs) > 0 {
+		out[i] = MACBinding{MAC: formatMAC(e.hw), ID: e.ID}
+		if len(e.addrs) > 0 {
 			start := len(ips)
-			ips = append(ips, e.IPs...)
+			for _, a := range e.addrs {
+				ips = append(ips, a.String())
+			}
 			out[i].IPs = ips[start:len(ips):len(ips)]
 		}
 	}

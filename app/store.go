@@ -193,7 +193,7 @@ func putMACs(tx *bolt.Tx, conn string, entries []macEntry) error {
 			}
 		}
 		if err := b.Put(macKey(append(key[:0], prefix...), e.hw), values[start:len(values):len(values)]); err != nil {
-			return fmt.Errorf("put mac %s of %s: %w", e.MAC, conn, err)
+			return fmt.Errorf("put mac %s of %s: %w", formatMAC(e.hw), conn, err)
 		}
 	}
 	return nil
@@ -317,7 +317,6 @@ func decodeMAC(k, v []byte) (string, macEntry, error) {
 		return "", e, errors.New("malformed binding")
 	}
 	copy(e.hw[:], k[sep+1:])
-	e.MAC = formatMAC(e.hw)
 	e.ID = binary.BigEndian.Uint32(v)
 	for rest := v[4:]; len(rest) > 0; {
 		n := int(rest[0])
@@ -326,7 +325,6 @@ func decodeMAC(k, v []byte) (string, macEntry, error) {
 		}
 		a, _ := netip.AddrFromSlice(rest[1 : 1+n])
 		e.addrs = append(e.addrs, a)
-		e.IPs = append(e.IPs, a.String())
 		rest = rest[1+n:]
 	}
 	return string(k[:sep]), e, nil

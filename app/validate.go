@@ -135,9 +135,14 @@ func validateConnection(c Connection) (Connection, error) {
 // macEntry is a validated MAC binding: the API form (normalised) and the
 // parsed forms the index and the store use.
 type macEntry struct {
-	MACBinding
+	ID    uint32
 	hw    [6]byte
 	addrs []netip.Addr
+}
+
+// binding returns e in the API's form: MAC and IPs in canonical text.
+func (e *macEntry) binding() MACBinding {
+	return cloneBindings([]macEntry{*e})[0]
 }
 
 // parseMACs validates a batch of bindings on its own (not against the
@@ -148,8 +153,7 @@ func parseMACs(in []MACBinding) ([]macEntry, error) {
 	for _, b := range in {
 		total += len(b.IPs)
 	}
-	// One backing array each for all the batch's IP strings and addresses.
-	ipStrs := make([]string, 0, total)
+	// One backing array for all the batch's addresses.
 	addrs := make([]netip.Addr, 0, total)
 	out := make([]macEntry, len(in))
 	macAt := make(map[[6]byte]int, len(in))
@@ -166,7 +170,7 @@ func parseMACs(in []MACBinding) ([]macEntry, error) {
 		macAt[hw] = i
 		first := len(addrs)
 		for k, s := range b.IPs {
-			a, str, err := parseBindingIP(s, &scratch)
+			a, err := parseBindingIP(s)
 			if err != "" {
 				return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %q %s", s, err)
 			}
@@ -178,11 +182,9 @@ func parseMACs(in []MACBinding) ([]macEntry, error) {
 			}
 			ipAt[a] = i
 			addrs = append(addrs, a)
-			ipStrs = append(ipStrs, str)
 		}
-		e := macEntry{MACBinding: MACBinding{MAC: mac}, hw: hw}
+		e := macEntry{hw: hw}
 		if len(addrs) > first {
-			e.IPs = ipStrs[first:len(ipStrs):len(ipStrs)]
 			e.addrs = addrs[first:len(addrs):len(addrs)]
 		}
 		out[i] = e
@@ -213,22 +215,18 @@ func parseMAC(s string, scratch *[64]byte) ([6]byte, string, string) {
 }
 
 // parseBindingIP parses a host address of a binding (IPv4-mapped IPv6 is
-// taken as IPv4) and returns it with its canonical form (s itself when
-// already canonical), or what is wrong.
-func parseBindingIP(s string, scratch *[64]byte) (netip.Addr, string, string) {
+// taken as IPv4; its canonical text is netip.Addr's), or says what is
+// wrong.
+func parseBindingIP(s string) (netip.Addr, string) {
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, "", "is not an IPv4 or IPv6 address"
+		return netip.Addr{}, "is not an IPv4 or IPv6 address"
 	}
 	a = a.Unmap()
 	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return netip.Addr{}, "", "is not a host's unicast address"
+		return netip.Addr{}, "is not a host's unicast address"
 	}
-	buf := a.AppendTo(scratch[:0])
-	if string(buf) == s {
-		return a, s, ""
-	}
-	return a, string(buf), ""
+	return a, ""
 }
 
 // appendMAC appends hw in lowercase colon form.
