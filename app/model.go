@@ -85,25 +85,27 @@ type Change struct {
 	// Topology is set when networks, remote gateways or connections
 	// changed.
 	Topology bool
-	// Bindings lists the bindings added or changed (as stored now) and
-	// removed (also those a deleted connection took with it), in order.
+	// Bindings lists the bindings added or changed and removed (also
+	// those a deleted connection took with it), in order. What a binding
+	// holds is read from the State.
 	Bindings []BindingChange
 }
 
-// BindingChange is one binding added, changed or removed.
+// BindingChange names one binding added, changed or removed.
 type BindingChange struct {
 	Connection string
-	Binding    MACBinding // with its ID; for a removal, as it was
+	MAC        [6]byte
+	ID         uint32 // the binding's ID (for a removal, the ID it had)
 	Removed    bool
 }
 
-func (c *Change) bound(conn string, bindings []MACBinding) {
-	c.Bindings = slices.Grow(c.Bindings, len(bindings))
-	for _, b := range bindings {
-		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, Binding: b})
+func (c *Change) bound(conn string, entries []macEntry) {
+	c.Bindings = slices.Grow(c.Bindings, len(entries))
+	for _, e := range entries {
+		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID})
 	}
 }
 
 func (c *Change) unbound(conn string, e macEntry) {
-	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, Binding: cloneBindings([]macEntry{e})[0], Removed: true})
+	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID, Removed: true})
 }

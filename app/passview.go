@@ -26,51 +26,56 @@ func (v stateView) topology() Snapshot {
 }
 
 // flowBindings returns connection conn's bindings as the flow compiler
-// takes them (in no order; none if conn does not exist), their MACs and
-// IPv4 addresses carved from two arrays: a whole connection costs three
-// allocations, and nothing of the state is shared.
+// takes them (in no order; none if conn does not exist).
 func (v stateView) flowBindings(conn string) []flows.Binding {
 	cs := v.s.conns[conn]
 	if cs == nil {
 		return nil
 	}
-	n4 := 0
-	for _, e := range cs.macs {
-		for _, a := range e.addrs {
-			if a.Is4() {
-				n4++
-			}
-		}
-	}
+	ar := newArena(len(cs.macs))
 	out := make([]flows.Binding, 0, len(cs.macs))
-	macs := make([]byte, 0, 6*len(cs.macs))
-	ips := make([]byte, 0, 4*n4)
 	for _, e := range cs.macs {
-		macs = append(macs, e.hw[:]...)
-		b := flows.Binding{ID: e.ID, MAC: net.HardwareAddr(macs[len(macs)-6 : len(macs) : len(macs)])}
-		for _, a := range e.addrs {
-			if a.Is4() {
-				a4 := a.As4()
-				ips = append(ips, a4[:]...)
-				b.IPv4 = append(b.IPv4, net.IP(ips[len(ips)-4:len(ips):len(ips)]))
-			}
-		}
-		out = append(out, b)
+		out = append(out, ar.binding(&e))
 	}
 	return out
 }
 
-// current returns bc's binding as the state holds it now: the binding of
-// bc's connection and MAC if it still has bc's ID, else bc as a removal.
-func (v stateView) current(bc BindingChange) BindingChange {
+// touched returns what bc names as the state holds it now: the binding of
+// bc's connection and MAC if it still has bc's ID, else nil (no longer
+// bound; its ID may be another binding's by now, which a change of its own
+// names).
+func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
 	if cs := v.s.conns[bc.Connection]; cs != nil {
-		if hw, err := net.ParseMAC(bc.Binding.MAC); err == nil && len(hw) == 6 {
-			if e, ok := cs.macs[[6]byte(hw)]; ok && e.ID == bc.Binding.ID {
-				return BindingChange{Connection: bc.Connection, Binding: e.binding()}
-			}
+		if e, ok := cs.macs[bc.MAC]; ok && e.ID == bc.ID {
+			b := ar.binding(&e)
+			return &b
 		}
 	}
-	return BindingChange{Connection: bc.Connection, Binding: bc.Binding, Removed: true}
+	return nil
+}
+
+// arena carves the flow compiler's bindings from few allocations: their
+// MACs and IPv4 addresses come from shared arrays, and nothing of the
+// state is shared.
+type arena struct{ macs, ips []byte }
+
+// newArena returns an arena sized for n bindings.
+func newArena(n int) *arena { return &arena{macs: make([]byte, 0, 6*n)} }
+
+// binding returns e as the flow compiler takes it.
+func (ar *arena) binding(e *macEntry) flows.Binding {
+	ar.macs = append(ar.macs, e.hw[:]...)
+	n := len(ar.macs)
+	b := flows.Binding{ID: e.ID, MAC: net.HardwareAddr(ar.macs[n-6 : n : n])}
+	for _, a := range e.addrs {
+		if a.Is4() {
+			a4 := a.As4()
+			ar.ips = append(ar.ips, a4[:]...)
+			n := len(ar.ips)
+			b.IPv4 = append(b.IPv4, net.IP(ar.ips[n-4:n:n]))
+		}
+	}
+	return b
 }
 
 // readInput reads the whole desired state at one instant as the flow
@@ -101,23 +106,35 @@ func readInput(state *State, ports map[string]uint32, learnIdle uint16) (*flows.
 // although ADD replaces a flow of the same match: every flow a pass adds is
 // desired at its instant, and passes' instants follow each other, so a
 // later add never brings back a flow that another owner has since taken
-// over. (Changes carry their bindings as they were when committed; a later
-// change, committed but not yet taken, may already be in the state.)
+// over. (A change committed but not yet taken may already be in the state:
+// what a change names is read as the state holds it.)
 type pass struct {
 	topology bool
 	input    *flows.Input               // networks, connections, ports, when topology changed
 	refs     map[string]connRef         // every connection, when topology changed
 	connMACs map[string][]flows.Binding // bindings of the connections to recompile
-	changes  []Change                   // their bindings replaced by what the state holds now
+	touches  []touch                    // the bindings the changes name, in order
+}
+
+// touch is a binding a pass compiles, as the state holds it at the pass's
+// instant.
+type touch struct {
+	conn    string
+	id      uint32
+	binding *flows.Binding // nil: no longer bound with this ID
 }
 
 // readPass reads, at one instant, what changes ask to recompile against
-// model m. It rewrites the changes' bindings in place.
+// model m.
 func readPass(state *State, m *model, changes []Change, learnIdle uint16) *pass {
-	p := &pass{changes: changes}
+	p := &pass{}
+	n := 0
 	for _, ch := range changes {
 		p.topology = p.topology || ch.Topology
+		n += len(ch.Bindings)
 	}
+	p.touches = make([]touch, 0, n)
+	ar := newArena(n)
 	state.view(func(v stateView) {
 		if p.topology {
 			snap := v.topology()
@@ -128,8 +145,8 @@ func readPass(state *State, m *model, changes []Change, learnIdle uint16) *pass 
 			}
 		}
 		for _, ch := range changes {
-			for i, bc := range ch.Bindings {
-				ch.Bindings[i] = v.current(bc)
+			for _, bc := range ch.Bindings {
+				p.touches = append(p.touches, touch{conn: bc.Connection, id: bc.ID, binding: v.touched(bc, ar)})
 			}
 		}
 	})

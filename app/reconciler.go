@@ -322,14 +322,12 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 				return err
 			}
 		}
-		for _, ch := range p.changes {
-			for _, bc := range ch.Bindings {
-				if err := r.model.updateBinding(bc, out); err != nil {
-					return err
-				}
-				if out.stopped {
-					return nil
-				}
+		for _, t := range p.touches {
+			if err := r.model.updateBinding(t, out); err != nil {
+				return err
+			}
+			if out.stopped {
+				return nil
 			}
 		}
 		return nil

@@ -831,7 +831,7 @@ func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr err
 		}
 		out = cloneBindings(entries)
 		var ch Change
-		ch.bound(cs.Name, out)
+		ch.bound(cs.Name, entries)
 		s.publish(ch)
 	} else {
 		ns := s.networks[cs.Network]
@@ -924,7 +924,7 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 		s.bindMACs(cs, entries)
 		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
 		out = cloneBindings(entries)
-		ch.bound(conn, cloneBindings(writes))
+		ch.bound(conn, writes)
 		return nil
 	})
 	return out, err

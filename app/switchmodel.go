@@ -193,18 +193,17 @@ func (m *model) dropBindings(cm *connModel, out *sink) {
 	clear(cm.bindings)
 }
 
-// updateBinding applies one binding change.
-func (m *model) updateBinding(bc BindingChange, out *sink) error {
-	cm := m.conns[bc.Connection]
-	if bc.Removed || cm == nil {
-		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: bc.Binding.ID}, nil, out)
+// updateBinding brings one binding to t.
+func (m *model) updateBinding(t touch, out *sink) error {
+	cm := m.conns[t.conn]
+	if t.binding == nil || cm == nil {
+		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: t.id}, nil, out)
 		if cm != nil {
-			delete(cm.bindings, bc.Binding.ID)
+			delete(cm.bindings, t.id)
 		}
 		return nil
 	}
-	fb := flowBinding(bc.Binding)
-	return m.compileBinding(cm, &fb, out)
+	return m.compileBinding(cm, t.binding, out)
 }
 
 // compileBinding (re)compiles binding b of connection cm.
