@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -18,6 +21,26 @@ type macsRequest struct {
 // macList is the body of MAC responses.
 type macList struct {
 	MACs []app.MACBinding `json:"macs"`
+}
+
+// writeJSON writes l as json.Encoder would, one binding at a time through
+// a small buffer: a list of 100,000 bindings is never whole in memory as
+// JSON.
+func (l macList) writeJSON(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"macs":[`)
+	for i := range l.MACs {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(&l.MACs[i])
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // newMACList wraps macs, never as a JSON null.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,11 +30,23 @@ func (h *handler) serve(fn apiFunc) http.Handler {
 	})
 }
 
+// streamer is a response body that writes its own JSON, the same bytes
+// json.Encoder would, without holding all of them at once.
+type streamer interface {
+	writeJSON(w io.Writer) error
+}
+
 // writeJSON sends body as JSON with status.
 func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(body); err != nil {
+	var err error
+	if s, ok := body.(streamer); ok {
+		err = s.writeJSON(w)
+	} else {
+		err = json.NewEncoder(w).Encode(body)
+	}
+	if err != nil {
 		h.log.WarnContext(r.Context(), "write response", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 }
