@@ -215,6 +215,9 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			return r.apply(ctx, func(*sink) error { return nil })
 		}
 	}
+	// The old model goes now, not after the new one is built: a failure
+	// leaves synced false, and the next pass starts from a dump.
+	r.model = nil
 	return r.apply(ctx, func(out *sink) error {
 		m, err := r.compileAll(ports, func(f *flows.Flow) bool {
 			if _, ok := installed[f.Cookie]; ok {
