@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
@@ -16,7 +17,9 @@ import (
 // handshakeTimeout bounds the hello / features exchange of a new connection.
 const handshakeTimeout = 10 * time.Second
 
-// serve accepts switch connections until l is closed.
+// serve accepts switch connections until l is closed. Each connection's
+// TLS handshake (ListenTLS) runs on its own goroutine, so a slow or hostile
+// client cannot hold up the others.
 //
 // The session owns the listener and the handshake instead of using
 // ofctrl.Controller: Controller.Listen calls log.Fatal on errors, leaves a
@@ -47,9 +50,13 @@ func (s *Session) serve(l net.Listener) {
 	}
 }
 
-// handshake negotiates OpenFlow 1.3 on conn and hands it to ofctrl.
+// handshake completes the TLS handshake of a TLS connection, then
+// negotiates OpenFlow 1.3 on conn and hands it to ofctrl.
 func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
 	log := s.log.With("remote", conn.RemoteAddr().String())
+	if tc, ok := conn.(*tls.Conn); ok && !tlsHandshake(tc, log) {
+		return
+	}
 	stream := util.NewMessageStream(&errorScanner{Conn: conn, onError: s.recordError}, openflow13Parser{})
 	hello, err := common.NewHello(int(openflow13.VERSION))
 	if err != nil {

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,10 +21,10 @@ type Event struct {
 }
 
 // Session is l2gwd's OpenFlow 1.3 controller endpoint for one bridge: the
-// bridge connects to it (controller tcp:ADDR), and it programs flows in atomic
-// bundles and reads them back with flow-stats dumps. When the switch
-// reconnects (or ovs-vswitchd restarts), the session carries on with the new
-// connection.
+// bridge connects to it (controller tcp:ADDR, or ssl:ADDR with ListenTLS),
+// and it programs flows in atomic bundles and reads them back with flow-stats
+// dumps. When the switch reconnects (or ovs-vswitchd restarts), the session
+// carries on with the new connection.
 type Session struct {
 	log      *slog.Logger
 	listener net.Listener
@@ -44,11 +45,19 @@ const eventBuffer = 16
 
 // Listen starts accepting switch connections on addr ("127.0.0.1:6653").
 // The libraries' own logs (ofctrl, libOpenflow: warnings and errors) go to
-// the first logger ever given to Listen.
+// the first logger ever given to Listen or ListenTLS.
 func Listen(addr string, log *slog.Logger) (*Session, error) {
+	return listen(addr, nil, log)
+}
+
+// listen starts a session on addr, over TLS when conf is not nil.
+func listen(addr string, conf *tls.Config, log *slog.Logger) (*Session, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("openflow listen %s: %w", addr, err)
+	}
+	if conf != nil {
+		l = tls.NewListener(l, conf)
 	}
 	routeLibraryLogs(log)
 	s := &Session{
@@ -58,7 +67,7 @@ func Listen(addr string, log *slog.Logger) (*Session, error) {
 		replies:  make(map[uint32]*replyParts),
 	}
 	go s.serve(l)
-	log.Info("openflow listening", "addr", l.Addr().String())
+	log.Info("openflow listening", "addr", l.Addr().String(), "tls", conf != nil)
 	return s, nil
 }
 

@@ -28,20 +28,38 @@ type BridgeConfig struct {
 	// DatapathType ("system", "netdev" or "" for OVS's default) is used when
 	// the bridge is created; an existing bridge keeps its datapath.
 	DatapathType string
-	// ControllerTarget is l2gwd's OpenFlow listener, e.g. "tcp:127.0.0.1:6653".
+	// ControllerTarget is l2gwd's OpenFlow listener, e.g. "tcp:127.0.0.1:6653"
+	// or "ssl:127.0.0.1:6653".
 	ControllerTarget string
+	// SSL, when set, is what Open_vSwitch.ssl must hold: the key, certificate
+	// and CA ovs-vswitchd uses for an ssl: controller target. Nil leaves the
+	// SSL table alone.
+	SSL *SSLConfig
 }
 
 // EnsureBridge makes the bridge exist (created like ovs-vsctl add-br, with its
 // internal port of the same name) with protocols=OpenFlow13, fail_mode=secure
-// and exactly one controller, at cfg.ControllerTarget. All changes go in one
-// transaction; when everything is already right, nothing is written.
+// and exactly one controller, at cfg.ControllerTarget, and, when cfg.SSL is
+// set, OVS's SSL table holding cfg.SSL. All changes go in one transaction, so
+// OVS never sees an ssl: target without its key; when everything is already
+// right, nothing is written.
 func (c *Client) EnsureBridge(ctx context.Context, cfg BridgeConfig) error {
 	if cfg.Name == "" || cfg.ControllerTarget == "" {
 		return fmt.Errorf("ensure bridge: name and controller target are required (got %+v)", cfg)
 	}
+	if cfg.SSL != nil && (cfg.SSL.PrivateKey == "" || cfg.SSL.Certificate == "" || cfg.SSL.CACert == "") {
+		return fmt.Errorf("ensure bridge %s: SSL needs a private key, a certificate and a CA certificate (got %+v)", cfg.Name, *cfg.SSL)
+	}
 	return c.apply(ctx, "ensure bridge "+cfg.Name, func(s *snapshot) ([]ovsdb.Operation, error) {
-		return c.bridgeOps(s, cfg)
+		ops, err := c.bridgeOps(s, cfg)
+		if err != nil || cfg.SSL == nil {
+			return ops, err
+		}
+		ssl, err := c.sslOps(s, *cfg.SSL)
+		if err != nil {
+			return nil, err
+		}
+		return append(ops, ssl...), nil
 	})
 }
 

@@ -27,8 +27,8 @@ const (
 )
 
 // Client is l2gwd's connection to the site's ovsdb-server. It keeps a cache of
-// the Open_vSwitch, Bridge, Port, Interface and Controller tables (the columns
-// l2gwd reads) and reconnects by itself when the server goes away.
+// the Open_vSwitch, Bridge, Port, Interface, Controller and SSL tables (the
+// columns l2gwd reads) and reconnects by itself when the server goes away.
 type Client struct {
 	ovs     client.Client
 	log     *slog.Logger
@@ -80,6 +80,7 @@ func clientModel() (model.ClientDBModel, error) {
 		vswitch.PortTable:        &vswitch.Port{},
 		vswitch.InterfaceTable:   &vswitch.Interface{},
 		vswitch.ControllerTable:  &vswitch.Controller{},
+		vswitch.SSLTable:         &vswitch.SSL{},
 	})
 }
 
@@ -103,14 +104,16 @@ func (c *Client) newMonitor() *client.Monitor {
 		port  vswitch.Port
 		iface vswitch.Interface
 		ctrl  vswitch.Controller
+		ssl   vswitch.SSL
 	)
 	m := c.ovs.NewMonitor(
-		client.WithTable(&root, &root.Bridges),
+		client.WithTable(&root, &root.Bridges, &root.SSL),
 		client.WithTable(&br, &br.Name, &br.DatapathType, &br.Protocols, &br.FailMode,
 			&br.Controller, &br.Ports, &br.ExternalIDs),
 		client.WithTable(&port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(&iface, &iface.Name, &iface.Type, &iface.Options, &iface.Ofport, &iface.ExternalIDs),
 		client.WithTable(&ctrl, &ctrl.Target, &ctrl.MaxBackoff, &ctrl.ExternalIDs),
+		client.WithTable(&ssl, &ssl.PrivateKey, &ssl.Certificate, &ssl.CaCert, &ssl.BootstrapCaCert, &ssl.ExternalIDs),
 	)
 	m.Method = ovsdb.ConditionalMonitorRPC
 	return m

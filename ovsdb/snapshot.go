@@ -16,6 +16,7 @@ type snapshot struct {
 	ports       map[string]vswitch.Port       // by UUID
 	ifaces      map[string]vswitch.Interface  // by UUID
 	controllers map[string]vswitch.Controller // by UUID
+	ssl         *vswitch.SSL                  // the row Open_vSwitch.ssl points at, nil when none
 }
 
 // snapshot copies the cache. While the client reconnects it waits for the
@@ -41,6 +42,10 @@ func (c *Client) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	ssl, err := list[vswitch.SSL](ctx, c.ovs)
+	if err != nil {
+		return nil, err
+	}
 	s := &snapshot{
 		bridges:     make(map[string]vswitch.Bridge, len(bridges)),
 		ports:       make(map[string]vswitch.Port, len(ports)),
@@ -49,6 +54,11 @@ func (c *Client) snapshot(ctx context.Context) (*snapshot, error) {
 	}
 	if len(roots) > 0 {
 		s.root = roots[0].UUID
+		for i := range ssl {
+			if roots[0].SSL != nil && ssl[i].UUID == *roots[0].SSL {
+				s.ssl = &ssl[i]
+			}
+		}
 	}
 	for _, b := range bridges {
 		s.bridges[b.Name] = b

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"github.com/l2gw/l2gw/api"
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/ovsdb"
 )
 
 // config is l2gwd's whole configuration. Every field is a flag, and each
@@ -29,6 +32,12 @@ type config struct {
 	APIMaxInFlight   int
 	Insecure         bool
 	OpenFlowListen   string
+	OpenFlowTLSCert  string
+	OpenFlowTLSKey   string
+	OpenFlowTLSCA    string
+	OVSSSLKey        string
+	OVSSSLCert       string
+	OVSSSLCA         string
 	DataDir          string
 	DatapathType     string
 	LearnIdleTimeout uint
@@ -51,7 +60,13 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.APIClientCA, "api-client-ca", "", "PEM CA bundle: API clients must present a certificate it signed (needs --api-tls-cert)")
 	fs.IntVar(&c.APIMaxInFlight, "api-max-inflight", api.DefaultMaxInFlight, "API requests served at once; more are answered 503 with Retry-After")
 	fs.BoolVar(&c.Insecure, "insecure", false, "allow --api-listen off loopback without --api-token-file: anyone who reaches it owns the networks")
-	fs.StringVar(&c.OpenFlowListen, "openflow-listen", "127.0.0.1:6653", "OpenFlow listen address; the bridge's controller points here")
+	fs.StringVar(&c.OpenFlowListen, "openflow-listen", "127.0.0.1:6653", "OpenFlow listen address, HOST:PORT or tcp:HOST:PORT, or ssl:HOST:PORT for TLS\n(needs --openflow-tls-cert, --openflow-tls-key, --openflow-tls-ca); the bridge's controller points here")
+	fs.StringVar(&c.OpenFlowTLSCert, "openflow-tls-cert", "", "PEM certificate chain l2gwd presents to the switch on an ssl: --openflow-listen")
+	fs.StringVar(&c.OpenFlowTLSKey, "openflow-tls-key", "", "PEM private key of --openflow-tls-cert")
+	fs.StringVar(&c.OpenFlowTLSCA, "openflow-tls-ca", "", "PEM CA bundle: the switch must present a certificate it signed (ssl: --openflow-listen)")
+	fs.StringVar(&c.OVSSSLKey, "ovs-ssl-key", "", "private key ovs-vswitchd presents to l2gwd, an absolute path as ovs-vswitchd sees it;\nl2gwd writes it with --ovs-ssl-cert and --ovs-ssl-ca into OVS's SSL table (unset: the table is left alone)")
+	fs.StringVar(&c.OVSSSLCert, "ovs-ssl-cert", "", "certificate of --ovs-ssl-key, signed by --openflow-tls-ca (absolute path as ovs-vswitchd sees it)")
+	fs.StringVar(&c.OVSSSLCA, "ovs-ssl-ca", "", "CA certificate that signed --openflow-tls-cert, for ovs-vswitchd to check l2gwd (absolute path as ovs-vswitchd sees it)")
 	fs.StringVar(&c.DataDir, "data-dir", "/var/lib/l2gw", "directory of the durable state (bbolt)")
 	fs.StringVar(&c.DatapathType, "datapath-type", "system", "datapath type of a bridge l2gwd creates: system (kernel) or netdev (userspace)")
 	fs.UintVar(&c.LearnIdleTimeout, "learn-idle-timeout", 300, "seconds a learned MAC lives without traffic (1-65535)")
@@ -100,22 +115,100 @@ func (c *config) validate() error {
 	if !strings.HasPrefix(c.OVSDB, "unix:") && !strings.HasPrefix(c.OVSDB, "tcp:") {
 		return fmt.Errorf("--ovsdb %q: want unix:PATH or tcp:HOST:PORT", c.OVSDB)
 	}
-	for _, a := range []struct{ flag, addr string }{{"--api-listen", c.APIListen}, {"--openflow-listen", c.OpenFlowListen}} {
+	_, openflowAddr := c.openflowListen()
+	for _, a := range []struct{ flag, value, addr string }{
+		{"--api-listen", c.APIListen, c.APIListen}, {"--openflow-listen", c.OpenFlowListen, openflowAddr},
+	} {
 		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
+			return fmt.Errorf("%s %q: %w", a.flag, a.value, err)
 		}
+	}
+	if err := c.validateOpenFlowTLS(); err != nil {
+		return err
 	}
 	return c.validateAPIAccess()
 }
 
+// openflowListen splits --openflow-listen into its scheme, "tcp" (also
+// when none is given) or "ssl", and HOST:PORT.
+func (c *config) openflowListen() (scheme, addr string) {
+	for _, scheme := range []string{"tcp", "ssl"} {
+		if addr, ok := strings.CutPrefix(c.OpenFlowListen, scheme+":"); ok {
+			return scheme, addr
+		}
+	}
+	return "tcp", c.OpenFlowListen
+}
+
+// validateOpenFlowTLS checks that an ssl: --openflow-listen has its three
+// files, that the --ovs-ssl-* flags come all together, as absolute paths,
+// and that no TLS flag is given for plain TCP.
+func (c *config) validateOpenFlowTLS() error {
+	listener := []struct{ flag, value string }{
+		{"--openflow-tls-cert", c.OpenFlowTLSCert}, {"--openflow-tls-key", c.OpenFlowTLSKey}, {"--openflow-tls-ca", c.OpenFlowTLSCA},
+	}
+	ovs := []struct{ flag, value string }{
+		{"--ovs-ssl-key", c.OVSSSLKey}, {"--ovs-ssl-cert", c.OVSSSLCert}, {"--ovs-ssl-ca", c.OVSSSLCA},
+	}
+	var missing, given, ovsGiven []string
+	for _, f := range listener {
+		if f.value == "" {
+			missing = append(missing, f.flag)
+		} else {
+			given = append(given, f.flag)
+		}
+	}
+	for _, f := range ovs {
+		if f.value == "" {
+			continue
+		}
+		if !filepath.IsAbs(f.value) {
+			return fmt.Errorf("%s %q: want an absolute path (as ovs-vswitchd sees it)", f.flag, f.value)
+		}
+		ovsGiven = append(ovsGiven, f.flag)
+	}
+	if scheme, _ := c.openflowListen(); scheme != "ssl" {
+		if given = append(given, ovsGiven...); len(given) > 0 {
+			return fmt.Errorf("%s: only for TLS, which needs --openflow-listen ssl:HOST:PORT (got %q)", strings.Join(given, ", "), c.OpenFlowListen)
+		}
+		return nil
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--openflow-listen %q: TLS needs %s", c.OpenFlowListen, strings.Join(missing, ", "))
+	}
+	if len(ovsGiven) > 0 && len(ovsGiven) < len(ovs) {
+		return errors.New("--ovs-ssl-key, --ovs-ssl-cert and --ovs-ssl-ca go together: give all three, or none to leave OVS's SSL table alone")
+	}
+	return nil
+}
+
+// openflowTLS is the listener's TLS files; nil for plain TCP.
+func (c *config) openflowTLS() *flows.TLSFiles {
+	if scheme, _ := c.openflowListen(); scheme != "ssl" {
+		return nil
+	}
+	return &flows.TLSFiles{Cert: c.OpenFlowTLSCert, Key: c.OpenFlowTLSKey, CA: c.OpenFlowTLSCA}
+}
+
+// ovsSSL is what OVS's SSL table must hold; nil when the --ovs-ssl-* flags
+// are not given (the table is then left as it is).
+func (c *config) ovsSSL() *ovsdb.SSLConfig {
+	if c.OVSSSLKey == "" {
+		return nil
+	}
+	return &ovsdb.SSLConfig{PrivateKey: c.OVSSSLKey, Certificate: c.OVSSSLCert, CACert: c.OVSSSLCA}
+}
+
 // controllerTarget is where the bridge must connect: the OpenFlow listen
-// address, with a wildcard host replaced by loopback.
+// address with its scheme (tcp: or ssl:), a wildcard host replaced by
+// loopback.
 func (c *config) controllerTarget() string {
-	host, port, _ := net.SplitHostPort(c.OpenFlowListen)
+	scheme, addr := c.openflowListen()
+	host, port, _ := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "tcp:" + net.JoinHostPort(host, port)
+	return scheme + ":" + net.JoinHostPort(host, port)
 }
 
 // learnIdle is LearnIdleTimeout as the flow field it becomes.

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/ovsdb"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -63,7 +66,8 @@ func TestHelpDocumentsEveryFlagAndTheEnvironment(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"-bridge", "-ovsdb", "-tunnel-ip", "-api-listen", "-openflow-listen", "-data-dir", "-datapath-type",
-		"-api-token-file", "-api-tls-cert", "-api-tls-key", "-api-client-ca", "-api-max-inflight", "-insecure", "L2GW_TUNNEL_IP"} {
+		"-api-token-file", "-api-tls-cert", "-api-tls-key", "-api-client-ca", "-api-max-inflight", "-insecure", "L2GW_TUNNEL_IP",
+		"ssl:HOST:PORT", "-openflow-tls-cert", "-openflow-tls-key", "-openflow-tls-ca", "-ovs-ssl-key", "-ovs-ssl-cert", "-ovs-ssl-ca"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}
@@ -77,5 +81,97 @@ func TestWildcardOpenFlowListenPointsTheBridgeAtLoopback(t *testing.T) {
 	}
 	if got := c.controllerTarget(); got != "tcp:127.0.0.1:6700" {
 		t.Fatalf("controller target %q", got)
+	}
+}
+
+// tlsArgs are the flags of an OpenFlow listener over TLS whose SSL table
+// l2gwd manages.
+var tlsArgs = []string{"--tunnel-ip", "198.51.100.1", "--openflow-listen", "ssl:0.0.0.0:6653",
+	"--openflow-tls-cert", "l2gwd.crt", "--openflow-tls-key", "l2gwd.key", "--openflow-tls-ca", "switch-ca.crt",
+	"--ovs-ssl-key", "/etc/openvswitch/key.pem", "--ovs-ssl-cert", "/etc/openvswitch/cert.pem", "--ovs-ssl-ca", "/etc/openvswitch/l2gwd-ca.pem"}
+
+func TestSSLOpenFlowListenConfiguresTLSAndTheBridge(t *testing.T) {
+	c, err := parseConfig(tlsArgs, env(nil), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.controllerTarget(); got != "ssl:127.0.0.1:6653" {
+		t.Errorf("controller target %q, want ssl:127.0.0.1:6653", got)
+	}
+	if scheme, addr := c.openflowListen(); scheme != "ssl" || addr != "0.0.0.0:6653" {
+		t.Errorf("listen %s %s, want ssl 0.0.0.0:6653", scheme, addr)
+	}
+	if f := c.openflowTLS(); f == nil || f.Cert != "l2gwd.crt" || f.Key != "l2gwd.key" || f.CA != "switch-ca.crt" {
+		t.Errorf("listener TLS files %+v", f)
+	}
+	if s := c.ovsSSL(); s == nil || s.PrivateKey != "/etc/openvswitch/key.pem" || s.Certificate != "/etc/openvswitch/cert.pem" ||
+		s.CACert != "/etc/openvswitch/l2gwd-ca.pem" {
+		t.Errorf("OVS SSL settings %+v", s)
+	}
+}
+
+func TestOpenFlowListenSchemes(t *testing.T) {
+	for _, tc := range []struct{ listen, target string }{
+		{"127.0.0.1:6653", "tcp:127.0.0.1:6653"},
+		{"tcp:127.0.0.1:6654", "tcp:127.0.0.1:6654"},
+		{"tcp:[::]:6655", "tcp:127.0.0.1:6655"},
+	} {
+		c, err := parseConfig([]string{"--tunnel-ip", "198.51.100.1", "--openflow-listen", tc.listen}, env(nil), &bytes.Buffer{})
+		if err != nil {
+			t.Errorf("--openflow-listen %s: %v", tc.listen, err)
+			continue
+		}
+		if got := c.controllerTarget(); got != tc.target {
+			t.Errorf("--openflow-listen %s: controller target %q, want %q", tc.listen, got, tc.target)
+		}
+		if c.openflowTLS() != nil || c.ovsSSL() != nil {
+			t.Errorf("--openflow-listen %s: TLS configured for plain TCP", tc.listen)
+		}
+	}
+}
+
+func TestTLSFlagsAreFromTheEnvironmentToo(t *testing.T) {
+	c, err := parseConfig([]string{"--tunnel-ip", "198.51.100.1"}, env(map[string]string{
+		"L2GW_OPENFLOW_LISTEN": "ssl:127.0.0.1:6653", "L2GW_OPENFLOW_TLS_CERT": "c", "L2GW_OPENFLOW_TLS_KEY": "k",
+		"L2GW_OPENFLOW_TLS_CA": "ca", "L2GW_OVS_SSL_KEY": "/k", "L2GW_OVS_SSL_CERT": "/c", "L2GW_OVS_SSL_CA": "/ca",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, s := c.openflowTLS(), c.ovsSSL(); f == nil || *f != (flows.TLSFiles{Cert: "c", Key: "k", CA: "ca"}) ||
+		s == nil || *s != (ovsdb.SSLConfig{PrivateKey: "/k", Certificate: "/c", CACert: "/ca"}) {
+		t.Fatalf("from the environment: listener %+v, OVS %+v", f, s)
+	}
+}
+
+func TestBadOpenFlowTLSConfigIsRefusedWithAClearError(t *testing.T) {
+	without := func(flag string) []string {
+		var args []string
+		for i := 0; i < len(tlsArgs); i += 2 {
+			if tlsArgs[i] != flag {
+				args = append(args, tlsArgs[i], tlsArgs[i+1])
+			}
+		}
+		return args
+	}
+	with := func(extra ...string) []string { return append([]string{"--tunnel-ip", "198.51.100.1"}, extra...) }
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{without("--openflow-tls-cert"), `--openflow-listen "ssl:0.0.0.0:6653": TLS needs --openflow-tls-cert`},
+		{without("--openflow-tls-key"), "TLS needs --openflow-tls-key"},
+		{without("--openflow-tls-ca"), "TLS needs --openflow-tls-ca"},
+		{with("--openflow-listen", "ssl:127.0.0.1:6653"), "TLS needs --openflow-tls-cert, --openflow-tls-key, --openflow-tls-ca"},
+		{with("--openflow-listen", "ssl:6653"), `--openflow-listen "ssl:6653": address 6653: missing port`},
+		{without("--ovs-ssl-ca"), "--ovs-ssl-key, --ovs-ssl-cert and --ovs-ssl-ca go together"},
+		{append(without("--ovs-ssl-key"), "--ovs-ssl-key", "key.pem"), `--ovs-ssl-key "key.pem": want an absolute path`},
+		{with("--openflow-tls-cert", "l2gwd.crt"), "--openflow-tls-cert: only for TLS, which needs --openflow-listen ssl:HOST:PORT"},
+		{with("--openflow-listen", "tcp:127.0.0.1:6653", "--ovs-ssl-key", "/k"), "--ovs-ssl-key: only for TLS"},
+	} {
+		_, err := parseConfig(tc.args, env(nil), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to mention %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", cfg.APIListen, err)
 	}
-	session, err := flows.Listen(cfg.OpenFlowListen, log)
+	session, err := listenOpenFlow(cfg, log)
 	if err != nil {
 		apiListener.Close()
 		return err
@@ -82,10 +82,14 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	}
 	defer ovs.Close()
 
+	var bridge app.Bridge = ovs
+	if ssl := cfg.ovsSSL(); ssl != nil {
+		bridge = sslBridge{Client: ovs, ssl: ssl}
+	}
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
 		TunnelIP: cfg.TunnelIP, LearnIdleTimeout: cfg.learnIdle(), Logger: log,
-	}, state, session, ovs)
+	}, state, session, bridge)
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
 	go func() {
@@ -97,7 +101,8 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(server, apiListener) }()
 	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,
-		"api_token", apiOpts.Token != "", "openflow", cfg.OpenFlowListen, "tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
+		"api_token", apiOpts.Token != "", "openflow", cfg.OpenFlowListen, "controller", cfg.controllerTarget(),
+		"ovs_ssl_managed", cfg.ovsSSL() != nil, "tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
 
 	select {
 	case <-ctx.Done():
@@ -111,4 +116,28 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	stopRec()
 	<-recDone
 	return err
+}
+
+// listenOpenFlow opens the OpenFlow listener of --openflow-listen: over TLS
+// for ssl:, plain TCP otherwise.
+func listenOpenFlow(cfg *config, log *slog.Logger) (*flows.Session, error) {
+	_, addr := cfg.openflowListen()
+	if files := cfg.openflowTLS(); files != nil {
+		return flows.ListenTLS(addr, *files, log)
+	}
+	return flows.Listen(addr, log)
+}
+
+// sslBridge is the OVSDB client whose every EnsureBridge also keeps OVS's
+// SSL table at ssl, in the same transaction as the ssl: controller target,
+// so an operator's change to either is put right like any other drift.
+type sslBridge struct {
+	*ovsdb.Client
+	ssl *ovsdb.SSLConfig
+}
+
+// EnsureBridge is ovsdb.Client.EnsureBridge with the SSL settings added.
+func (b sslBridge) EnsureBridge(ctx context.Context, cfg ovsdb.BridgeConfig) error {
+	cfg.SSL = b.ssl
+	return b.Client.EnsureBridge(ctx, cfg)
 }
