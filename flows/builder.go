@@ -127,21 +127,27 @@ var (
 	hdrTunnelID = fieldHeader("OXM_OF_TUNNEL_ID")
 	hdrTunIPv4S = fieldHeader("NXM_NX_TUN_IPV4_SRC")
 	hdrTunIPv4D = fieldHeader("NXM_NX_TUN_IPV4_DST")
-	hdrRegs     = [16]uint32{}
+	hdrRegs     = regHeaders()
 
-	// NXM names of the fields the ARP responder moves.
+	// NXM names of the fields the ARP responder moves and the source
+	// lookup saves.
 	nxmEthSrc = fieldHeader("NXM_OF_ETH_SRC")
 	nxmEthDst = fieldHeader("NXM_OF_ETH_DST")
 	nxmARPSHA = fieldHeader("NXM_NX_ARP_SHA")
 	nxmARPTHA = fieldHeader("NXM_NX_ARP_THA")
 	nxmARPSPA = fieldHeader("NXM_OF_ARP_SPA")
 	nxmARPTPA = fieldHeader("NXM_OF_ARP_TPA")
+	nxmTunID  = fieldHeader("NXM_NX_TUN_ID")
+	nxmTunDst = fieldHeader("NXM_NX_TUN_IPV4_DST")
 )
 
-func init() {
-	for i := range hdrRegs {
-		hdrRegs[i] = fieldHeader(fmt.Sprintf("NXM_NX_REG%d", i))
+// regHeaders are the headers of NXM_NX_REG0 to NXM_NX_REG15, known before
+// any package-level action (such as sourceLookup) is built with them.
+func regHeaders() (h [16]uint32) {
+	for i := range h {
+		h[i] = fieldHeader(fmt.Sprintf("NXM_NX_REG%d", i))
 	}
+	return h
 }
 
 // fieldHeader is the 32-bit OXM/NXM header of a field matched exactly.
@@ -275,4 +281,25 @@ func move(src, dst uint32, nBits uint16) action {
 	a = append(a, 0, 0, 0, 0) // src and dst offsets
 	a = binary.BigEndian.AppendUint32(a, src)
 	return binary.BigEndian.AppendUint32(a, dst)
+}
+
+// push saves nBits of field (a header from fieldHeader) on the packet's
+// stack (NXAST_STACK_PUSH); pop restores the last value pushed into field
+// (NXAST_STACK_POP).
+func push(field uint32, nBits uint16) action {
+	return stackAction(openflow13.NXAST_STACK_PUSH, field, nBits)
+}
+
+func pop(field uint32, nBits uint16) action {
+	return stackAction(openflow13.NXAST_STACK_POP, field, nBits)
+}
+
+// stackAction encodes nx_action_stack: bit offset 0, the field's header,
+// its number of bits, zero padding to 24 bytes.
+func stackAction(subtype uint16, field uint32, nBits uint16) action {
+	a := nxAction(subtype, 24)
+	a = binary.BigEndian.AppendUint16(a, 0)
+	a = binary.BigEndian.AppendUint32(a, field)
+	a = binary.BigEndian.AppendUint16(a, nBits)
+	return a[:cap(a)]
 }

@@ -18,6 +18,11 @@ type Input struct {
 	// LearnIdleTimeout is how long (seconds) learned MACs live without
 	// traffic; 0 means DefaultLearnIdleTimeout.
 	LearnIdleTimeout uint16
+	// LearnLimit is how many MACs each connection's gateway may have
+	// learned in its network at once; 0 means DefaultLearnLimit. There is
+	// deliberately no "unlimited": a remote site must never be able to
+	// grow this switch's tables without bound.
+	LearnLimit uint32
 }
 
 // Network is a local L2 segment.
@@ -148,6 +153,10 @@ func CompileTopology(in *Input) (FlowSet, error) {
 	if idle == 0 {
 		idle = DefaultLearnIdleTimeout
 	}
+	limit := in.LearnLimit
+	if limit == 0 {
+		limit = DefaultLearnLimit
+	}
 	for i := range in.Networks {
 		n := &in.Networks[i]
 		if n.ID == 0 || n.ID > MaxOwnerID {
@@ -168,7 +177,7 @@ func CompileTopology(in *Input) (FlowSet, error) {
 			if c.ID == 0 || c.ID > MaxOwnerID {
 				return nil, fmt.Errorf("connection ID %d out of range 1..%d", c.ID, MaxOwnerID)
 			}
-			if err := set.add(connectionFlow(n.ID, c, port)); err != nil {
+			if err := set.addAll(connectionFlows(n.ID, c, port, idle, limit)); err != nil {
 				return nil, err
 			}
 		}
@@ -203,8 +212,8 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 	return fs, nil
 }
 
-// pipelineFlows are the fixed flows: table misses and per-tunnel-port
-// forwarding.
+// pipelineFlows are the fixed flows: table misses, the source lookup and
+// per-tunnel-port forwarding.
 func pipelineFlows(in *Input) []*Flow {
 	pipeline := Owner{Kind: KindPipeline}
 	fs := []*Flow{
@@ -212,6 +221,7 @@ func pipelineFlows(in *Input) []*Flow {
 		// they can be learned.
 		flow(TableClassifier, 300).match(matchEthSrcMulticast()).done(pipeline),
 		flow(TableClassifier, 0).done(pipeline),
+		flow(TableSourceLookup, 0).apply(sourceLookup...).goTo(TableLearn).done(pipeline),
 		flow(TableLearn, 0).done(pipeline),
 		flow(TableARPResponder, 0).apply(resubmit(TableL2Lookup)).goTo(TableForward).done(pipeline),
 		flow(TableL2Lookup, 0).done(pipeline),
@@ -256,7 +266,7 @@ func sortedKeys(m map[string]uint32) []string {
 }
 
 // networkFlows are a network's own flows: classification of its
-// attachments, learning, flooding, egress and ARP reply output.
+// attachments, local learning, flooding, egress and ARP reply output.
 func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flow {
 	owner := Owner{Kind: KindNetwork, ID: n.ID}
 	var fs []*Flow
@@ -272,16 +282,16 @@ func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flo
 			reply.apply(pushVLAN(a.VLAN)...)
 		}
 		fs = append(fs,
-			classify.apply(loadReg(RegNetwork, n.ID)).goTo(TableLearn).done(owner),
+			classify.apply(loadReg(RegNetwork, n.ID)).goTo(TableSourceLookup).done(owner),
 			egress.apply(output(a.OFPort)).done(owner),
 			reply.apply(outputInPort()).done(owner),
 		)
 	}
 	fs = append(fs,
-		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0)).
+		// A local source is learned unless it is statically bound (then
+		// TableLearn's miss drops the frame: pinned bindings).
+		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0), matchReg(RegSourceConn, 0)).
 			apply(learnLocal(n.ID, idle)).goTo(TableARPResponder).done(owner),
-		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, FlagFromTunnel)).
-			apply(learnRemote(n.ID, idle)).goTo(TableARPResponder).done(owner),
 		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0)).
 			apply(floodActions(n, tunnelPorts, true)...).done(owner),
 		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, FlagFromTunnel)).
@@ -321,24 +331,54 @@ func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []a
 	return acts
 }
 
-// connectionFlow admits untagged frames from the connection's gateway on
-// its segmentation ID into its network.
-func connectionFlow(networkID uint32, c *Connection, tunnelPort uint32) *Flow {
-	return flow(TableClassifier, 200).
-		match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(c.RemoteIP), matchTunID(c.SegmentationID)).
-		apply(loadReg(RegNetwork, networkID), loadReg(RegFlags, FlagFromTunnel)).
-		goTo(TableLearn).done(Owner{Kind: KindConnection, ID: c.ID})
+// connectionFlows are a connection's own flows: admission of untagged
+// frames from its gateway on its segmentation ID into its network, and in
+// TableLearn, learning of their unbound sources (at most limit at once) and
+// passing, unlearned, of sources bound behind this very gateway. A source
+// bound behind another gateway matches neither and is dropped.
+func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle uint16, limit uint32) []*Flow {
+	owner := Owner{Kind: KindConnection, ID: c.ID}
+	return []*Flow{
+		flow(TableClassifier, 200).
+			match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(c.RemoteIP), matchTunID(c.SegmentationID)).
+			apply(loadReg(RegNetwork, networkID), loadReg(RegFlags, FlagFromTunnel), loadReg(RegIngressConn, c.ID)).
+			goTo(TableSourceLookup).done(owner),
+		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, 0)).
+			apply(learnRemote(c.ID, idle, limit)).goTo(TableARPResponder).done(owner),
+		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, c.ID)).
+			goTo(TableARPResponder).done(owner),
+	}
+}
+
+// sourceLookup are the actions of TableSourceLookup: the packet's source
+// MAC looked up in TableL2Lookup as if it were its destination, and
+// everything that lookup may overwrite but RegSourceConn put back:
+//
+//	push:NXM_OF_ETH_DST[], push:NXM_NX_TUN_ID[], push:NXM_NX_TUN_IPV4_DST[],
+//	move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[], resubmit(,l2_lookup),
+//	pop:NXM_NX_TUN_IPV4_DST[], pop:NXM_NX_TUN_ID[], pop:NXM_OF_ETH_DST[], load:0->NXM_NX_REG7[]
+//
+// Reusing the binding's forwarding flow as its source entry keeps a
+// binding at one flow plus its ARP answers.
+var sourceLookup = []action{
+	push(nxmEthDst, 48), push(nxmTunID, 64), push(nxmTunDst, 32),
+	move(nxmEthSrc, nxmEthDst, 48),
+	resubmit(TableL2Lookup),
+	pop(nxmTunDst, 32), pop(nxmTunID, 64), pop(nxmEthDst, 48),
+	loadReg(RegOutPort, 0),
 }
 
 // bindingFlows are a static binding's flows: unicast to its MAC goes into
 // the tunnel to its gateway, and ARP requests for its IPv4 addresses from
-// local attachments are answered in OVS.
+// local attachments are answered in OVS. The forwarding flow is also the
+// MAC's source entry (TableSourceLookup): it names the binding's
+// connection in RegSourceConn.
 func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding) []*Flow {
 	owner := Owner{Kind: KindBinding, ID: b.ID}
 	fs := []*Flow{
 		flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, networkID), matchEthDst(b.MAC)).
 			apply(setTunnel(c.RemoteIP, c.SegmentationID)...).
-			apply(loadReg(RegOutPort, tunnelPort)).done(owner),
+			apply(loadReg(RegOutPort, tunnelPort), loadReg(RegSourceConn, c.ID)).done(owner),
 	}
 	for _, ip := range b.IPv4 {
 		fs = append(fs, arpResponder(networkID, b.MAC, ip, owner))

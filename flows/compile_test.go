@@ -20,6 +20,8 @@ var fieldNames = map[[2]uint16]string{
 	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_OP}:    "arp_op",
 	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_TPA}:   "arp_tpa",
 	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_TUNNEL_ID}: "tun_id",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG3}:                  "reg3",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG4}:                  "reg4",
 	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG5}:                  "reg5",
 	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG6}:                  "reg6",
 	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG7}:                  "reg7",
@@ -144,11 +146,12 @@ func TestCookiesNameTheirOwners(t *testing.T) {
 		owners[o]++
 	}
 	want := map[Owner]int{
-		{KindBinding, 1}:    2, // unicast to tunnel + one ARP answer
-		{KindBinding, 2}:    2,
-		{KindConnection, 1}: 1, {KindConnection, 2}: 1, {KindConnection, 3}: 1,
-		// 3 per attachment (classify, egress, reply) + 2 learn + 2 flood
-		{KindNetwork, 1}: 10, {KindNetwork, 2}: 7,
+		{KindBinding, 1}: 2, // unicast to tunnel + one ARP answer
+		{KindBinding, 2}: 2,
+		// admission, learning (capped), a bound source's pass
+		{KindConnection, 1}: 3, {KindConnection, 2}: 3, {KindConnection, 3}: 3,
+		// 3 per attachment (classify, egress, reply) + local learning + 2 flood
+		{KindNetwork, 1}: 9, {KindNetwork, 2}: 6,
 		{KindTunnel, 1}: 2, {KindTunnel, 2}: 2,
 	}
 	for o, n := range want {

@@ -7,18 +7,40 @@ import "fmt"
 // matches, where it may go next, what happens on a miss) is declared in
 // Pipeline and checked against every compiled flow by the unit tests.
 //
-//	Classifier ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress           (ARP answered in OVS)
-//	                                     └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
-//	                                                                      └─▶ Flood   (broadcast / unknown)
+//	Classifier ─▶ SourceLookup ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress  (ARP answered in OVS)
+//	                                                     └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
+//	                                                                                      └─▶ Flood   (broadcast / unknown)
+//
+// Static bindings are pinned. A source MAC statically bound behind one
+// gateway is never learned: no learned entry for it waits to take over
+// when the binding goes, and it spends no gateway's learn limit. A frame
+// with that source arriving from anywhere but the binding's own connection
+// (another gateway, a local port) is dropped in TableLearn rather than
+// forwarded unlearned: forwarding would deliver a forged sender to this
+// site's hosts, and a locally forged one would be flooded to every remote
+// site, whose learning would move the MAC there (a gateway learns tunnel
+// sources at the priority of its local ones). A binding is the operator's
+// word on where a MAC lives; a frame that contradicts it is a spoof or a
+// misconfiguration, and moving the MAC means changing the binding.
 const (
 	// TableClassifier admits a packet into a network: a local attachment
 	// (port, VLAN) or a tunnel (remote gateway IP, segmentation ID) of a
-	// known connection. It loads the network ID into RegNetwork and marks
-	// tunnel ingress in RegFlags; anything else is dropped.
+	// known connection. It loads the network ID into RegNetwork and, for
+	// tunnel ingress, sets RegFlags and loads the connection into
+	// RegIngressConn; anything else is dropped.
 	TableClassifier uint8 = 0
+	// TableSourceLookup looks the packet's source MAC up among its
+	// network's static bindings: it resubmits to TableL2Lookup with the
+	// source in the destination's place, where a binding's flow loads its
+	// connection into RegSourceConn. It then restores the destination, the
+	// tunnel metadata and RegOutPort the lookup overwrote.
+	TableSourceLookup uint8 = 5
 	// TableLearn learns the source MAC into TableL2Lookup: toward the
 	// ingress port for local traffic, toward the sending gateway (its IP
-	// and segmentation ID) for tunnel traffic.
+	// and segmentation ID) for tunnel traffic, at most the connection's
+	// learn limit per gateway. A statically bound source is not learned:
+	// it passes when it came from its binding's own connection, and is
+	// dropped (the table's miss) when it came from anywhere else.
 	TableLearn uint8 = 10
 	// TableARPResponder answers ARP requests for bound IPv4 addresses of
 	// the packet's network from local attachments, in OVS. Everything else
@@ -27,7 +49,8 @@ const (
 	TableARPResponder uint8 = 20
 	// TableL2Lookup maps (network, destination MAC) to an output: a static
 	// binding (tunnel to its gateway) or a learned entry. It is only
-	// entered by resubmit and only loads RegOutPort and tunnel fields.
+	// entered by resubmit and only loads RegOutPort, tunnel fields and,
+	// for a static binding, RegSourceConn (read by TableLearn only).
 	TableL2Lookup uint8 = 30
 	// TableForward sends a packet with a known output to TableEgress and
 	// one without to TableFlood; it drops tunnel-to-tunnel unicast (split
@@ -65,10 +88,12 @@ type Table struct {
 var Pipeline = []Table{
 	{ID: TableClassifier, Name: "classifier",
 		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_id", "eth_src"},
-		Next:    []uint8{TableLearn}, Miss: "drop"},
+		Next:    []uint8{TableSourceLookup}, Miss: "drop"},
+	{ID: TableSourceLookup, Name: "source_lookup",
+		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
 	{ID: TableLearn, Name: "learn",
-		Matches: []string{"reg6", "reg5"},
-		Next:    []uint8{TableARPResponder}, Miss: "drop"},
+		Matches: []string{"reg6", "reg5", "reg4", "reg3"},
+		Next:    []uint8{TableARPResponder}, Miss: "drop (a bound source from elsewhere)"},
 	{ID: TableARPResponder, Name: "arp_responder",
 		Matches:   []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa"},
 		Next:      []uint8{TableForward, TableReplyToIngress},

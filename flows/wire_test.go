@@ -157,7 +157,7 @@ func TestWireEncodingMatchesLibOpenflow(t *testing.T) {
 			learnSpec{src: "NXM_NX_REG6", dst: "NXM_NX_REG6", nBits: 32},
 			learnSpec{src: "NXM_OF_ETH_SRC", dst: "NXM_OF_ETH_DST", nBits: 48},
 			learnSpec{load: true, src: "NXM_OF_IN_PORT", dst: "NXM_NX_REG7", nBits: 16})},
-		{"learn remote", learnRemote(9, 300), libLearn(TableL2Lookup, PriorityLearned, 300, LearnedCookie(9),
+		{"learn remote", learnRemote(9, 300, 0), libLearn(TableL2Lookup, PriorityLearned, 300, LearnedConnectionCookie(9),
 			learnSpec{src: "NXM_NX_REG6", dst: "NXM_NX_REG6", nBits: 32},
 			learnSpec{src: "NXM_OF_ETH_SRC", dst: "NXM_OF_ETH_DST", nBits: 48},
 			learnSpec{load: true, src: "NXM_NX_TUN_IPV4_SRC", dst: "NXM_NX_TUN_IPV4_DST", nBits: 32},

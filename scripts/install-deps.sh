@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what l2gw's tests and demo need on a Debian machine (as root):
 # Open vSwitch (userspace datapath is enough), iproute2, ping, arping, tcpdump,
-# curl, python3.
+# curl, python3, scapy.
 # Does nothing when everything is already there.
 set -euo pipefail
 need=()
@@ -12,6 +12,8 @@ command -v arping >/dev/null || need+=(arping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3) # the lab's self-test serves HTTP with it
+# The lab crafts a remote site's frames with scapy, run by Debian's own python3.
+/usr/bin/python3 -c 'import scapy' 2>/dev/null || need+=(python3-scapy)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
