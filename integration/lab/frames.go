@@ -77,21 +77,8 @@ func (h *Host) SendFrames(t testing.TB, frames ...Frame) {
 // SendVXLAN sends frames from the site's tunnel IP to site to's tunnel
 // IP, VXLAN-encapsulated with vni, as a remote gateway would: the site
 // needs no l2gwd and no br-int.
-//
-// It first pins to's tunnel IP to the MAC of to's br-phy in the site's
-// neighbor table: asked by ARP, to's kernel also answers from its WAN link
-// (wan0) with that link's MAC, and OVS only takes a tunnel packet addressed
-// to br-phy's.
 func (s *Site) SendVXLAN(t testing.TB, to *Site, vni uint32, frames []Frame) {
 	t.Helper()
-	mac, err := run("ip", "netns", "exec", to.NetNS, "cat", "/sys/class/net/"+PhyBridge+"/address")
-	if err != nil {
-		t.Fatalf("site %s: MAC of %s: %v", to.Name, PhyBridge, err)
-	}
-	if out, err := s.Exec(t, "ip", "neigh", "replace", to.TunnelIP, "lladdr", strings.TrimSpace(mac),
-		"dev", PhyBridge, "nud", "permanent"); err != nil {
-		t.Fatalf("site %s: pin the neighbor %s: %v\n%s", s.Name, to.TunnelIP, err, out)
-	}
 	cmd := s.ovs.Command(systemPython, "-c", sendFrames)
 	if err := runScapy(cmd, map[string]any{"frames": frames, "remote": to.TunnelIP, "vni": vni}); err != nil {
 		t.Fatalf("site %s: send VXLAN to %s: %v", s.Name, to.TunnelIP, err)

@@ -72,6 +72,10 @@ func (l *Lab) AddSite(name, tunnelIP string) *Site {
 			"peer", "name", s.wanPeer, "mtu", mtu, "netns", l.wanNS},
 		[]string{"ip", "-n", l.wanNS, "link", "set", s.wanPeer, "master", wanBridge, "up"},
 		[]string{"ip", "-n", s.NetNS, "link", "set", WANPort, "up"},
+		// The tunnel IP lives on br-phy: the kernel must not also answer
+		// ARP for it from wan0 with wan0's MAC, since OVS takes tunnel
+		// packets only addressed to br-phy's.
+		[]string{"ip", "netns", "exec", s.NetNS, "sysctl", "-qw", "net.ipv4.conf." + WANPort + ".arp_ignore=1"},
 	)
 	if err != nil {
 		t.Fatalf("site %s: create WAN link: %v", name, err)
