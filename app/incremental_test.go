@@ -181,7 +181,7 @@ func TestAPassCompilesFromOneInstant(t *testing.T) {
 // checked against.
 func snapshotInput(state *State, ports map[string]uint32) *flows.Input {
 	snap := state.Snapshot()
-	in, refs := buildInput(&snap, ports, 0)
+	in, refs := buildInput(&snap, ports, Learning{})
 	for i := range in.Networks {
 		for j := range in.Networks[i].Connections {
 			c := &in.Networks[i].Connections[j]

@@ -80,12 +80,12 @@ func (ar *arena) binding(e *macEntry) flows.Binding {
 
 // readInput reads the whole desired state at one instant as the flow
 // compiler's input (see buildInput), bindings included.
-func readInput(state *State, ports map[string]uint32, learnIdle uint16) (*flows.Input, map[string]connRef) {
+func readInput(state *State, ports map[string]uint32, learn Learning) (*flows.Input, map[string]connRef) {
 	var in *flows.Input
 	var refs map[string]connRef
 	state.view(func(v stateView) {
 		snap := v.topology()
-		in, refs = buildInput(&snap, ports, learnIdle)
+		in, refs = buildInput(&snap, ports, learn)
 		names := make(map[uint32]string, len(refs))
 		for name, ref := range refs {
 			names[ref.conn.ID] = name
@@ -126,7 +126,7 @@ type touch struct {
 
 // readPass reads, at one instant, what changes ask to recompile against
 // model m.
-func readPass(state *State, m *model, changes []Change, learnIdle uint16) *pass {
+func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 	p := &pass{}
 	n := 0
 	for _, ch := range changes {
@@ -138,7 +138,7 @@ func readPass(state *State, m *model, changes []Change, learnIdle uint16) *pass 
 	state.view(func(v stateView) {
 		if p.topology {
 			snap := v.topology()
-			p.input, p.refs = buildInput(&snap, m.ports, learnIdle)
+			p.input, p.refs = buildInput(&snap, m.ports, learn)
 			p.connMACs = map[string][]flows.Binding{}
 			for _, name := range m.staleConnections(p.refs) {
 				p.connMACs[name] = v.flowBindings(name)

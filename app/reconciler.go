@@ -38,8 +38,14 @@ type ReconcilerConfig struct {
 	DatapathType     string // "system", "netdev" or "" (OVS default)
 	ControllerTarget string // e.g. tcp:127.0.0.1:6653
 	TunnelIP         string // this gateway's tunnel endpoint (tunnel ports' local_ip)
-	LearnIdleTimeout uint16 // seconds; 0 = flows.DefaultLearnIdleTimeout
+	Learning         Learning
 	Logger           *slog.Logger
+}
+
+// Learning is how the data path learns MACs.
+type Learning struct {
+	IdleTimeout uint16 // seconds a learned MAC lives without traffic; 0 = flows.DefaultLearnIdleTimeout
+	Limit       uint32 // MACs learned per connection at most; 0 = flows.DefaultLearnLimit
 }
 
 // retryDelay is how long the reconciler waits before trying again after a
@@ -257,7 +263,7 @@ func (r *Reconciler) prepare(ports map[string]uint32) error {
 // instant) holds them.
 func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow) bool) (*model, error) {
 	r.takePending()
-	in, conns := readInput(r.state, ports, r.cfg.LearnIdleTimeout)
+	in, conns := readInput(r.state, ports, r.cfg.Learning)
 	m := newModel(in, conns, ports)
 	byID := make(map[uint32]*connModel, len(m.conns))
 	for _, cm := range m.conns {
@@ -313,7 +319,7 @@ func (r *Reconciler) hasPending() bool {
 // them at one instant (see pass). The differences go to the switch as they
 // are found, in one bundle.
 func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
-	p := readPass(r.state, r.model, changes, r.cfg.LearnIdleTimeout)
+	p := readPass(r.state, r.model, changes, r.cfg.Learning)
 	return r.apply(ctx, func(out *sink) error {
 		if p.topology {
 			set, err := flows.CompileTopology(p.input)
@@ -420,8 +426,8 @@ func (a connRef) sameBindingFlows(b connRef) bool {
 // name) compiles against. Attachments whose port has no ofport yet, and
 // tunnel types whose port has none, are left out until they appear; so are
 // connections whose gateway has no IPv4 tunnel address.
-func buildInput(snap *Snapshot, ofports map[string]uint32, learnIdle uint16) (*flows.Input, map[string]connRef) {
-	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learnIdle}
+func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flows.Input, map[string]connRef) {
+	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learn.IdleTimeout, LearnLimit: learn.Limit}
 	for _, typ := range []string{TypeVXLAN, TypeGRE, TypeGeneve} {
 		if port, ok := ofports[ovsdb.TunnelPortName(typ)]; ok {
 			in.TunnelPorts[typ] = port

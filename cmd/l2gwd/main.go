@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	}
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
-		TunnelIP: cfg.TunnelIP, LearnIdleTimeout: cfg.learnIdle(), Logger: log,
+		TunnelIP: cfg.TunnelIP, Learning: app.Learning{IdleTimeout: cfg.learnIdle()}, Logger: log,
 	}, state, session, bridge)
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
