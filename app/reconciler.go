@@ -83,6 +83,7 @@ type Reconciler struct {
 	// reconnect). If the switch turns out to hold exactly its cookies and
 	// nothing changed meanwhile, it is adopted as is.
 	prepared *model
+	metrics  *reconcilerMetrics // nil unless Instrument was called
 }
 
 // NewReconciler wires a reconciler; Run starts it.
@@ -175,8 +176,10 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 		return nil
 	}
 	if !r.synced || r.model == nil || !maps.Equal(ports, r.model.ports) {
+		defer r.metrics.timePass(passFull, time.Now())
 		return r.fullSync(ctx, ports)
 	}
+	defer r.metrics.timePass(passIncremental, time.Now())
 	return r.incremental(ctx, r.takePending())
 }
 
@@ -212,6 +215,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		for _, f := range dumped {
 			installed[f.Cookie] = struct{}{}
 		}
+		r.metrics.dumped(dumped)
 		r.log.Info("read the bridge's flows", "flows", len(dumped), "took", time.Since(start))
 	}
 	if p := r.prepared; p != nil {
@@ -350,9 +354,10 @@ func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) e
 	start := time.Now()
 	var out sink
 	err := r.sw.Apply(ctx, func(emit func(flows.Mod) bool) error {
-		out.emit = emit
+		out.emit = r.metrics.watch(emit)
 		return produce(&out)
 	})
+	r.metrics.applied(err)
 	if err != nil {
 		r.synced = false
 		r.setStatus(false)
