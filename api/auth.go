@@ -11,18 +11,21 @@ import (
 // codeUnauthorized is the error code of a request without the right token.
 const codeUnauthorized = "unauthorized"
 
-// healthPath is the one path served without a token (GET only) and outside
-// the in-flight cap, so that liveness probes need no secret and do not fail
-// because the API is busy.
+// healthPath is the liveness probe's path.
 const healthPath = "/healthz"
 
-// isHealthProbe tells whether r is a liveness probe.
+// isHealthProbe tells whether r is a liveness (/healthz) or readiness
+// (/readyz) probe: those are served without a token (GET only) and outside
+// the in-flight cap, so that probes need no secret and do not fail because
+// the API is busy. Both reveal nothing but state booleans. GET /metrics is
+// not exempt: it names networks and routes, so scrapers send the bearer
+// token (Prometheus: the scrape config's authorization credentials).
 func isHealthProbe(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.URL.Path == healthPath
+	return r.Method == http.MethodGet && (r.URL.Path == healthPath || r.URL.Path == readyPath)
 }
 
 // requireToken lets through requests whose Authorization header is
-// "Bearer <token>", and liveness probes; it answers every other request 401
+// "Bearer <token>", and health probes; it answers every other request 401
 // with a WWW-Authenticate challenge.
 func requireToken(token string, log *slog.Logger, next http.Handler) http.Handler {
 	// Comparing digests keeps the comparison constant in time whatever the

@@ -17,18 +17,28 @@ import (
 
 // handler holds what every route needs.
 type handler struct {
-	state  *app.State
-	status func() app.Status
-	log    *slog.Logger
+	state   *app.State
+	status  func() app.Status
+	log     *slog.Logger
+	metrics *apiMetrics // nil without WithMetrics
 }
 
 // NewHandler serves the v1 API over state; status reports the switch side
-// for GET /v1/status. A nil log discards the request log.
-func NewHandler(state *app.State, status func() app.Status, log *slog.Logger) http.Handler {
+// for GET /v1/status and GET /readyz. It also answers GET /healthz
+// (liveness) and, with WithMetrics, GET /metrics. A nil log discards the
+// request log.
+func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var o handlerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	h := &handler{state: state, status: status, log: log}
+	if o.registry != nil {
+		h.metrics = newAPIMetrics(o.registry)
+	}
 	r := mux.NewRouter()
 
 	h.route(r, "/v1/networks", http.MethodPost, h.createNetwork)
@@ -54,16 +64,21 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger) ht
 	h.route(r, "/v1/connections/{name}/macs/{mac}", http.MethodDelete, h.deleteMAC)
 
 	h.route(r, "/v1/status", http.MethodGet, h.getStatus)
-	r.Handle("/healthz", h.logged("/healthz", http.HandlerFunc(healthz))).Methods(http.MethodGet)
+	h.route(r, "/v1/openapi.json", http.MethodGet, h.getOpenAPI)
+	r.Handle("/healthz", h.observed("/healthz", http.HandlerFunc(healthz))).Methods(http.MethodGet)
+	h.route(r, readyPath, http.MethodGet, h.readyz)
+	if o.registry != nil {
+		r.Handle(metricsPath, h.observed(metricsPath, h.metricsHandler(o.registry))).Methods(http.MethodGet)
+	}
 
-	r.NotFoundHandler = h.logged("", h.serve(notFound))
-	r.MethodNotAllowedHandler = h.logged("", methodNotAllowed(r, h.serve(notAllowed)))
+	r.NotFoundHandler = h.observed("", h.serve(notFound))
+	r.MethodNotAllowedHandler = h.observed("", methodNotAllowed(r, h.serve(notAllowed)))
 	return r
 }
 
 // route registers fn for method on the path template tmpl.
 func (h *handler) route(r *mux.Router, tmpl, method string, fn apiFunc) {
-	r.Handle(tmpl, h.logged(tmpl, h.serve(fn))).Methods(method)
+	r.Handle(tmpl, h.observed(tmpl, h.serve(fn))).Methods(method)
 }
 
 // getStatus serves GET /v1/status.

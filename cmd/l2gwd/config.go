@@ -6,20 +6,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
 
 	"github.com/l2gw/l2gw/api"
+	"github.com/l2gw/l2gw/app"
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
 )
 
-// config is l2gwd's whole configuration. Every field is a flag, and each
-// flag may also come from the environment variable L2GW_<FLAG> (upper case,
-// dashes as underscores); a flag on the command line wins over the
-// environment, which wins over the default.
+// config is l2gwd's whole configuration. Every field is a flag, and every
+// flag may also be set by the environment variable L2GW_<FLAG> (upper case,
+// dashes as underscores) and by the key <flag> of the YAML file of --config
+// (see sources.go): command line > environment > config file > default.
+//
+// Secrets are never flag values: a flag names the file that holds one
+// (--api-token-file), so --print-config can show every value.
 type config struct {
 	Bridge           string
 	OVSDB            string
@@ -41,13 +46,20 @@ type config struct {
 	DataDir          string
 	DatapathType     string
 	LearnIdleTimeout uint
+	LearnLimit       uint
 	LogLevel         slog.Level
+	LogFormat        logFormat
+	ConfigFile       string
+	PrintConfig      bool
+
+	// sources says where each value came from, for --print-config.
+	sources *sources
 }
 
-// parseConfig reads flags from args and the environment from getenv.
-// It returns flag.ErrHelp after printing usage for -h/--help.
-func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
-	c := &config{}
+// flagSet declares every flag of l2gwd, bound to c's fields. A new setting
+// is one field above and one line here: the environment, the config file
+// and --print-config pick it up from the flag set.
+func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("l2gwd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.Bridge, "bridge", "br-int", "Open vSwitch bridge to drive (created if missing)")
@@ -70,32 +82,43 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.DataDir, "data-dir", "/var/lib/l2gw", "directory of the durable state (bbolt)")
 	fs.StringVar(&c.DatapathType, "datapath-type", "system", "datapath type of a bridge l2gwd creates: system (kernel) or netdev (userspace)")
 	fs.UintVar(&c.LearnIdleTimeout, "learn-idle-timeout", 300, "seconds a learned MAC lives without traffic (1-65535)")
+	fs.UintVar(&c.LearnLimit, "learn-limit", flows.DefaultLearnLimit, "MACs learned from each remote gateway's connection at most (1-4294967295); past it, traffic to new MACs floods")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.TextVar(&c.LogFormat, "log-format", logFormatText, "log format: text (key=value) or json (one object per line)")
+	fs.StringVar(&c.ConfigFile, flagConfig, "", "YAML config file whose keys are the flag names, e.g. \"tunnel-ip: 198.51.100.1\" (env L2GW_CONFIG)")
+	fs.BoolVar(&c.PrintConfig, flagPrintConfig, false, "print the effective configuration as YAML, each value's source in a comment, and exit\n(command line only; the output is valid input for --config; no secret is ever printed)")
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: l2gwd --tunnel-ip IP [flags]\n\n"+
-			"l2gwd drives one site's Open vSwitch bridge to join layer-2 networks across sites.\n"+
-			"Each flag may also be set by the environment variable L2GW_<FLAG> (e.g. L2GW_TUNNEL_IP);\n"+
-			"the command line wins over the environment.\n\nFlags:\n")
+		fmt.Fprintf(out, "Usage: l2gwd --tunnel-ip IP [flags]\n"+
+			"       l2gwd --config /etc/l2gw/l2gwd.yaml [flags] [--print-config]\n\n"+
+			"l2gwd drives one site's Open vSwitch bridge to join layer-2 networks across sites.\n\n"+
+			"Every flag may be set in three places: on the command line (--tunnel-ip 198.51.100.1),\n"+
+			"by the environment variable L2GW_<FLAG> (L2GW_TUNNEL_IP=198.51.100.1), and as a key of the\n"+
+			"YAML file of --config (tunnel-ip: 198.51.100.1). Precedence, highest first:\n"+
+			"  command line > environment > config file > default.\n"+
+			"--config itself comes from the command line or L2GW_CONFIG; --print-config from the\n"+
+			"command line only.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := "L2GW_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(name); v != "" && envErr == nil {
-			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("environment %s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
+	return fs
+}
+
+// parseConfig reads the command line args, the environment from getenv and
+// the config file of --config (or L2GW_CONFIG), and validates the result.
+// It returns flag.ErrHelp after printing usage to out for -h/--help.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	c := &config{}
+	fs := c.flagSet(out)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	src, err := applySources(fs, (&config{}).flagSet(io.Discard), getenv)
+	if err != nil {
+		return nil, err
+	}
+	c.sources = src
 	return c, c.validate()
 }
 
@@ -111,6 +134,9 @@ func (c *config) validate() error {
 	}
 	if c.LearnIdleTimeout < 1 || c.LearnIdleTimeout > 65535 {
 		return fmt.Errorf("--learn-idle-timeout %d: want 1-65535 seconds", c.LearnIdleTimeout)
+	}
+	if c.LearnLimit < 1 || c.LearnLimit > math.MaxUint32 {
+		return fmt.Errorf("--learn-limit %d: want 1-4294967295 MACs", c.LearnLimit)
 	}
 	if !strings.HasPrefix(c.OVSDB, "unix:") && !strings.HasPrefix(c.OVSDB, "tcp:") {
 		return fmt.Errorf("--ovsdb %q: want unix:PATH or tcp:HOST:PORT", c.OVSDB)
@@ -211,5 +237,7 @@ func (c *config) controllerTarget() string {
 	return scheme + ":" + net.JoinHostPort(host, port)
 }
 
-// learnIdle is LearnIdleTimeout as the flow field it becomes.
-func (c *config) learnIdle() uint16 { return uint16(c.LearnIdleTimeout) }
+// learning is how the data path learns, as the reconciler takes it.
+func (c *config) learning() app.Learning {
+	return app.Learning{IdleTimeout: uint16(c.LearnIdleTimeout), Limit: uint32(c.LearnLimit)}
+}

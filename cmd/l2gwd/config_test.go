@@ -51,6 +51,8 @@ func TestBadConfigIsRefusedWithAClearError(t *testing.T) {
 		{[]string{"--tunnel-ip", "198.51.100.1", "--api-listen", "8080"}, nil, "--api-listen"},
 		{[]string{"--tunnel-ip", "198.51.100.1"}, map[string]string{"L2GW_LEARN_IDLE_TIMEOUT": "x"}, "L2GW_LEARN_IDLE_TIMEOUT"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "extra"}, nil, "unexpected argument"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--learn-limit", "0"}, nil, "--learn-limit 0: want 1-4294967295"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--learn-limit", "4294967296"}, nil, "--learn-limit 4294967296"},
 	} {
 		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -66,8 +68,9 @@ func TestHelpDocumentsEveryFlagAndTheEnvironment(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"-bridge", "-ovsdb", "-tunnel-ip", "-api-listen", "-openflow-listen", "-data-dir", "-datapath-type",
-		"-api-token-file", "-api-tls-cert", "-api-tls-key", "-api-client-ca", "-api-max-inflight", "-insecure", "L2GW_TUNNEL_IP",
-		"ssl:HOST:PORT", "-openflow-tls-cert", "-openflow-tls-key", "-openflow-tls-ca", "-ovs-ssl-key", "-ovs-ssl-cert", "-ovs-ssl-ca"} {
+		"-learn-limit", "-api-token-file", "-api-tls-cert", "-api-tls-key", "-api-client-ca", "-api-max-inflight", "-insecure", "L2GW_TUNNEL_IP",
+		"ssl:HOST:PORT", "-openflow-tls-cert", "-openflow-tls-key", "-openflow-tls-ca", "-ovs-ssl-key", "-ovs-ssl-cert", "-ovs-ssl-ca",
+		"-config", "L2GW_CONFIG", "-print-config", "-log-format", "command line > environment > config file > default"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not mention %s", want)
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,21 +25,36 @@ import (
 )
 
 func main() {
-	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	os.Exit(daemon(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// daemon is l2gwd from its arguments to its exit status: 0 when it stopped
+// cleanly (or printed its help or configuration), 1 when it failed while
+// running, 2 for a configuration it refuses. The configuration goes to
+// stdout (--print-config), usage and logs to stderr.
+func daemon(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "l2gwd: %v\n", err)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "l2gwd: %v\n", err)
+		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.PrintConfig {
+		if err := cfg.sources.writeYAML(stdout); err != nil {
+			fmt.Fprintf(stderr, "l2gwd: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	log := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	apiOpts, err := cfg.apiOptions(log)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "l2gwd: %v\n", err)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "l2gwd: %v\n", err)
+		return 2
 	}
-	if os.Getenv("GOGC") == "" {
+	if getenv("GOGC") == "" {
 		// A bulk change or a full resync allocates several times its
 		// live memory in short-lived objects: collect at 1.5x the live
 		// heap rather than Go's default 2x to keep the peak down.
@@ -48,8 +64,9 @@ func main() {
 	defer stop()
 	if err := run(ctx, cfg, apiOpts, log); err != nil {
 		log.Error("l2gwd stopped", "err", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // run serves until ctx ends (SIGTERM), then stops cleanly; apiOpts guard
@@ -88,8 +105,13 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	}
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
-		TunnelIP: cfg.TunnelIP, Learning: app.Learning{IdleTimeout: cfg.learnIdle()}, Logger: log,
+		TunnelIP: cfg.TunnelIP, Learning: cfg.learning(), Logger: log,
 	}, state, session, bridge)
+	metrics := api.NewRegistry()
+	if err := rec.Instrument(metrics); err != nil {
+		apiListener.Close()
+		return err
+	}
 	recCtx, stopRec := context.WithCancel(context.Background())
 	recDone := make(chan struct{})
 	go func() {
@@ -97,7 +119,7 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		rec.Run(recCtx)
 	}()
 
-	server := api.NewServer(api.NewHandler(state, rec.Status, log), apiOpts)
+	server := api.NewServer(api.NewHandler(state, rec.Status, log, api.WithMetrics(metrics)), apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(server, apiListener) }()
 	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,
