@@ -21,13 +21,13 @@ unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /integration -e /internal/ovstest)
 
 # Everything, end-to-end tests included (root; OVS is installed if missing),
-# under the race detector (the end-to-end tests build l2gwd with it).
+# under the race detector (the end-to-end tests also build l2gwd with it).
 # Packages run one at a time: the lab tests build network namespaces and
 # several Open vSwitch instances, and the machine has two cores.
 test: deps
 	$(GO) vet ./...
 	L2GW_REQUIRE_OVS=1 $(GO) test -race -count=1 -p 1 -timeout 30m $$($(GO) list ./... | grep -v /integration)
-	L2GW_REQUIRE_OVS=1 $(GO) test -count=1 -p 1 -timeout 30m ./integration/...
+	L2GW_REQUIRE_OVS=1 $(GO) test -race -count=1 -p 1 -timeout 30m ./integration/...
 
 demo: deps build
 	./scripts/demo.sh up
