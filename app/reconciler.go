@@ -183,10 +183,16 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	return r.incremental(ctx, r.takePending())
 }
 
-// ensureOVSDB makes sure the bridge and the tunnel ports in use exist.
+// ensureOVSDB makes sure the bridge, with its tables named after the
+// pipeline's, and the tunnel ports in use exist.
 func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
+	tableNames := make(map[int]string, len(flows.Pipeline))
+	for _, t := range flows.Pipeline {
+		tableNames[int(t.ID)] = t.Name
+	}
 	err := r.br.EnsureBridge(ctx, ovsdb.BridgeConfig{
 		Name: r.cfg.Bridge, DatapathType: r.cfg.DatapathType, ControllerTarget: r.cfg.ControllerTarget,
+		TableNames: tableNames,
 	})
 	if err != nil {
 		return err

@@ -94,10 +94,17 @@ func (s *memSwitch) Dump(_ context.Context, cookie, mask uint64) ([]flows.Dumped
 	return out, nil
 }
 
-// fixedBridge is an OVSDB side whose bridge and ports already exist.
-type fixedBridge struct{ ports map[string]uint32 }
+// fixedBridge is an OVSDB side whose bridge and ports already exist; it
+// records the last bridge configuration it was asked for.
+type fixedBridge struct {
+	ports map[string]uint32
+	cfg   ovsdb.BridgeConfig
+}
 
-func (b *fixedBridge) EnsureBridge(context.Context, ovsdb.BridgeConfig) error { return nil }
+func (b *fixedBridge) EnsureBridge(_ context.Context, cfg ovsdb.BridgeConfig) error {
+	b.cfg = cfg
+	return nil
+}
 func (b *fixedBridge) EnsureTunnelPorts(context.Context, string, []string, string) error {
 	return nil
 }
@@ -295,5 +302,19 @@ func TestPreparedCompileIsNotUsedOnceTheStateChanged(t *testing.T) {
 	reconcileOK(t, r)
 	if sw.mods != 2 || !r.Status().Reconciled { // the new binding's forwarding and ARP flows
 		t.Fatalf("a change made while the switch was away: %d flow_mods, status %+v; want 2, reconciled", sw.mods, r.Status())
+	}
+}
+
+func TestTheBridgeNamesEveryPipelineTable(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	br := &fixedBridge{ports: map[string]uint32{"eth1": 1}}
+	reconcileOK(t, NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br))
+	for _, tc := range flows.Pipeline {
+		if got := br.cfg.TableNames[int(tc.ID)]; got != tc.Name {
+			t.Errorf("table %d named %q in OVSDB, want %q", tc.ID, got, tc.Name)
+		}
+	}
+	if len(br.cfg.TableNames) != len(flows.Pipeline) {
+		t.Errorf("%d tables named, the pipeline has %d", len(br.cfg.TableNames), len(flows.Pipeline))
 	}
 }

@@ -35,17 +35,28 @@ type BridgeConfig struct {
 	// and CA ovs-vswitchd uses for an ssl: controller target. Nil leaves the
 	// SSL table alone.
 	SSL *SSLConfig
+	// TableNames names the bridge's OpenFlow tables (table number → name),
+	// so ovs-ofctl --names shows them: each gets a Flow_Table row with that
+	// name. A table's existing row keeps its other settings (flow_limit,
+	// overflow_policy, ...); tables not listed are left alone.
+	TableNames map[int]string
 }
 
 // EnsureBridge makes the bridge exist (created like ovs-vsctl add-br, with its
 // internal port of the same name) with protocols=OpenFlow13, fail_mode=secure
-// and exactly one controller, at cfg.ControllerTarget, and, when cfg.SSL is
-// set, OVS's SSL table holding cfg.SSL. All changes go in one transaction, so
+// and exactly one controller, at cfg.ControllerTarget, its tables named as
+// cfg.TableNames says, and, when cfg.SSL is set, OVS's SSL table holding
+// cfg.SSL. All changes go in one transaction, so
 // OVS never sees an ssl: target without its key; when everything is already
 // right, nothing is written.
 func (c *Client) EnsureBridge(ctx context.Context, cfg BridgeConfig) error {
 	if cfg.Name == "" || cfg.ControllerTarget == "" {
 		return fmt.Errorf("ensure bridge: name and controller target are required (got %+v)", cfg)
+	}
+	for table, name := range cfg.TableNames {
+		if table < 0 || table > 254 || name == "" {
+			return fmt.Errorf("ensure bridge %s: table %d name %q: want a table 0-254 and a name", cfg.Name, table, name)
+		}
 	}
 	if cfg.SSL != nil && (cfg.SSL.PrivateKey == "" || cfg.SSL.Certificate == "" || cfg.SSL.CACert == "") {
 		return fmt.Errorf("ensure bridge %s: SSL needs a private key, a certificate and a CA certificate (got %+v)", cfg.Name, *cfg.SSL)
@@ -69,11 +80,19 @@ func (c *Client) bridgeOps(s *snapshot, cfg BridgeConfig) ([]ovsdb.Operation, er
 	if !ok {
 		return c.createBridgeOps(s, cfg)
 	}
-	return c.fixBridgeOps(s, br, cfg.ControllerTarget)
+	ops, err := c.fixBridgeOps(s, br, cfg.ControllerTarget)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := c.flowTableOps(s, br, cfg.TableNames)
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, tables...), nil
 }
 
-// createBridgeOps inserts the bridge, its internal port and interface and its
-// controller, and adds the bridge to Open_vSwitch.bridges.
+// createBridgeOps inserts the bridge, its internal port and interface, its
+// controller and its named flow tables, and adds the bridge to Open_vSwitch.bridges.
 func (c *Client) createBridgeOps(s *snapshot, cfg BridgeConfig) ([]ovsdb.Operation, error) {
 	if s.root == "" {
 		return nil, errors.New("the database has no Open_vSwitch row (not initialised: ovs-vsctl init)")
@@ -92,6 +111,7 @@ func (c *Client) createBridgeOps(s *snapshot, cfg BridgeConfig) ([]ovsdb.Operati
 	}
 	ctrl := newController(cfg.ControllerTarget)
 	failMode := vswitch.BridgeFailModeSecure
+	tables, tableRefs := newFlowTables(cfg.TableNames)
 	br := &vswitch.Bridge{
 		UUID:         "l2gw_bridge",
 		Name:         cfg.Name,
@@ -100,9 +120,10 @@ func (c *Client) createBridgeOps(s *snapshot, cfg BridgeConfig) ([]ovsdb.Operati
 		FailMode:     &failMode,
 		Controller:   []string{ctrl.UUID},
 		Ports:        []string{port.UUID},
+		FlowTables:   tableRefs,
 		ExternalIDs:  ownerIDs(),
 	}
-	ops, err := c.ovs.Create(iface, port, ctrl, br)
+	ops, err := c.ovs.Create(append([]model.Model{iface, port, ctrl, br}, tables...)...)
 	if err != nil {
 		return nil, fmt.Errorf("create bridge %s: %w", cfg.Name, err)
 	}

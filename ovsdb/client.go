@@ -27,8 +27,9 @@ const (
 )
 
 // Client is l2gwd's connection to the site's ovsdb-server. It keeps a cache of
-// the Open_vSwitch, Bridge, Port, Interface, Controller and SSL tables (the
-// columns l2gwd reads) and reconnects by itself when the server goes away.
+// the Open_vSwitch, Bridge, Port, Interface, Controller, Flow_Table and SSL
+// tables (the columns l2gwd reads) and reconnects by itself when the server
+// goes away.
 type Client struct {
 	ovs     client.Client
 	log     *slog.Logger
@@ -80,6 +81,7 @@ func clientModel() (model.ClientDBModel, error) {
 		vswitch.PortTable:        &vswitch.Port{},
 		vswitch.InterfaceTable:   &vswitch.Interface{},
 		vswitch.ControllerTable:  &vswitch.Controller{},
+		vswitch.FlowTableTable:   &vswitch.FlowTable{},
 		vswitch.SSLTable:         &vswitch.SSL{},
 	})
 }
@@ -104,15 +106,17 @@ func (c *Client) newMonitor() *client.Monitor {
 		port  vswitch.Port
 		iface vswitch.Interface
 		ctrl  vswitch.Controller
+		table vswitch.FlowTable
 		ssl   vswitch.SSL
 	)
 	m := c.ovs.NewMonitor(
 		client.WithTable(&root, &root.Bridges, &root.SSL),
 		client.WithTable(&br, &br.Name, &br.DatapathType, &br.Protocols, &br.FailMode,
-			&br.Controller, &br.Ports, &br.ExternalIDs),
+			&br.Controller, &br.Ports, &br.FlowTables, &br.ExternalIDs),
 		client.WithTable(&port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(&iface, &iface.Name, &iface.Type, &iface.Options, &iface.Ofport, &iface.ExternalIDs),
 		client.WithTable(&ctrl, &ctrl.Target, &ctrl.MaxBackoff, &ctrl.ExternalIDs),
+		client.WithTable(&table, &table.Name),
 		client.WithTable(&ssl, &ssl.PrivateKey, &ssl.Certificate, &ssl.CaCert, &ssl.BootstrapCaCert, &ssl.ExternalIDs),
 	)
 	m.Method = ovsdb.ConditionalMonitorRPC

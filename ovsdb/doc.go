@@ -3,10 +3,11 @@
 // flow-based tunnel port per network type in use, and reports the ofport
 // numbers of the bridge's interfaces from a monitored cache.
 //
-// It writes only a bridge's protocols, fail_mode and controller columns, OVS's
-// SSL settings when asked to (BridgeConfig.SSL), and rows it created itself
-// (tagged external_ids:l2gw-owner=l2gwd), and it
-// deletes only tunnel ports it owns. It never touches flows (package flows owns
+// It writes only a bridge's protocols, fail_mode and controller columns, the
+// names of its flow tables (BridgeConfig.TableNames: the name column of their
+// Flow_Table rows, inserting a row where a table has none), OVS's SSL settings
+// when asked to (BridgeConfig.SSL), and rows it created itself (tagged
+// external_ids:l2gw-owner=l2gwd), and it deletes only tunnel ports it owns. It never touches flows (package flows owns
 // them) nor any other bridge or port.
 //
 // The typed models in ./vswitch are generated from vswitch.ovsschema (Open

@@ -16,6 +16,7 @@ type snapshot struct {
 	ports       map[string]vswitch.Port       // by UUID
 	ifaces      map[string]vswitch.Interface  // by UUID
 	controllers map[string]vswitch.Controller // by UUID
+	flowTables  map[string]vswitch.FlowTable  // by UUID
 	ssl         *vswitch.SSL                  // the row Open_vSwitch.ssl points at, nil when none
 }
 
@@ -42,6 +43,10 @@ func (c *Client) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	flowTables, err := list[vswitch.FlowTable](ctx, c.ovs)
+	if err != nil {
+		return nil, err
+	}
 	ssl, err := list[vswitch.SSL](ctx, c.ovs)
 	if err != nil {
 		return nil, err
@@ -51,6 +56,7 @@ func (c *Client) snapshot(ctx context.Context) (*snapshot, error) {
 		ports:       make(map[string]vswitch.Port, len(ports)),
 		ifaces:      make(map[string]vswitch.Interface, len(ifaces)),
 		controllers: make(map[string]vswitch.Controller, len(controllers)),
+		flowTables:  make(map[string]vswitch.FlowTable, len(flowTables)),
 	}
 	if len(roots) > 0 {
 		s.root = roots[0].UUID
@@ -71,6 +77,9 @@ func (c *Client) snapshot(ctx context.Context) (*snapshot, error) {
 	}
 	for _, ct := range controllers {
 		s.controllers[ct.UUID] = ct
+	}
+	for _, ft := range flowTables {
+		s.flowTables[ft.UUID] = ft
 	}
 	return s, nil
 }
