@@ -3,9 +3,12 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"unicode"
 )
 
 // codeUnauthorized is the error code of a request without the right token.
@@ -67,4 +70,21 @@ func bearerToken(r *http.Request) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// ReadToken reads a bearer token file: one line, its line ending trimmed,
+// without spaces or control characters.
+func ReadToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimRight(string(data), "\r\n")
+	if token == "" {
+		return "", fmt.Errorf("%s is empty: put the bearer token in it", path)
+	}
+	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return "", fmt.Errorf("%s: the token must be one line without spaces or control characters", path)
+	}
+	return token, nil
 }

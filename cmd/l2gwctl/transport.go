@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
-	"unicode"
+
+	"github.com/l2gw/l2gw/api"
 )
 
 // requestTimeout bounds one API call. It is longer than l2gwd's own write
@@ -74,19 +74,11 @@ func (c *cli) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// readToken reads the bearer token of --token-file: one line, whose line
-// ending is trimmed.
+// readToken reads the bearer token of --token-file (see api.ReadToken).
 func readToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	token, err := api.ReadToken(path)
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
-	}
-	token := strings.TrimRight(string(data), "\r\n")
-	if token == "" {
-		return "", fmt.Errorf("--token-file %s is empty", path)
-	}
-	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return "", fmt.Errorf("--token-file %s: the token must be one line without spaces or control characters", path)
 	}
 	return token, nil
 }

@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
-	"unicode"
 
 	"github.com/l2gw/l2gw/api"
 )
@@ -75,19 +73,11 @@ func (c *config) apiOptions(log *slog.Logger) (api.ServerOptions, error) {
 	return opts, nil
 }
 
-// readToken reads the bearer token of --api-token-file: one line, whose
-// line ending is trimmed.
+// readToken reads the bearer token of --api-token-file (see api.ReadToken).
 func readToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	token, err := api.ReadToken(path)
 	if err != nil {
 		return "", fmt.Errorf("--api-token-file: %w", err)
-	}
-	token := strings.TrimRight(string(data), "\r\n")
-	if token == "" {
-		return "", fmt.Errorf("--api-token-file %s is empty: put the bearer token in it", path)
-	}
-	if strings.ContainsFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return "", fmt.Errorf("--api-token-file %s: the token must be one line without spaces or control characters", path)
 	}
 	return token, nil
 }
