@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/l2gw/l2gw/internal/testpki"
 )
 
 // tlsClient makes HTTPS requests with cfg.
@@ -33,17 +36,17 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 }
 
 func TestTLSWithClientCertificates(t *testing.T) {
-	ca, otherCA := newTestCA(t, "l2gw test CA"), newTestCA(t, "another CA")
+	ca, otherCA := testpki.NewCA(t, "l2gw-test-ca"), testpki.NewCA(t, "another-ca")
 	dir := t.TempDir()
-	certPEM, keyPEM := ca.issue(t, true)
-	serverTLS, err := ServerTLS(writeFile(t, dir, "server.pem", certPEM), writeFile(t, dir, "server.key", keyPEM),
-		writeFile(t, dir, "clients.pem", ca.pem))
+	server := ca.Issue(t, "l2gwd-test-server", x509.ExtKeyUsageServerAuth).WriteFiles(t, dir)
+	serverTLS, err := ServerTLS(server.Cert, server.Key, ca.WriteFile(t, dir))
 	if err != nil {
 		t.Fatalf("ServerTLS: %v", err)
 	}
 	base := startServer(t, newClient(t, nil).h, ServerOptions{TLS: serverTLS})
 
-	good := tlsClient(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{ca.keyPair(t)}})
+	client := ca.Issue(t, "l2gw-test-client", x509.ExtKeyUsageClientAuth).TLS(t)
+	good := tlsClient(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{client}})
 	if resp := sendHTTP(t, good, "GET", base+"/v1/networks", "", ""); resp.status != 200 {
 		t.Fatalf("client with a certificate of the client CA: status %d, body %s", resp.status, resp.body)
 	}
@@ -56,13 +59,14 @@ func TestTLSWithClientCertificates(t *testing.T) {
 		cfg   *tls.Config
 		why12 string // the alert a TLS 1.2 client gets
 	}{
-		{"client without certificate", &tls.Config{RootCAs: ca.pool()}, "handshake failure"},
+		{"client without certificate", &tls.Config{RootCAs: ca.Pool()}, "handshake failure"},
 		// Go's client would not offer a certificate that the server's list
 		// of acceptable CAs rules out: force it, as a hostile client would.
-		{"client certificate of another CA", &tls.Config{RootCAs: ca.pool(),
-			GetClientCertificate: presenting(otherCA.keyPair(t))}, "unknown certificate authority"},
-		{"client that does not trust the server's CA", &tls.Config{RootCAs: otherCA.pool(),
-			Certificates: []tls.Certificate{ca.keyPair(t)}}, "certificate signed by unknown authority"},
+		{"client certificate of another CA", &tls.Config{RootCAs: ca.Pool(),
+			GetClientCertificate: presenting(otherCA.Issue(t, "l2gw-test-client", x509.ExtKeyUsageClientAuth).TLS(t))},
+			"unknown certificate authority"},
+		{"client that does not trust the server's CA", &tls.Config{RootCAs: otherCA.Pool(),
+			Certificates: []tls.Certificate{client}}, "certificate signed by unknown authority"},
 	} {
 		for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 			cfg := tc.cfg.Clone()
@@ -89,10 +93,9 @@ func TestTLSWithClientCertificates(t *testing.T) {
 }
 
 func TestServerTLSRefusesBadFiles(t *testing.T) {
-	ca := newTestCA(t, "l2gw test CA")
 	dir := t.TempDir()
-	certPEM, keyPEM := ca.issue(t, true)
-	cert, key := writeFile(t, dir, "server.pem", certPEM), writeFile(t, dir, "server.key", keyPEM)
+	server := testpki.NewCA(t, "l2gw-test-ca").Issue(t, "l2gwd-test-server", x509.ExtKeyUsageServerAuth).WriteFiles(t, dir)
+	cert, key := server.Cert, server.Key
 	for _, tc := range []struct {
 		what                string
 		cert, key, clientCA string

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/l2gw/l2gw/internal/ovstest"
+	"github.com/l2gw/l2gw/internal/testpki"
 )
 
 // tlsLab is a private OVS whose bridge br0 has the controller
@@ -29,7 +30,7 @@ type tlsLab struct {
 // startTLSLab starts OVS with sw as its SSL key and certificate (trusting
 // the controller CA of p) and a TLS session with p's listener files, and
 // points br0 at the session. It does not wait for the switch to connect.
-func startTLSLab(t *testing.T, p *testPKI, sw certFiles) *tlsLab {
+func startTLSLab(t *testing.T, p *testPKI, sw testpki.Files) *tlsLab {
 	t.Helper()
 	ns := fmt.Sprintf("l2gw-flows-tls-%d-%d", os.Getpid(), labs.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -48,7 +49,7 @@ func startTLSLab(t *testing.T, p *testPKI, sw certFiles) *tlsLab {
 	})
 	t.Cleanup(s.Close)
 	target := "ssl:" + s.listener.Addr().String()
-	o.Vsctl(t, "set-ssl", sw.Key, sw.Cert, p.controllerCA.File)
+	o.Vsctl(t, "set-ssl", sw.Key, sw.Cert, p.controllerCAFile)
 	o.Vsctl(t, "add-br", "br0", "--",
 		"set", "bridge", "br0", "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
 		"set-controller", "br0", target)
@@ -124,7 +125,7 @@ func TestTLSOVSConnectsAndFlowsGoOverTLS(t *testing.T) {
 
 func TestTLSOVSWithCertificateOfAnotherCAIsRefused(t *testing.T) {
 	p := newTestPKI(t)
-	rogue := newCA(t, p.dir, "rogue-ca").issue(t, p.dir, "rogue-switch", x509.ExtKeyUsageClientAuth)
+	rogue := testpki.NewCA(t, "rogue-ca").Issue(t, "rogue-switch", x509.ExtKeyUsageClientAuth).WriteFiles(t, p.dir)
 	l := startTLSLab(t, p, rogue)
 	// OVS tries again after a second: both attempts are refused.
 	awaitLog(t, l.logs, "openflow tls handshake refused", 2)

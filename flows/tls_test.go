@@ -2,17 +2,11 @@ package flows
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,114 +14,38 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/l2gw/l2gw/internal/testpki"
 )
 
-// testCA is a certificate authority made for one test, its certificate in a
-// PEM file.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	File string // PEM certificate
-}
-
-// certFiles are the PEM files of one issued certificate.
-type certFiles struct {
-	Cert, Key string
-}
-
-// newCA makes a CA named name (ECDSA P-256, which OVS 3.1's OpenSSL 3
-// accepts) and writes its certificate into dir.
-func newCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := certTemplate(t, name)
-	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{cert: cert, key: key, File: filepath.Join(dir, name+".crt")}
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
-}
-
-// issue signs a certificate for name (for use as usage, with 127.0.0.1 as
-// its address) and writes it and its key into dir.
-func (ca *testCA) issue(t *testing.T, dir, name string, usage x509.ExtKeyUsage) certFiles {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := certTemplate(t, name)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
-	tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := certFiles{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
-	writePEM(t, f.Cert, "CERTIFICATE", der)
-	writePEM(t, f.Key, "PRIVATE KEY", pkcs8)
-	return f
-}
-
-func certTemplate(t *testing.T, name string) *x509.Certificate {
-	t.Helper()
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // testPKI is the certificates of an OpenFlow-over-TLS test: l2gwd's,
-// signed by one CA, and a switch's, signed by another.
+// signed by one CA, and a switch's, signed by another, all as PEM files in dir.
 type testPKI struct {
-	dir          string
-	controllerCA *testCA // signs l2gwd's certificate; the switch trusts it
-	switchCA     *testCA // signs the switches' certificates; l2gwd trusts it
-	controller   certFiles
-	sw           certFiles
+	dir              string
+	controllerCA     *testpki.CA // signs l2gwd's certificate; the switch trusts it
+	controllerCAFile string
+	switchCAFile     string // of the CA that signs the switches' certificates; l2gwd trusts it
+	controller       testpki.Files
+	sw               testpki.Files
 }
 
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	p := &testPKI{dir: dir, controllerCA: newCA(t, dir, "controller-ca"), switchCA: newCA(t, dir, "switch-ca")}
-	p.controller = p.controllerCA.issue(t, dir, "l2gwd", x509.ExtKeyUsageServerAuth)
-	p.sw = p.switchCA.issue(t, dir, "ovs-switch", x509.ExtKeyUsageClientAuth)
-	return p
+	controllerCA, switchCA := testpki.NewCA(t, "controller-ca"), testpki.NewCA(t, "switch-ca")
+	return &testPKI{
+		dir:              dir,
+		controllerCA:     controllerCA,
+		controllerCAFile: controllerCA.WriteFile(t, dir),
+		switchCAFile:     switchCA.WriteFile(t, dir),
+		controller:       controllerCA.Issue(t, "l2gwd", x509.ExtKeyUsageServerAuth).WriteFiles(t, dir),
+		sw:               switchCA.Issue(t, "ovs-switch", x509.ExtKeyUsageClientAuth).WriteFiles(t, dir),
+	}
 }
 
 // listenerFiles are the files l2gwd's TLS listener takes.
 func (p *testPKI) listenerFiles() TLSFiles {
-	return TLSFiles{Cert: p.controller.Cert, Key: p.controller.Key, CA: p.switchCA.File}
+	return TLSFiles{Cert: p.controller.Cert, Key: p.controller.Key, CA: p.switchCAFile}
 }
 
 // logBuffer collects a session's log (and copies it to stderr, which go test
@@ -200,10 +118,8 @@ func TestTLSSessionGreetsAClientWithACertificateOfItsCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(p.controllerCA.cert)
 	conn, err := tls.Dial("tcp", s.listener.Addr().String(), &tls.Config{
-		Certificates: []tls.Certificate{cert}, RootCAs: roots, ServerName: "127.0.0.1",
+		Certificates: []tls.Certificate{cert}, RootCAs: p.controllerCA.Pool(), ServerName: "127.0.0.1",
 	})
 	if err != nil {
 		t.Fatalf("TLS handshake with the switch's certificate: %v", err)
@@ -217,9 +133,7 @@ func TestTLSSessionGreetsAClientWithACertificateOfItsCA(t *testing.T) {
 func TestTLSSessionRefusesAClientWithoutCertificate(t *testing.T) {
 	p := newTestPKI(t)
 	s, logs := startTLSSession(t, p.listenerFiles())
-	roots := x509.NewCertPool()
-	roots.AddCert(p.controllerCA.cert)
-	conn, err := tls.Dial("tcp", s.listener.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	conn, err := tls.Dial("tcp", s.listener.Addr().String(), &tls.Config{RootCAs: p.controllerCA.Pool(), ServerName: "127.0.0.1"})
 	if err == nil { // TLS 1.3: the client finishes before the server checks its certificate
 		defer conn.Close()
 		b, err := firstBytes(t, conn)
@@ -270,8 +184,8 @@ func TestListenTLSNeedsReadableFilesAndACA(t *testing.T) {
 		files TLSFiles
 		want  string
 	}{
-		{"missing certificate", TLSFiles{Cert: filepath.Join(p.dir, "nope.crt"), Key: p.controller.Key, CA: p.switchCA.File}, "nope.crt"},
-		{"key of another certificate", TLSFiles{Cert: p.controller.Cert, Key: p.sw.Key, CA: p.switchCA.File}, "private key does not match"},
+		{"missing certificate", TLSFiles{Cert: filepath.Join(p.dir, "nope.crt"), Key: p.controller.Key, CA: p.switchCAFile}, "nope.crt"},
+		{"key of another certificate", TLSFiles{Cert: p.controller.Cert, Key: p.sw.Key, CA: p.switchCAFile}, "private key does not match"},
 		{"missing CA", TLSFiles{Cert: p.controller.Cert, Key: p.controller.Key, CA: filepath.Join(p.dir, "nope-ca.crt")}, "nope-ca.crt"},
 		{"CA without certificate", TLSFiles{Cert: p.controller.Cert, Key: p.controller.Key, CA: notPEM}, "no PEM certificate"},
 	} {

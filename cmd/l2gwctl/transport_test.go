@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/internal/testpki"
 )
 
 // testToken is the bearer token of newSecureAPI's server.
@@ -23,7 +25,7 @@ type secureAPI struct {
 	ca        string // CA bundle that verifies the server
 	tokenFile string
 	cert, key string // a client certificate the server accepts
-	other     *testCA
+	otherCA   string // CA bundle of a CA that did not sign the server's certificate
 }
 
 // newSecureAPI serves the API over HTTPS with testToken; with
@@ -31,18 +33,20 @@ type secureAPI struct {
 func newSecureAPI(t *testing.T, clientCerts bool) *secureAPI {
 	t.Helper()
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "ca")
-	s := &secureAPI{ca: ca.file(), other: newTestCA(t, dir, "other-ca"), tokenFile: filepath.Join(dir, "token")}
-	serverCert, serverKey := ca.issue(t, "server", true)
-	s.cert, s.key = ca.issue(t, "client", false)
+	ca := testpki.NewCA(t, "ca")
+	s := &secureAPI{ca: ca.WriteFile(t, dir), otherCA: testpki.NewCA(t, "other-ca").WriteFile(t, dir),
+		tokenFile: filepath.Join(dir, "token")}
+	server := ca.Issue(t, "server", x509.ExtKeyUsageServerAuth).WriteFiles(t, dir)
+	client := ca.Issue(t, "client", x509.ExtKeyUsageClientAuth).WriteFiles(t, dir)
+	s.cert, s.key = client.Cert, client.Key
 	if err := os.WriteFile(s.tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	clientCA := ""
 	if clientCerts {
-		clientCA = ca.file()
+		clientCA = s.ca
 	}
-	tlsConfig, err := api.ServerTLS(serverCert, serverKey, clientCA)
+	tlsConfig, err := api.ServerTLS(server.Cert, server.Key, clientCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +81,7 @@ func TestTokenAndCAFromFlags(t *testing.T) {
 		{args: "network list --ca " + s.ca + " --token-file " + s.tokenFile, stdout: emptyList},
 		{args: "--ca " + s.ca + " network list", code: 1, stderr: "[HTTP 401 Unauthorized]"},
 		{args: "network list --token-file " + s.tokenFile, code: 1, stderr: "certificate signed by unknown authority"},
-		{args: "network list --ca " + s.other.file() + " --token-file " + s.tokenFile, code: 1,
+		{args: "network list --ca " + s.otherCA + " --token-file " + s.tokenFile, code: 1,
 			stderr: "certificate signed by unknown authority"},
 		{args: "network list --ca " + s.ca + " --token-file " + s.ca + ".missing", code: 2, stderr: "--token-file"},
 		{args: "network list --ca " + s.tokenFile + " --token-file " + s.tokenFile, code: 2, stderr: "no PEM certificate"},
