@@ -21,12 +21,13 @@ type handler struct {
 	status  func() app.Status
 	log     *slog.Logger
 	metrics *apiMetrics // nil without WithMetrics
+	flows   FlowsFunc   // nil without WithFlows
 }
 
 // NewHandler serves the v1 API over state; status reports the switch side
 // for GET /v1/status and GET /readyz. It also answers GET /healthz
-// (liveness) and, with WithMetrics, GET /metrics. A nil log discards the
-// request log.
+// (liveness), GET /v1/flows (503 without WithFlows) and, with WithMetrics,
+// GET /metrics. A nil log discards the request log.
 func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -35,7 +36,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{state: state, status: status, log: log}
+	h := &handler{state: state, status: status, log: log, flows: o.flows}
 	if o.registry != nil {
 		h.metrics = newAPIMetrics(o.registry)
 	}
@@ -64,6 +65,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/connections/{name}/macs/{mac}", http.MethodDelete, h.deleteMAC)
 
 	h.route(r, "/v1/status", http.MethodGet, h.getStatus)
+	h.route(r, "/v1/flows", http.MethodGet, h.getFlows)
 	h.route(r, "/v1/openapi.json", http.MethodGet, h.getOpenAPI)
 	r.Handle("/healthz", h.observed("/healthz", http.HandlerFunc(healthz))).Methods(http.MethodGet)
 	h.route(r, readyPath, http.MethodGet, h.readyz)

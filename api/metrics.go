@@ -38,6 +38,7 @@ type HandlerOption func(*handlerOptions)
 // handlerOptions is what the HandlerOptions given to NewHandler ask for.
 type handlerOptions struct {
 	registry *prometheus.Registry
+	flows    FlowsFunc // nil without WithFlows
 }
 
 // WithMetrics makes the handler serve GET /metrics from reg (Prometheus

@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/flows"
 )
 
 // ---- The document: the part of OpenAPI 3.0 that openapi.json uses ----
@@ -246,10 +247,11 @@ func (d *oaDocument) takesToken(op *oaOperation) bool {
 }
 
 // refusedWhenBusy tells whether op documents the in-flight cap's 503
-// (overloaded), through the shared Overloaded or Unavailable response.
+// (overloaded), through the shared Overloaded, Unavailable or
+// SwitchUnavailable response.
 func (d *oaDocument) refusedWhenBusy(op *oaOperation) bool {
 	r := op.Responses["503"]
-	return r != nil && (r.Ref == responseRefPrefix+"Overloaded" || r.Ref == responseRefPrefix+"Unavailable")
+	return r != nil && slices.Contains([]string{"Overloaded", "Unavailable", "SwitchUnavailable"}, strings.TrimPrefix(r.Ref, responseRefPrefix))
 }
 
 // response resolves r if it is a $ref.
@@ -975,9 +977,10 @@ type oaConformance struct {
 	seen map[string]bool
 }
 
-// operation finds the documented operation for method on a concrete path,
-// and its path template.
+// operation finds the documented operation for method on a concrete path
+// (its query aside), and its path template.
 func (c *oaConformance) operation(method, path string) (string, *oaOperation) {
+	path, _, _ = strings.Cut(path, "?")
 	segs := strings.Split(path, "/")
 	for _, tmpl := range slices.Sorted(maps.Keys(c.doc.Paths)) {
 		tsegs := strings.Split(tmpl, "/")
@@ -1183,6 +1186,16 @@ var oaScript = []oaStep{
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:99", status: 404},
 	{method: "DELETE", path: "/v1/connections/nope/macs/02:0b:00:00:00:01", status: 404},
 
+	// Flows (a switch whose flows are all missing but one learned entry).
+	{method: "GET", path: "/v1/flows", status: 200},
+	{method: "GET", path: "/v1/flows?diff=true", status: 200},
+	{method: "GET", path: "/v1/flows?network=backup", status: 200},
+	{method: "GET", path: "/v1/flows?network=backup&connection=backup-b&diff=1", status: 200},
+	{method: "GET", path: "/v1/flows?diff=maybe", status: 400},
+	{method: "GET", path: "/v1/flows?colour=red", status: 400},
+	{method: "GET", path: "/v1/flows?network=nope", status: 404},
+	{method: "GET", path: "/v1/flows?connection=nope", status: 404},
+
 	// Deletes.
 	{method: "DELETE", path: "/v1/networks/backup", status: 409},
 	{method: "DELETE", path: "/v1/remote-gateways/site-c", status: 409},
@@ -1237,11 +1250,20 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 		}
 	})
 	status := testStatus // connected, not reconciled
-	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()))
+	// A reconciler that never runs: its fake switch has no flows of l2gwd's
+	// (every desired one is missing) and one learned entry.
+	sw := newFakeSwitch()
+	sw.learn(flows.LearnedCookie(1))
+	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: slog.New(slog.DiscardHandler)},
+		state, sw, &fakeBridge{changes: make(chan struct{}, 1)})
+	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows))
 	c := &oaConformance{t: t, doc: doc, seen: make(map[string]bool)}
 	for _, s := range oaScript {
 		c.send(h, s)
 	}
+	noSwitch := NewHandler(state, func() app.Status { return status }, nil)
+	resp := c.send(noSwitch, oaStep{method: "GET", path: "/v1/flows", status: http.StatusServiceUnavailable})
+	wantError(t, "GET /v1/flows without a switch", resp, http.StatusServiceUnavailable, app.CodeUnavailable, "")
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusServiceUnavailable})
 	status.Reconciled = true
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusOK})

@@ -1,12 +1,16 @@
 package integration
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/l2gw/l2gw/app"
 	"github.com/l2gw/l2gw/integration/lab"
 )
 
@@ -234,4 +238,35 @@ func TestVswitchdRestartIsRepaired(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	pingOK(t, ha, ipB1, 3)
+}
+
+// TestFlowReportReadsTheBridge: GET /v1/flows (what `l2gwctl flows` shows)
+// agrees with the bridge, and names a flow deleted by hand as missing.
+func TestFlowReportReadsTheBridge(t *testing.T) {
+	a, b, _, _ := twoSites(t, "l2fr-", "vxlan")
+	bindHosts(t, a, b, "plane")
+	report := func(query string) app.FlowReport {
+		t.Helper()
+		code, out := a.call(t, http.MethodGet, "/v1/flows"+query, nil)
+		var rep app.FlowReport
+		if code != http.StatusOK || json.Unmarshal(out, &rep) != nil {
+			t.Fatalf("GET /v1/flows%s: %d %s", query, code, out)
+		}
+		return rep
+	}
+	installed := a.controllerFlows(t)
+	if s := report("").Summary; !s.InSync || s.Installed != len(installed) || s.Desired != len(installed) {
+		t.Fatalf("flow report %+v, the bridge has %d l2gwd flows", s, len(installed))
+	}
+
+	// Someone deletes a binding's unicast flow by hand: l2gwd does not
+	// watch flows, but its report shows the hole.
+	binding := a.dumpFlows(t, "cookie=0xa300000000000000/0xff00000000000000")
+	cookie, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(binding[0]), "cookie="), ",")
+	a.site.OVS().Ofctl(t, "del-flows", lab.IntBridge, "cookie="+cookie+"/-1")
+	rep := report("?diff=true")
+	if rep.Summary.InSync || rep.Summary.Missing != 1 || len(rep.Owners) != 1 || rep.Owners[0].Kind != "binding" ||
+		len(rep.Owners[0].Missing) != 1 || fmt.Sprintf("%#x", uint64(rep.Owners[0].Missing[0].Cookie)) != cookie {
+		t.Fatalf("after deleting flow %s by hand the diff is %+v", cookie, rep)
+	}
 }

@@ -78,7 +78,9 @@ func (c *cli) run(args []string) int {
 		return 2
 	}
 	if err := c.do(req); err != nil {
-		fmt.Fprintf(c.stderr, "error: %v\n", err)
+		if !errors.Is(err, errFlowsDiffer) {
+			fmt.Fprintf(c.stderr, "error: %v\n", err)
+		}
 		return 1
 	}
 	return 0

@@ -1,0 +1,418 @@
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/l2gw/l2gw/flows"
+)
+
+// FlowReport is the bridge's l2gw flows read back to their owners (the API
+// objects), with how they differ from the desired state: GET /v1/flows.
+//
+// The dump and the desired state are read at two instants: a change
+// committed a moment ago may show as a difference until the reconciler has
+// applied it (Status.Reconciled).
+type FlowReport struct {
+	Summary FlowSummary  `json:"summary"`
+	Owners  []OwnerFlows `json:"owners"`
+	Learned []Learned    `json:"learned"`
+}
+
+// FlowSummary counts the flows of a report's owners.
+type FlowSummary struct {
+	InSync    bool `json:"in_sync"` // nothing missing, extra or different
+	Installed int  `json:"installed"`
+	Desired   int  `json:"desired"`
+	Missing   int  `json:"missing"`
+	Extra     int  `json:"extra"`
+	Different int  `json:"different"`
+	Learned   int  `json:"learned"` // entries OVS learned
+}
+
+// OwnerFlows is one owner's flows: those installed and how they differ from
+// those desired. A desired flow is named by its cookie, whose low 32 bits
+// hash the flow's content, so a flow installed with another cookie than the
+// desired one in the same table and priority is Different: the same flow
+// with other content (the dump carries no match to tell more).
+type OwnerFlows struct {
+	Kind string `json:"kind"` // pipeline, network, connection, binding or tunnel
+	ID   uint32 `json:"id"`   // the owner's ID in cookies
+	// Name is the network's or connection's name, "CONN/MAC" for a
+	// binding, "pipeline", the tunnel type, or "#ID" for an owner the
+	// desired state no longer has.
+	Name       string      `json:"name"`
+	Network    string      `json:"network,omitempty"`    // the network the owner belongs to
+	Connection string      `json:"connection,omitempty"` // the connection the owner belongs to
+	Flows      []FlowEntry `json:"flows"`                // installed, by table, priority, cookie
+	Missing    []FlowEntry `json:"missing"`              // desired, not installed
+	Extra      []FlowEntry `json:"extra"`                // installed, not desired
+	Different  []FlowDiff  `json:"different"`            // installed with other content
+}
+
+// differs reports whether o has a missing, extra or different flow.
+func (o *OwnerFlows) differs() bool {
+	return len(o.Missing)+len(o.Extra)+len(o.Different) > 0
+}
+
+// FlowEntry names one flow on the bridge.
+type FlowEntry struct {
+	Table    string `json:"table"` // the pipeline table's name
+	TableID  uint8  `json:"table_id"`
+	Priority uint16 `json:"priority"`
+	Cookie   Cookie `json:"cookie"`
+}
+
+// FlowDiff is a flow installed with other content than desired: same owner,
+// table and priority, another content hash.
+type FlowDiff struct {
+	Table     string `json:"table"`
+	TableID   uint8  `json:"table_id"`
+	Priority  uint16 `json:"priority"`
+	Installed Cookie `json:"installed"`
+	Desired   Cookie `json:"desired"`
+}
+
+// Learned counts the MACs OVS learned for a network (from its local ports)
+// or a connection (from its remote gateway).
+type Learned struct {
+	Kind       string `json:"kind"` // network or connection
+	ID         uint32 `json:"id"`
+	Name       string `json:"name"`
+	Network    string `json:"network,omitempty"`
+	Connection string `json:"connection,omitempty"`
+	Entries    int    `json:"entries"`
+}
+
+// Cookie is a flow cookie; in JSON, the hex string ovs-ofctl prints
+// ("0xa1000001cd728697").
+type Cookie uint64
+
+// MarshalText writes c as 0x and 16 hex digits.
+func (c Cookie) MarshalText() ([]byte, error) {
+	return fmt.Appendf(nil, "0x%016x", uint64(c)), nil
+}
+
+// UnmarshalText reads a cookie MarshalText wrote.
+func (c *Cookie) UnmarshalText(text []byte) error {
+	s, ok := strings.CutPrefix(string(text), "0x")
+	if !ok {
+		return fmt.Errorf("cookie %q: want 0x and hex digits", text)
+	}
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return fmt.Errorf("cookie %q: %w", text, err)
+	}
+	*c = Cookie(v)
+	return nil
+}
+
+// learnedCookie is the tag of learned entries (cookie bits 63..60, see
+// flows/cookie.go); flows.ControllerCookieMask selects those bits.
+const learnedCookie = flows.TagLearned << 60
+
+// Flows dumps the bridge's l2gw flows and learned entries, compiles the
+// desired state afresh and reports both by owner, with their differences.
+// It is safe to call while Run runs: it reads the state, the bridge's
+// ofports and a dump, never the reconciler's own model. Without an
+// OpenFlow connection it fails with an Unavailable Error.
+func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
+	installed, err := r.sw.Dump(ctx, flows.ControllerCookie, flows.ControllerCookieMask)
+	if err == nil {
+		var learned []flows.DumpedFlow
+		learned, err = r.sw.Dump(ctx, learnedCookie, flows.ControllerCookieMask)
+		if err == nil {
+			return r.flowReport(installed, learned)
+		}
+	}
+	if errors.Is(err, flows.ErrNotConnected) {
+		return FlowReport{}, &Error{Kind: Unavailable, Code: CodeUnavailable,
+			Message: fmt.Sprintf("cannot read the flows of bridge %s: %v", r.cfg.Bridge, err)}
+	}
+	return FlowReport{}, fmt.Errorf("dump the flows of bridge %s: %w", r.cfg.Bridge, err)
+}
+
+// flowReport compiles the desired state and reports it beside the dumps.
+func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowReport, error) {
+	names := readOwnerNames(r.state)
+	in, _ := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning)
+	desired := map[uint64]flows.DumpedFlow{}
+	keep := func(f *flows.Flow) {
+		desired[f.Cookie] = flows.DumpedFlow{Cookie: f.Cookie, Table: f.Table, Priority: f.Priority}
+	}
+	topology, err := flows.CompileTopology(in)
+	if err != nil {
+		return FlowReport{}, fmt.Errorf("compile the desired topology: %w", err)
+	}
+	for _, f := range topology {
+		keep(f)
+	}
+	for i := range in.Networks {
+		n := &in.Networks[i]
+		for j := range n.Connections {
+			c := &n.Connections[j]
+			for k := range c.Bindings {
+				b := &c.Bindings[k]
+				names.binding(b.ID, c.ID, b.MAC.String())
+				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
+				if err != nil {
+					return FlowReport{}, fmt.Errorf("compile binding %d: %w", b.ID, err)
+				}
+				for _, f := range fs {
+					keep(f)
+				}
+			}
+		}
+	}
+	rep := FlowReport{Owners: compare(installed, desired, names), Learned: countLearned(learned, names)}
+	rep.summarize()
+	return rep, nil
+}
+
+// compare groups the installed and desired flows by owner and tells them
+// apart.
+func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, names *ownerNames) []OwnerFlows {
+	owners := map[flows.Owner]*OwnerFlows{}
+	owner := func(c uint64) *OwnerFlows {
+		_, o, _ := flows.DecodeCookie(c)
+		if owners[o] == nil {
+			owners[o] = names.owner(o)
+		}
+		return owners[o]
+	}
+	// Missing and extra flows of one owner, table and priority.
+	type slot struct {
+		owner    flows.Owner
+		table    uint8
+		priority uint16
+	}
+	missing, extra := map[slot][]uint64{}, map[slot][]uint64{}
+	slotOf := func(f flows.DumpedFlow) slot {
+		_, o, _ := flows.DecodeCookie(f.Cookie)
+		return slot{o, f.Table, f.Priority}
+	}
+	onBridge := make(map[uint64]bool, len(installed))
+	for _, f := range installed {
+		onBridge[f.Cookie] = true
+		o := owner(f.Cookie)
+		o.Flows = append(o.Flows, entry(f))
+		if _, ok := desired[f.Cookie]; !ok {
+			extra[slotOf(f)] = append(extra[slotOf(f)], f.Cookie)
+		}
+	}
+	for c, f := range desired {
+		owner(c) // an owner with nothing installed is listed too
+		if !onBridge[c] {
+			missing[slotOf(f)] = append(missing[slotOf(f)], c)
+		}
+	}
+	for s, cs := range missing {
+		slices.Sort(cs)
+		ex := extra[s]
+		slices.Sort(ex)
+		o := owners[s.owner]
+		n := min(len(cs), len(ex))
+		for i := range n {
+			o.Different = append(o.Different, FlowDiff{Table: flows.TableName(s.table), TableID: s.table,
+				Priority: s.priority, Installed: Cookie(ex[i]), Desired: Cookie(cs[i])})
+		}
+		for _, c := range cs[n:] {
+			o.Missing = append(o.Missing, entry(desired[c]))
+		}
+		extra[s] = ex[n:]
+	}
+	for s, ex := range extra {
+		for _, c := range ex {
+			owners[s.owner].Extra = append(owners[s.owner].Extra, entry(flows.DumpedFlow{Cookie: c, Table: s.table, Priority: s.priority}))
+		}
+	}
+	out := make([]OwnerFlows, 0, len(owners))
+	for _, o := range slices.SortedFunc(maps.Keys(owners), compareOwners) {
+		of := owners[o]
+		sortEntries(of.Flows)
+		sortEntries(of.Missing)
+		sortEntries(of.Extra)
+		slices.SortFunc(of.Different, func(a, b FlowDiff) int {
+			return cmp.Or(cmp.Compare(a.TableID, b.TableID), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Installed, b.Installed))
+		})
+		out = append(out, *of)
+	}
+	return out
+}
+
+// compareOwners orders owners by kind, then ID.
+func compareOwners(a, b flows.Owner) int {
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+}
+
+// entry is f as a report lists it.
+func entry(f flows.DumpedFlow) FlowEntry {
+	return FlowEntry{Table: flows.TableName(f.Table), TableID: f.Table, Priority: f.Priority, Cookie: Cookie(f.Cookie)}
+}
+
+// sortEntries orders flows as the pipeline runs them: by table, then by
+// falling priority, then by cookie; an empty list becomes [].
+func sortEntries(es []FlowEntry) {
+	slices.SortFunc(es, func(a, b FlowEntry) int {
+		return cmp.Or(cmp.Compare(a.TableID, b.TableID), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Cookie, b.Cookie))
+	})
+}
+
+// countLearned counts the learned entries by network and connection.
+func countLearned(learned []flows.DumpedFlow, names *ownerNames) []Learned {
+	counts := map[flows.Owner]int{}
+	for _, f := range learned {
+		_, o, _ := flows.DecodeCookie(f.Cookie)
+		counts[o]++
+	}
+	out := make([]Learned, 0, len(counts))
+	for _, o := range slices.SortedFunc(maps.Keys(counts), compareOwners) {
+		of := names.owner(o)
+		out = append(out, Learned{Kind: of.Kind, ID: o.ID, Name: of.Name, Network: of.Network,
+			Connection: of.Connection, Entries: counts[o]})
+	}
+	return out
+}
+
+// summarize counts the report's flows and fills empty lists as [].
+func (rep *FlowReport) summarize() {
+	s := FlowSummary{}
+	for i := range rep.Owners {
+		o := &rep.Owners[i]
+		for _, l := range []*[]FlowEntry{&o.Flows, &o.Missing, &o.Extra} {
+			if *l == nil {
+				*l = []FlowEntry{}
+			}
+		}
+		if o.Different == nil {
+			o.Different = []FlowDiff{}
+		}
+		s.Installed += len(o.Flows)
+		s.Desired += len(o.Flows) - len(o.Extra) + len(o.Missing)
+		s.Missing += len(o.Missing)
+		s.Extra += len(o.Extra)
+		s.Different += len(o.Different)
+	}
+	if rep.Owners == nil {
+		rep.Owners = []OwnerFlows{}
+	}
+	if rep.Learned == nil {
+		rep.Learned = []Learned{}
+	}
+	for _, l := range rep.Learned {
+		s.Learned += l.Entries
+	}
+	s.InSync = s.Missing+s.Extra+s.Different == 0
+	rep.Summary = s
+}
+
+// Only returns the part of rep that belongs to network and connection
+// (each "" for any): the network's own flows, its connections' and their
+// bindings', and what they learned. Pipeline and tunnel flows belong to no
+// network and are left out by either filter.
+func (rep FlowReport) Only(network, connection string) FlowReport {
+	if network == "" && connection == "" {
+		return rep
+	}
+	in := func(net, conn string) bool {
+		return net != "" && (network == "" || net == network) &&
+			(connection == "" || conn == connection)
+	}
+	out := FlowReport{}
+	for _, o := range rep.Owners {
+		if in(o.Network, o.Connection) {
+			out.Owners = append(out.Owners, o)
+		}
+	}
+	for _, l := range rep.Learned {
+		if in(l.Network, l.Connection) {
+			out.Learned = append(out.Learned, l)
+		}
+	}
+	out.summarize()
+	return out
+}
+
+// Differences returns the owners of rep whose flows differ from the
+// desired ones, and no learned entries.
+func (rep FlowReport) Differences() FlowReport {
+	out := FlowReport{}
+	for _, o := range rep.Owners {
+		if o.differs() {
+			out.Owners = append(out.Owners, o)
+		}
+	}
+	out.summarize()
+	return out
+}
+
+// ownerNames resolves owners to the API objects' names.
+type ownerNames struct {
+	networks    map[uint32]string
+	connections map[uint32]Connection
+	bindings    map[uint32]bindingName
+}
+
+// bindingName is a binding's MAC and connection ID.
+type bindingName struct {
+	conn uint32
+	mac  string
+}
+
+// readOwnerNames reads the networks' and connections' names by ID.
+func readOwnerNames(state *State) *ownerNames {
+	names := &ownerNames{networks: map[uint32]string{}, connections: map[uint32]Connection{}, bindings: map[uint32]bindingName{}}
+	state.view(func(v stateView) {
+		snap := v.topology()
+		for _, n := range snap.Networks {
+			names.networks[n.ID] = n.Name
+		}
+		for _, c := range snap.Connections {
+			names.connections[c.ID] = c
+		}
+	})
+	return names
+}
+
+// binding records that binding id is mac on connection conn.
+func (n *ownerNames) binding(id, conn uint32, mac string) {
+	n.bindings[id] = bindingName{conn: conn, mac: mac}
+}
+
+// owner returns an empty OwnerFlows naming o.
+func (n *ownerNames) owner(o flows.Owner) *OwnerFlows {
+	of := &OwnerFlows{Kind: o.Kind.String(), ID: o.ID, Name: "#" + strconv.FormatUint(uint64(o.ID), 10)}
+	switch o.Kind {
+	case flows.KindPipeline:
+		of.Name = "pipeline"
+	case flows.KindTunnel:
+		if typ, ok := tunnelTypes[o.ID]; ok {
+			of.Name = typ
+		}
+	case flows.KindNetwork:
+		if name, ok := n.networks[o.ID]; ok {
+			of.Name, of.Network = name, name
+		}
+	case flows.KindConnection:
+		if c, ok := n.connections[o.ID]; ok {
+			of.Name, of.Network, of.Connection = c.Name, c.Network, c.Name
+		}
+	case flows.KindBinding:
+		if b, ok := n.bindings[o.ID]; ok {
+			if c, ok := n.connections[b.conn]; ok {
+				of.Name, of.Network, of.Connection = c.Name+"/"+b.mac, c.Network, c.Name
+			}
+		}
+	}
+	return of
+}
+
+// tunnelTypes names the tunnel owners' IDs (flows numbers the types in
+// its cookies; TestTunnelOwnerNames checks this against it).
+var tunnelTypes = map[uint32]string{1: TypeVXLAN, 2: TypeGRE, 3: TypeGeneve}
