@@ -119,6 +119,8 @@ The lab is up. Try:
   ip netns exec $(site_ns a) $BIN/l2gwctl connection list
   ip netns exec $(site_ns a) $BIN/l2gwctl mac list plane-b
   ip netns exec $(site_ns a) $BIN/l2gwctl status
+  ip netns exec $(site_ns a) $BIN/l2gwctl flows --diff
+  ip netns exec $(site_ns a) curl -s 127.0.0.1:8080/metrics | grep ^l2gw_
   ip netns exec $(site_ns a) env OVS_RUNDIR=$RUN/a ovs-ofctl -O OpenFlow13 dump-flows br-int --names
   ip netns exec $(host_ns a) ping 192.0.2.12
 Logs: $RUN/a/l2gwd.log, $RUN/b/l2gwd.log.   Remove it all: make demo-down
