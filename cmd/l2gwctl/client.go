@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"text/tabwriter"
+
+	"gopkg.in/yaml.v3"
 )
 
 // request is one API call and how its successful answer reads as text.
@@ -19,8 +21,8 @@ type request struct {
 	show func(w io.Writer, body []byte) error
 }
 
-// do sends r and prints its answer: the server's JSON, indented, for -o json
-// or r.show's text for -o table. A rejected request yields an *apiError.
+// do sends r and prints its answer: the server's JSON, indented, for -o json,
+// as YAML for -o yaml, or r.show's text for -o table. A rejected request yields an *apiError.
 func (c *cli) do(r request) error {
 	var body io.Reader
 	if r.body != nil {
@@ -55,17 +57,52 @@ func (c *cli) do(r request) error {
 	if c.output == "table" {
 		return r.show(c.stdout, data)
 	}
+	if err := writeAnswer(c.stdout, c.output, data); err != nil {
+		return fmt.Errorf("answer to %s %s: %w", r.method, req.URL, err)
+	}
+	return nil
+}
+
+// writeAnswer writes the server's JSON answer data as format: json
+// (indented) or yaml (the same document, keys in the server's order).
+// An empty answer (a delete) writes nothing.
+func writeAnswer(w io.Writer, format string, data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil
 	}
 	var out bytes.Buffer
-	if err := json.Indent(&out, data, "", "  "); err != nil {
-		return fmt.Errorf("answer to %s %s is not JSON: %w", r.method, req.URL, err)
+	if format == "yaml" {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return fmt.Errorf("not JSON: %w", err)
+		}
+		blockStyle(&doc)
+		enc := yaml.NewEncoder(&out)
+		enc.SetIndent(2)
+		if err := enc.Encode(&doc); err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+	} else {
+		if err := json.Indent(&out, data, "", "  "); err != nil {
+			return fmt.Errorf("not JSON: %w", err)
+		}
+		out.WriteByte('\n')
 	}
-	out.WriteByte('\n')
-	_, err = out.WriteTo(c.stdout)
+	_, err := out.WriteTo(w)
 	return err
+}
+
+// blockStyle drops the JSON (flow, quoted) styles of n and its children:
+// the YAML encoder then writes block style and quotes only what needs it.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // apiError is a request the server rejected.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -56,7 +55,7 @@ func flowsResource() resource {
 	}}}
 }
 
-// showFlows prints a flow report as format (table or json); with diff it
+// showFlows prints a flow report as format (table, json or yaml); with diff it
 // returns errFlowsDiffer when the report is not in sync.
 func showFlows(format string, diff bool) func(io.Writer, []byte) error {
 	return func(w io.Writer, body []byte) error {
@@ -65,12 +64,8 @@ func showFlows(format string, diff bool) func(io.Writer, []byte) error {
 			return fmt.Errorf("decode flows: %w", err)
 		}
 		var err error
-		if format == "json" {
-			var out bytes.Buffer
-			if err = json.Indent(&out, bytes.TrimSpace(body), "", "  "); err == nil {
-				out.WriteByte('\n')
-				_, err = out.WriteTo(w)
-			}
+		if format != "table" {
+			err = writeAnswer(w, format, body)
 		} else {
 			err = writeFlows(w, rep, diff)
 		}

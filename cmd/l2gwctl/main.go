@@ -31,7 +31,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // cli is one invocation: its global settings and where it writes.
 type cli struct {
 	api       string // base URL of the API
-	output    string // "table" or "json"
+	output    string // "table", "json" or "yaml"
 	tokenFile string // file holding the bearer token
 	ca        string // CA bundle that verifies an https:// API
 	cert, key string // client certificate and key for an https:// API
@@ -108,8 +108,8 @@ func (c *cli) parse(res *resource, args []string) (request, error) {
 			return request{}, fmt.Errorf("%s %s needs --%s", res.name, v.name, name)
 		}
 	}
-	if c.output != "table" && c.output != "json" {
-		return request{}, fmt.Errorf("-o %q: want table or json", c.output)
+	if c.output != "table" && c.output != "json" && c.output != "yaml" {
+		return request{}, fmt.Errorf("-o %q: want table, json or yaml", c.output)
 	}
 	return build(pos)
 }
@@ -120,7 +120,7 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.api, "api", c.api, "l2gwd API base `URL`; env L2GW_API overrides the default")
-	fs.StringVar(&c.output, "o", c.output, "output `FORMAT`: table, or json (the server's JSON, indented; a delete prints nothing)")
+	fs.StringVar(&c.output, "o", c.output, "output `FORMAT`: table, json (the server's JSON, indented) or yaml (the same, as YAML); a delete prints nothing")
 	fs.StringVar(&c.tokenFile, "token-file", c.tokenFile, "`FILE` holding the API's bearer token; env L2GW_TOKEN_FILE, or the token itself in L2GW_TOKEN")
 	fs.StringVar(&c.ca, "ca", c.ca, "PEM CA bundle `FILE` that verifies an https:// API (default: the system's CAs); env L2GW_CA")
 	fs.StringVar(&c.cert, "cert", c.cert, "PEM client certificate `FILE` for an https:// API that asks for one; env L2GW_CERT")

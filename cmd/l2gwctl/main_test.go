@@ -120,6 +120,7 @@ func TestGatewayLifecycle(t *testing.T) {
 			"NAME     TUNNEL-IP\n" +
 			"site-b   198.51.100.2\n"},
 		{args: "gateway show site-b -o json", stdout: "{\n  \"name\": \"site-b\",\n  \"tunnel_ip\": \"198.51.100.2\"\n}\n"},
+		{args: "gateway show site-b -o yaml", stdout: "name: site-b\ntunnel_ip: 198.51.100.2\n"},
 		{args: "gateway delete site-c", stdout: "deleted gateway site-c\n"},
 		{args: "gateway list", stdout: "" +
 			"NAME     TUNNEL-IP\n" +
@@ -196,6 +197,7 @@ func TestMACs(t *testing.T) {
   ]
 }
 `},
+		{args: "-o yaml mac list backup-b", stdout: "macs:\n  - mac: 02:0b:00:00:00:05\n    ips:\n      - 192.0.2.25\n"},
 		{args: "mac replace backup-b", stdout: "replaced the MACs of connection backup-b with 0 MAC(s)\n"},
 		{args: "mac list backup-b", stdout: "MAC   IPS\n"},
 		{args: "mac list nope", code: 1, stderr: "[HTTP 404 Not Found]"},
@@ -260,7 +262,7 @@ func TestUsageErrors(t *testing.T) {
 		{args: "connection update c", code: 2, stderr: "unknown verb \"update\" for connection"},
 		{args: "mac add backup-b", code: 2, stderr: "error: no MAC to add\n"},
 		{args: "mac add backup-b --file /nonexistent.json", code: 2, stderr: "read --file"},
-		{args: "-o yaml network list", code: 2, stderr: "error: -o \"yaml\": want table or json\n"},
+		{args: "-o xml network list", code: 2, stderr: "error: -o \"xml\": want table, json or yaml\n"},
 		{args: "status extra", code: 2, stderr: "error: usage: l2gwctl status\n"},
 		{args: "network list", stdout: "NAME   ATTACHMENTS\n"}, // nothing above changed the state
 	})
@@ -268,7 +270,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	for _, s := range []struct{ args, want string }{
-		{"--help", "Usage: l2gwctl [--api URL] [-o table|json] <resource> <verb> [args]\n"},
+		{"--help", "Usage: l2gwctl [--api URL] [-o table|json|yaml] <resource> <verb> [args]\n"},
 		{"help", "  connection   a network joined to a remote gateway on a segmentation ID\n"},
 		{"network --help", "  l2gwctl network update NAME [--attach PORT[:VLAN]]...\n"},
 		{"connection create --help", "  --type TYPE            tunnel encapsulation TYPE: vxlan, gre or geneve (default vxlan) [create]\n"},

@@ -65,7 +65,7 @@ func (c *cli) usage(w io.Writer, res *resource) {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	defer tw.Flush()
 	if res == nil {
-		fmt.Fprint(tw, "Usage: l2gwctl [--api URL] [-o table|json] <resource> <verb> [args]\n\n"+
+		fmt.Fprint(tw, "Usage: l2gwctl [--api URL] [-o table|json|yaml] <resource> <verb> [args]\n\n"+
 			"l2gwctl drives l2gwd, the layer-2 gateway controller, through its HTTP API v1.\n\nResources:\n")
 		for _, r := range resources {
 			fmt.Fprintf(tw, "  %s\t%s\n", r.name, r.summary)
