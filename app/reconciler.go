@@ -232,7 +232,13 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 	}
 	// The old model goes now, not after the new one is built: a failure
-	// leaves synced false, and the next pass starts from a dump.
+	// leaves synced false, and the next pass starts from a dump. Only its
+	// connections are kept, to forget what was learned through those that
+	// are gone or have moved.
+	var oldConns map[string]*connModel
+	if r.model != nil {
+		oldConns = r.model.conns
+	}
 	r.model = nil
 	return r.apply(ctx, func(out *sink) error {
 		m, err := r.compileAll(ports, func(f *flows.Flow) bool {
@@ -249,6 +255,11 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		dels := slices.Sorted(maps.Keys(installed))
 		for _, c := range dels {
 			out.del(c)
+		}
+		for name, old := range oldConns {
+			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old.connRef) {
+				out.del(flows.LearnedConnectionCookie(old.conn.ID))
+			}
 		}
 		r.model = m
 		return nil

@@ -318,3 +318,25 @@ func TestTheBridgeNamesEveryPipelineTable(t *testing.T) {
 		t.Errorf("%d tables named, the pipeline has %d", len(br.cfg.TableNames), len(flows.Pipeline))
 	}
 }
+
+func TestDeletingAConnectionForgetsWhatWasLearnedThroughIt(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	r := newTestReconciler(state, sw)
+	reconcileOK(t, r)
+	conn, err := state.GetConnection("backup-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// OVS learned a MAC from site-b: an entry with the connection's learned cookie.
+	learned := flows.LearnedConnectionCookie(conn.ID)
+	sw.flows[learned] = memFlow{table: flows.TableL2Lookup, priority: 100, key: "learned from site-b"}
+	sw.byMatch["learned from site-b"] = learned
+
+	if err := state.DeleteConnection("backup-b"); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r)
+	if _, ok := sw.flows[learned]; ok {
+		t.Fatal("an entry learned through a deleted connection is still on the switch")
+	}
+}

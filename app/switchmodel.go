@@ -156,12 +156,13 @@ func (m *model) staleConnections(refs map[string]connRef) []string {
 }
 
 // updateConnections brings the connections to refs: a connection gone has
-// its bindings' flows removed; a stale one (see staleConnections) has them
-// compiled again from macs, its bindings read with refs.
+// its bindings' flows and the MACs learned through it removed; a stale one
+// (see staleConnections) has them removed too, its bindings compiled again
+// from macs against refs.
 func (m *model) updateConnections(refs map[string]connRef, macs map[string][]flows.Binding, out *sink) error {
 	for name, cm := range m.conns {
 		if _, still := refs[name]; !still {
-			m.dropBindings(cm, out)
+			m.dropConnection(cm, out)
 			delete(m.conns, name)
 		}
 	}
@@ -172,7 +173,7 @@ func (m *model) updateConnections(refs map[string]connRef, macs map[string][]flo
 			continue
 		}
 		if cm != nil {
-			m.dropBindings(cm, out)
+			m.dropConnection(cm, out)
 		}
 		cm = &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
 		m.conns[name] = cm
@@ -185,12 +186,15 @@ func (m *model) updateConnections(refs map[string]connRef, macs map[string][]flo
 	return nil
 }
 
-// dropBindings removes the flows of every binding of cm.
-func (m *model) dropBindings(cm *connModel, out *sink) {
+// dropConnection removes the flows of every binding of cm, and the entries
+// OVS learned through it (they share its learned cookie): they point at a
+// tunnel that is gone or has moved.
+func (m *model) dropConnection(cm *connModel, out *sink) {
 	for id := range cm.bindings {
 		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: id}, nil, out)
 	}
 	clear(cm.bindings)
+	out.del(flows.LearnedConnectionCookie(cm.conn.ID))
 }
 
 // updateBinding brings one binding to t.

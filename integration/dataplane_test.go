@@ -91,6 +91,13 @@ func TestUnboundHostsReachEachOtherByFloodingAndLearning(t *testing.T) {
 	if strings.Contains(captured, "ICMP") {
 		t.Fatalf("the bystander saw unicast between learned hosts:\n%s", captured)
 	}
+
+	// Deleting the connection forgets what was learned through it at
+	// once, not when the entries idle out.
+	a.must(t, "DELETE", "/v1/connections/plane-b", nil, 204)
+	if l := strings.Join(a.learnedFlows(t), "\n"); strings.Contains(l, "dl_dst="+macB1) {
+		t.Fatalf("site a still has %s learned through the deleted connection:\n%s", macB1, l)
+	}
 }
 
 func TestVLANTaggedAttachment(t *testing.T) {
