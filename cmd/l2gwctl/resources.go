@@ -90,6 +90,8 @@ var resources = []resource{
 
 	flowsResource(),
 
+	traceResource(),
+
 	{name: "status", summary: "the daemon's view of its switch", verbs: []verb{{
 		setup: fixed(func([]string) request {
 			return request{method: http.MethodGet, path: "/v1/status", show: showOne(
