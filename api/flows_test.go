@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -13,31 +11,11 @@ import (
 	"github.com/l2gw/l2gw/flows"
 )
 
-// newFlowsSite is newSite whose handler serves GET /v1/flows from its
-// running reconciler, with the switch and the bridge connected.
+// newFlowsSite is newSite with the switch and the bridge connected and
+// the reconciler done with its first pass.
 func newFlowsSite(t *testing.T) *site {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIP: "198.51.100.1"})
-	if err != nil {
-		t.Fatalf("open state: %v", err)
-	}
-	s := &site{state: state, sw: newFakeSwitch(), br: &fakeBridge{changes: make(chan struct{}, 1)}}
-	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: quiet}, state, s.sw, s.br)
-	s.client = &client{t: t, h: NewHandler(state, rec.Status, nil, WithFlows(rec.Flows))}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rec.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-done
-		if err := state.Close(); err != nil {
-			t.Errorf("close state: %v", err)
-		}
-	})
+	s := newSite(t)
 	s.br.connect()
 	s.sw.connect()
 	s.awaitReady()

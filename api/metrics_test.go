@@ -118,8 +118,9 @@ func (b *fakeBridge) connect() {
 	b.changes <- struct{}{}
 }
 
-// site is an API handler with metrics over a real state and a running
-// reconciler whose switch and bridge are fakes, both down at first.
+// site is an API handler with metrics and the flow report over a real
+// state and a running reconciler whose switch and bridge are fakes, both
+// down at first.
 type site struct {
 	*client
 	state *app.State
@@ -140,7 +141,7 @@ func newSite(t *testing.T) *site {
 	if err := rec.Instrument(reg); err != nil {
 		t.Fatal(err)
 	}
-	s.client = &client{t: t, h: NewHandler(state, rec.Status, nil, WithMetrics(reg))}
+	s.client = &client{t: t, h: NewHandler(state, rec.Status, nil, WithMetrics(reg), WithFlows(rec.Flows))}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
