@@ -22,11 +22,13 @@ type handler struct {
 	log     *slog.Logger
 	metrics *apiMetrics // nil without WithMetrics
 	flows   FlowsFunc   // nil without WithFlows
+	learned Learner     // nil without WithLearned
 }
 
 // NewHandler serves the v1 API over state; status reports the switch side
 // for GET /v1/status and GET /readyz. It also answers GET /healthz
-// (liveness), GET /v1/flows (503 without WithFlows) and, with WithMetrics,
+// (liveness), GET /v1/flows (503 without WithFlows), GET and DELETE
+// /v1/networks/{name}/learned (503 without WithLearned) and, with WithMetrics,
 // GET /metrics. A nil log discards the request log.
 func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
@@ -36,7 +38,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{state: state, status: status, log: log, flows: o.flows}
+	h := &handler{state: state, status: status, log: log, flows: o.flows, learned: o.learned}
 	if o.registry != nil {
 		h.metrics = newAPIMetrics(o.registry)
 	}
@@ -47,6 +49,8 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/networks/{name}", http.MethodGet, h.getNetwork)
 	h.route(r, "/v1/networks/{name}", http.MethodPut, h.replaceNetwork)
 	h.route(r, "/v1/networks/{name}", http.MethodDelete, h.deleteNetwork)
+	h.route(r, "/v1/networks/{name}/learned", http.MethodGet, h.getLearned)
+	h.route(r, "/v1/networks/{name}/learned", http.MethodDelete, h.flushLearned)
 
 	h.route(r, "/v1/remote-gateways", http.MethodPost, h.createRemoteGateway)
 	h.route(r, "/v1/remote-gateways", http.MethodGet, h.listRemoteGateways)

@@ -39,6 +39,7 @@ type HandlerOption func(*handlerOptions)
 type handlerOptions struct {
 	registry *prometheus.Registry
 	flows    FlowsFunc // nil without WithFlows
+	learned  Learner   // nil without WithLearned
 }
 
 // WithMetrics makes the handler serve GET /metrics from reg (Prometheus

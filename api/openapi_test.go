@@ -1196,6 +1196,12 @@ var oaScript = []oaStep{
 	{method: "GET", path: "/v1/flows?network=nope", status: 404},
 	{method: "GET", path: "/v1/flows?connection=nope", status: 404},
 
+	// Learned MACs (the one learned entry is backup's).
+	{method: "GET", path: "/v1/networks/backup/learned", status: 200},
+	{method: "GET", path: "/v1/networks/nope/learned", status: 404},
+	{method: "DELETE", path: "/v1/networks/backup/learned", status: 200},
+	{method: "DELETE", path: "/v1/networks/nope/learned", status: 404},
+
 	// Deletes.
 	{method: "DELETE", path: "/v1/networks/backup", status: 409},
 	{method: "DELETE", path: "/v1/remote-gateways/site-c", status: 409},
@@ -1256,7 +1262,7 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	sw.learn(flows.LearnedCookie(1))
 	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: slog.New(slog.DiscardHandler)},
 		state, sw, &fakeBridge{changes: make(chan struct{}, 1)})
-	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows))
+	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows), WithLearned(rec))
 	c := &oaConformance{t: t, doc: doc, seen: make(map[string]bool)}
 	for _, s := range oaScript {
 		c.send(h, s)
@@ -1264,6 +1270,10 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	noSwitch := NewHandler(state, func() app.Status { return status }, nil)
 	resp := c.send(noSwitch, oaStep{method: "GET", path: "/v1/flows", status: http.StatusServiceUnavailable})
 	wantError(t, "GET /v1/flows without a switch", resp, http.StatusServiceUnavailable, app.CodeUnavailable, "")
+	for _, method := range []string{"GET", "DELETE"} {
+		resp := c.send(noSwitch, oaStep{method: method, path: "/v1/networks/backup/learned", status: http.StatusServiceUnavailable})
+		wantError(t, method+" /v1/networks/backup/learned without a switch", resp, http.StatusServiceUnavailable, app.CodeUnavailable, "")
+	}
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusServiceUnavailable})
 	status.Reconciled = true
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusOK})

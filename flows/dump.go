@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/contiv/libOpenflow/openflow13"
@@ -13,15 +14,26 @@ import (
 // replyIdle is how long a multipart request waits for its next reply part.
 const replyIdle = 10 * time.Second
 
-// DumpedFlow is a flow as Dump reports it: what names it on the switch.
+// DumpedFlow is a flow as Dump reports it: what names it on the switch,
+// and for learned entries what they learned.
 type DumpedFlow struct {
 	Cookie   uint64
 	Priority uint16
 	Table    uint8
+	// EthDst is the destination MAC the flow matches (its eth_dst, without
+	// the mask if masked), nil if it matches none.
+	EthDst net.HardwareAddr
+	// LearnedPort is the ofport a learned entry from a local port forwards
+	// to, 0 for any other flow.
+	LearnedPort uint32
+	// Duration is how long the flow has been installed: for a learned
+	// entry, since it was first learned (OpenFlow 1.3 reports no idle age).
+	Duration time.Duration
 }
 
 // Dump returns every flow, in any table, whose cookie matches cookie under
-// cookieMask: its cookie, table and priority.
+// cookieMask: its cookie, table, priority, duration and, for learned
+// entries, the MAC and port they learned.
 //
 // Completeness is checked against the switch's own count (an aggregate-stats
 // request with the same cookie and mask, sent first): the dump is only right
@@ -51,10 +63,15 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]Dumped
 	}
 	flows := make([]DumpedFlow, len(entries))
 	for i, e := range entries {
-		st := e.(*openflow13.FlowStats)
-		flows[i] = DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority}
+		flows[i] = dumped(e.(*flowStats))
 	}
 	return flows, nil
+}
+
+// dumped is the flow-stats entry st as Dump reports it.
+func dumped(st *flowStats) DumpedFlow {
+	return DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority, EthDst: st.ethDst,
+		LearnedPort: uint32(st.port), Duration: time.Duration(st.DurationSec)*time.Second + time.Duration(st.DurationNSec)}
 }
 
 // multipart sends one multipart request of type typ with a fresh xid and

@@ -1,8 +1,10 @@
 package flows
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net"
 
 	"github.com/contiv/libOpenflow/openflow13"
 	"github.com/contiv/libOpenflow/util"
@@ -29,10 +31,10 @@ const (
 )
 
 // parseFlowStatsReply decodes a flow-stats reply into an
-// openflow13.MultipartReply whose body holds *openflow13.FlowStats with the
-// entries' fixed fields only: no match, no instructions. A dump needs no
-// more (Dump reports cookies, tables and priorities), and 100,000 flows'
-// matches would cost tens of megabytes to decode.
+// openflow13.MultipartReply whose body holds *flowStats: the entries' fixed
+// fields and, for learned entries, their eth_dst and learned port: no
+// other match field or instruction. A dump needs no more, and
+// 100,000 flows' matches would cost tens of megabytes to decode.
 //
 // libOpenflow's own decoder also loses MAC and IPv6 addresses (it copies
 // them into nil slices), and panics on actions and match fields it does not
@@ -58,9 +60,9 @@ func parseFlowStatsReply(b []byte) (*openflow13.MultipartReply, error) {
 	return rep, nil
 }
 
-// parseFlowStats decodes the fixed fields of one ofp_flow_stats entry and
-// returns its length.
-func parseFlowStats(b []byte) (*openflow13.FlowStats, int, error) {
+// parseFlowStats decodes the fixed fields of one ofp_flow_stats entry, the
+// eth_dst of its match and its learned port, and returns its length.
+func parseFlowStats(b []byte) (*flowStats, int, error) {
 	if len(b) < flowStatsLen+4 {
 		return nil, 0, fmt.Errorf("%d bytes, too short", len(b))
 	}
@@ -68,10 +70,11 @@ func parseFlowStats(b []byte) (*openflow13.FlowStats, int, error) {
 	if n < flowStatsLen+4 || n > len(b) {
 		return nil, 0, fmt.Errorf("length %d, have %d bytes", n, len(b))
 	}
-	if l := int(binary.BigEndian.Uint16(b[flowStatsLen+2 : flowStatsLen+4])); l < 4 || flowStatsLen+l > n {
+	l := int(binary.BigEndian.Uint16(b[flowStatsLen+2 : flowStatsLen+4]))
+	if l < 4 || flowStatsLen+l > n {
 		return nil, 0, fmt.Errorf("match of length %d in an entry of %d bytes", l, n)
 	}
-	return &openflow13.FlowStats{
+	st := &openflow13.FlowStats{
 		Length:       uint16(n),
 		TableId:      b[2],
 		DurationSec:  binary.BigEndian.Uint32(b[4:8]),
@@ -83,5 +86,71 @@ func parseFlowStats(b []byte) (*openflow13.FlowStats, int, error) {
 		Cookie:       binary.BigEndian.Uint64(b[24:32]),
 		PacketCount:  binary.BigEndian.Uint64(b[32:40]),
 		ByteCount:    binary.BigEndian.Uint64(b[40:48]),
-	}, n, nil
+	}
+	fs := &flowStats{FlowStats: st, ethDst: oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])}
+	if ins := flowStatsLen + (l+7)/8*8; ins <= n {
+		fs.port = learnedPort(b[ins:n])
+	}
+	return fs, n, nil
+}
+
+// flowStats is a flow-stats entry as parseFlowStats decodes it: the fixed
+// fields, and what a learned entry learned.
+type flowStats struct {
+	*openflow13.FlowStats
+	ethDst net.HardwareAddr // nil when the match has no eth_dst
+	port   uint16           // learnedPort's, 0 when none
+}
+
+// reg7Header is NXM_NX_REG7's header, where a learned entry loads its
+// output port.
+var reg7Header = fieldHeader("NXM_NX_REG7")
+
+// learnedPort returns the port a learned entry loads into reg7[0..15]
+// (learnLocal's load:NXM_OF_IN_PORT[]->NXM_NX_REG7[0..15], which OVS
+// reports in OpenFlow 1.3 as an NXAST_REG_LOAD in the apply-actions
+// instruction) among the instructions ins, 0 if there is none. It
+// allocates nothing.
+func learnedPort(ins []byte) uint16 {
+	for len(ins) >= 8 {
+		typ, n := binary.BigEndian.Uint16(ins[0:2]), int(binary.BigEndian.Uint16(ins[2:4]))
+		if n < 8 || n > len(ins) {
+			return 0
+		}
+		if typ == openflow13.InstrType_APPLY_ACTIONS {
+			for acts := ins[8:n]; len(acts) >= 4; {
+				m := int(binary.BigEndian.Uint16(acts[2:4]))
+				if m < 4 || m > len(acts) {
+					return 0
+				}
+				if m == 24 && binary.BigEndian.Uint16(acts[0:2]) == openflow13.ActionType_Experimenter &&
+					binary.BigEndian.Uint32(acts[4:8]) == openflow13.NxExperimenterID &&
+					binary.BigEndian.Uint16(acts[8:10]) == openflow13.NXAST_REG_LOAD &&
+					binary.BigEndian.Uint16(acts[10:12]) == 15 && // ofs 0, 16 bits
+					binary.BigEndian.Uint32(acts[12:16]) == reg7Header {
+					return uint16(binary.BigEndian.Uint64(acts[16:24]))
+				}
+				acts = acts[m:]
+			}
+		}
+		ins = ins[n:]
+	}
+	return 0
+}
+
+// oxmEthDst returns a copy of the OXM_OF_ETH_DST value among the OXM
+// fields oxm (masked or not), or nil if there is none. It allocates only
+// when it finds one.
+func oxmEthDst(oxm []byte) net.HardwareAddr {
+	for len(oxm) >= 4 {
+		class, field, n := binary.BigEndian.Uint16(oxm[0:2]), oxm[2]>>1, int(oxm[3])
+		if len(oxm) < 4+n {
+			return nil
+		}
+		if class == openflow13.OXM_CLASS_OPENFLOW_BASIC && field == openflow13.OXM_FIELD_ETH_DST && n >= 6 {
+			return net.HardwareAddr(bytes.Clone(oxm[4:10]))
+		}
+		oxm = oxm[4+n:]
+	}
+	return nil
 }

@@ -219,7 +219,7 @@ func TestParseFlowStatsKeepsCookieTablePriority(t *testing.T) {
 		t.Fatalf("parsed type %d with %d entries, want flow stats with 3", rep.Type, len(rep.Body))
 	}
 	for i := range 3 {
-		st := rep.Body[i].(*openflow13.FlowStats)
+		st := rep.Body[i].(*flowStats)
 		if st.Cookie != uint64(i)+0xA0 || st.TableId != uint8(i) || st.Priority != uint16(100+i) {
 			t.Errorf("entry %d: cookie %#x table %d priority %d", i, st.Cookie, st.TableId, st.Priority)
 		}

@@ -88,6 +88,8 @@ var resources = []resource{
 
 	macResource(),
 
+	learnedResource(),
+
 	flowsResource(),
 
 	traceResource(),

@@ -119,7 +119,7 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		rec.Run(recCtx)
 	}()
 
-	server := api.NewServer(api.NewHandler(state, rec.Status, log, api.WithMetrics(metrics), api.WithFlows(rec.Flows)), apiOpts)
+	server := api.NewServer(api.NewHandler(state, rec.Status, log, api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)), apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(server, apiListener) }()
 	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,
