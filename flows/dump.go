@@ -68,10 +68,14 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]Dumped
 	return flows, nil
 }
 
-// dumped is the flow-stats entry st as Dump reports it.
+// dumped is the flow-stats entry st as Dump reports it; its EthDst is st's.
 func dumped(st *flowStats) DumpedFlow {
-	return DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority, EthDst: st.ethDst,
+	f := DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority,
 		LearnedPort: uint32(st.port), Duration: time.Duration(st.DurationSec)*time.Second + time.Duration(st.DurationNSec)}
+	if st.hasEthDst {
+		f.EthDst = net.HardwareAddr(st.ethDst[:])
+	}
+	return f
 }
 
 // multipart sends one multipart request of type typ with a fresh xid and

@@ -1,10 +1,8 @@
 package flows
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
 
 	"github.com/contiv/libOpenflow/openflow13"
 	"github.com/contiv/libOpenflow/util"
@@ -74,7 +72,7 @@ func parseFlowStats(b []byte) (*flowStats, int, error) {
 	if l < 4 || flowStatsLen+l > n {
 		return nil, 0, fmt.Errorf("match of length %d in an entry of %d bytes", l, n)
 	}
-	st := &openflow13.FlowStats{
+	fs := &flowStats{FlowStats: openflow13.FlowStats{
 		Length:       uint16(n),
 		TableId:      b[2],
 		DurationSec:  binary.BigEndian.Uint32(b[4:8]),
@@ -86,8 +84,8 @@ func parseFlowStats(b []byte) (*flowStats, int, error) {
 		Cookie:       binary.BigEndian.Uint64(b[24:32]),
 		PacketCount:  binary.BigEndian.Uint64(b[32:40]),
 		ByteCount:    binary.BigEndian.Uint64(b[40:48]),
-	}
-	fs := &flowStats{FlowStats: st, ethDst: oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])}
+	}}
+	fs.ethDst, fs.hasEthDst = oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])
 	if ins := flowStatsLen + (l+7)/8*8; ins <= n {
 		fs.port = learnedPort(b[ins:n])
 	}
@@ -95,11 +93,12 @@ func parseFlowStats(b []byte) (*flowStats, int, error) {
 }
 
 // flowStats is a flow-stats entry as parseFlowStats decodes it: the fixed
-// fields, and what a learned entry learned.
+// fields, and what a learned entry learned. One allocation per entry.
 type flowStats struct {
-	*openflow13.FlowStats
-	ethDst net.HardwareAddr // nil when the match has no eth_dst
-	port   uint16           // learnedPort's, 0 when none
+	openflow13.FlowStats
+	ethDst    [6]byte
+	hasEthDst bool   // the match has an eth_dst
+	port      uint16 // learnedPort's, 0 when none
 }
 
 // reg7Header is NXM_NX_REG7's header, where a learned entry loads its
@@ -138,19 +137,18 @@ func learnedPort(ins []byte) uint16 {
 	return 0
 }
 
-// oxmEthDst returns a copy of the OXM_OF_ETH_DST value among the OXM
-// fields oxm (masked or not), or nil if there is none. It allocates only
-// when it finds one.
-func oxmEthDst(oxm []byte) net.HardwareAddr {
+// oxmEthDst returns the OXM_OF_ETH_DST value among the OXM fields oxm
+// (masked or not), and whether there is one. It allocates nothing.
+func oxmEthDst(oxm []byte) ([6]byte, bool) {
 	for len(oxm) >= 4 {
 		class, field, n := binary.BigEndian.Uint16(oxm[0:2]), oxm[2]>>1, int(oxm[3])
 		if len(oxm) < 4+n {
-			return nil
+			return [6]byte{}, false
 		}
 		if class == openflow13.OXM_CLASS_OPENFLOW_BASIC && field == openflow13.OXM_FIELD_ETH_DST && n >= 6 {
-			return net.HardwareAddr(bytes.Clone(oxm[4:10]))
+			return [6]byte(oxm[4:10]), true
 		}
 		oxm = oxm[4+n:]
 	}
-	return nil
+	return [6]byte{}, false
 }

@@ -57,7 +57,7 @@ func TestOXMEthDstAllocatesNothingWithout(t *testing.T) {
 	l := int(binary.BigEndian.Uint16(entry[flowStatsLen+2:]))
 	oxm := entry[flowStatsLen+4 : flowStatsLen+l]
 	if allocs := testing.AllocsPerRun(100, func() {
-		if oxmEthDst(oxm) != nil {
+		if _, found := oxmEthDst(oxm); found {
 			t.Fatal("found an eth_dst in a match without one")
 		}
 	}); allocs != 0 {
