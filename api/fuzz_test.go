@@ -127,7 +127,7 @@ var fuzzWriteSeeds = []struct {
 	{routeCreateNetwork, jsonCT, `{"name":"net-x","attachments":[{"port":"a/b"},{"port":"` + strings.Repeat("p", 16) + `"},{"port":".."}]}`, http.StatusBadRequest},
 	{routeCreateNetwork, jsonCT, `{"name":"net-x","attachments":[{"port":"p9","vlan":4095}]}`, http.StatusBadRequest},
 	{routeReplaceNetwork, jsonCT, `{"name":"net-b","attachments":[]}`, http.StatusBadRequest},
-	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"2001:db8::1"}`, http.StatusBadRequest},
+	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"fe80::1"}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"fe80::1%eth0"}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"198.51.100.1"}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"224.0.0.1"}`, http.StatusBadRequest},
@@ -203,7 +203,7 @@ type fuzzWriter struct {
 // newFuzzWriter opens a State in a temp directory and creates fuzzFixture.
 func newFuzzWriter(tb testing.TB) *fuzzWriter {
 	tb.Helper()
-	state, err := app.Open(tb.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(tb.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		tb.Fatalf("open state: %v", err)
 	}

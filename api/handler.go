@@ -67,6 +67,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/connections/{name}/macs", http.MethodPut, h.replaceMACs)
 	h.route(r, "/v1/connections/{name}/macs", http.MethodGet, h.listMACs)
 	h.route(r, "/v1/connections/{name}/macs/{mac}", http.MethodDelete, h.deleteMAC)
+	h.route(r, movePath, http.MethodPost, h.moveMACs)
 
 	h.route(r, "/v1/status", http.MethodGet, h.getStatus)
 	h.route(r, "/v1/flows", http.MethodGet, h.getFlows)

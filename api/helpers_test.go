@@ -25,7 +25,7 @@ type client struct {
 // newClient opens a fresh state and serves the API over it; log may be nil.
 func newClient(t testing.TB, log *slog.Logger) *client {
 	t.Helper()
-	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}

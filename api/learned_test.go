@@ -23,7 +23,7 @@ func (l *stubLearner) FlushLearned(_ context.Context, network string) (int, erro
 }
 
 func TestLearnedRoutes(t *testing.T) {
-	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

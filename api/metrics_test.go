@@ -131,7 +131,7 @@ type site struct {
 func newSite(t *testing.T) *site {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}

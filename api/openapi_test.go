@@ -1146,7 +1146,7 @@ var oaScript = []oaStep{
 	{method: "GET", path: "/v1/remote-gateways/nope", status: 404},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"203.0.113.30"}`, status: 200},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"name":"site-c","tunnel_ip":"::ffff:203.0.113.3"}`, status: 200},
-	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"2001:db8::3"}`, status: 400},
+	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"fe80::3"}`, status: 400},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"name":"site-b","tunnel_ip":"203.0.113.3"}`, status: 400},
 	{method: "PUT", path: "/v1/remote-gateways/nope", body: `{"tunnel_ip":"203.0.113.9"}`, status: 404},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"198.51.100.2"}`, status: 409},
@@ -1186,6 +1186,19 @@ var oaScript = []oaStep{
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:99", status: 404},
 	{method: "DELETE", path: "/v1/connections/nope/macs/02:0b:00:00:00:01", status: 404},
 
+	// Moves (backup-b holds 02:0b:00:00:00:01 and 02:0b:00:00:00:02, backup-c 02:0c:00:00:00:01;
+	// backup-e, left for the store-down moves, none).
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-e","tunnel_ip":"203.0.113.5"}`, status: 201},
+	{method: "POST", path: "/v1/connections", body: `{"name":"backup-e","network":"backup","remote_gateway":"site-e","segmentation_id":5005}`, status: 201},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-c","from":"backup-b","macs":["02:0b:00:00:00:02"]}`, status: 200},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-c","from":"backup-b","macs":["02:0b:00:00:00:02"]}`, status: 200},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-b","macs":["02:0b:00:00:00:02"]}`, status: 200},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-c","macs":[]}`, status: 400},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-c","macs":["02:0b"]}`, status: 400},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"nope","macs":["02:0b:00:00:00:01"]}`, status: 404},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-c","macs":["02:0b:00:00:00:99"]}`, status: 404},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-b","from":"backup-e","macs":["02:0c:00:00:00:01"]}`, status: 409},
+
 	// Flows (a switch whose flows are all missing but one learned entry).
 	{method: "GET", path: "/v1/flows", status: 200},
 	{method: "GET", path: "/v1/flows?diff=true", status: 200},
@@ -1224,7 +1237,7 @@ var oaScript = []oaStep{
 }
 
 // oaStoreDown are writes that pass every check but cannot be stored: the
-// state is closed (spare, site-d and backup-b with its MAC exist).
+// state is closed (spare, site-d, backup-b with its MAC and backup-e exist).
 var oaStoreDown = []oaStep{
 	{method: "POST", path: "/v1/networks", body: `{"name":"n9"}`},
 	{method: "PUT", path: "/v1/networks/spare", body: `{"attachments":[{"port":"eth9"}]}`},
@@ -1237,6 +1250,7 @@ var oaStoreDown = []oaStep{
 	{method: "POST", path: "/v1/connections/backup-b/macs", body: `{"macs":[{"mac":"02:0b:00:00:00:09"}]}`},
 	{method: "PUT", path: "/v1/connections/backup-b/macs", body: `{"macs":[]}`},
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:01"},
+	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-e","macs":["02:0b:00:00:00:01"]}`},
 }
 
 // TestOpenAPIResponsesConform drives the real handler over a real State
@@ -1246,7 +1260,7 @@ var oaStoreDown = []oaStep{
 // but 500, which no request can provoke.
 func TestOpenAPIResponsesConform(t *testing.T) {
 	doc := loadOpenAPI(t)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}

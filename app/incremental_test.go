@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"slices"
 	"testing"
 
@@ -25,13 +27,22 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 	state, sw := siteState(t), newMemSwitch()
 	ports := map[string]uint32{"eth1": 1, "trunk0": 2, "eth2": 4, "eth3": 5,
 		ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}
+	// A second gateway on network backup, for moves.
+	must[RemoteGateway](t)(state.CreateRemoteGateway(RemoteGateway{Name: "site-d", TunnelIP: "2001:db8::d"}))
+	must[Connection](t)(state.CreateConnection(Connection{Name: "backup-d", Network: "backup", RemoteGateway: "site-d",
+		SegmentationID: 77, NetworkType: TypeGRE, Flood: true}))
 	r := NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, &fixedBridge{ports: ports})
 	reconcileOK(t, r)
 
 	rng := rand.New(rand.NewPCG(seed, 2))
 	mac := func() string { return fmt.Sprintf("02:0b:00:00:%02x:%02x", rng.IntN(4), rng.IntN(32)) }
-	ip := func() string { return fmt.Sprintf("192.0.2.%d", 1+rng.IntN(60)) }
-	conns := []string{"backup-b"}
+	ip := func() string {
+		if rng.IntN(3) == 0 {
+			return fmt.Sprintf("2001:db8::%x", 1+rng.IntN(60))
+		}
+		return fmt.Sprintf("192.0.2.%d", 1+rng.IntN(60))
+	}
+	conns := []string{"backup-b", "backup-d"}
 	ops := []func() error{
 		func() error { // add a few bindings
 			var batch []MACBinding
@@ -53,6 +64,27 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 			}
 			return state.DeleteMAC(c, macs[rng.IntN(len(macs))].MAC)
 		},
+		func() error { // move bindings between backup's connections, sometimes with a wrong from
+			from, to := "backup-b", "backup-d"
+			if rng.IntN(2) == 0 {
+				from, to = to, from
+			}
+			macs, _ := state.ListMACs(from)
+			if len(macs) == 0 {
+				return nil
+			}
+			mv := MACMove{To: to, MACs: []string{macs[rng.IntN(len(macs))].MAC}}
+			if n := rng.IntN(4); n == 1 {
+				mv.From = from
+			} else if n == 2 {
+				mv.From = to
+			}
+			if extra := macs[rng.IntN(len(macs))].MAC; !slices.Contains(mv.MACs, extra) && rng.IntN(2) == 0 {
+				mv.MACs = append(mv.MACs, extra)
+			}
+			_, err := state.MoveMACs(mv)
+			return err
+		},
 		func() error { // move a gateway: its connections' bindings change
 			_, err := state.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: fmt.Sprintf("198.51.100.%d", 2+rng.IntN(5))})
 			return err
@@ -64,7 +96,7 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 		},
 		func() error { // a second network and connection come and go
 			if slices.Contains(conns, "red-c") {
-				conns = conns[:1]
+				conns = slices.DeleteFunc(conns, func(c string) bool { return c == "red-c" })
 				if err := state.DeleteConnection("red-c"); err != nil {
 					return err
 				}
@@ -195,4 +227,20 @@ func snapshotInput(state *State, ports map[string]uint32) *flows.Input {
 		}
 	}
 	return in
+}
+
+// flowBinding converts a validated binding as the reconciler's passes do.
+func flowBinding(b MACBinding) flows.Binding {
+	mac, _ := net.ParseMAC(b.MAC)
+	fb := flows.Binding{ID: b.ID, MAC: mac}
+	for _, s := range b.IPs {
+		switch a, err := netip.ParseAddr(s); {
+		case err != nil:
+		case a.Is4():
+			fb.IPv4 = append(fb.IPv4, net.IP(a.AsSlice()))
+		default:
+			fb.IPv6 = append(fb.IPv6, net.IP(a.AsSlice()))
+		}
+	}
+	return fb
 }

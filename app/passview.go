@@ -55,7 +55,7 @@ func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
 }
 
 // arena carves the flow compiler's bindings from few allocations: their
-// MACs and IPv4 addresses come from shared arrays, and nothing of the
+// MACs and IP addresses come from shared arrays, and nothing of the
 // state is shared.
 type arena struct{ macs, ips []byte }
 
@@ -73,6 +73,11 @@ func (ar *arena) binding(e *macEntry) flows.Binding {
 			ar.ips = append(ar.ips, a4[:]...)
 			n := len(ar.ips)
 			b.IPv4 = append(b.IPv4, net.IP(ar.ips[n-4:n:n]))
+		} else {
+			a16 := a.As16()
+			ar.ips = append(ar.ips, a16[:]...)
+			n := len(ar.ips)
+			b.IPv6 = append(b.IPv6, net.IP(ar.ips[n-16:n:n]))
 		}
 	}
 	return b
@@ -122,6 +127,11 @@ type touch struct {
 	conn    string
 	id      uint32
 	binding *flows.Binding // nil: no longer bound with this ID
+	// reboundOn names, for a touch whose binding is nil, the connection
+	// another touch of the same pass binds the ID on (a move keeps the
+	// binding's ID): that touch brings the ID's flows where they must be,
+	// changing only what differs, so this one deletes nothing.
+	reboundOn string
 }
 
 // readPass reads, at one instant, what changes ask to recompile against
@@ -150,5 +160,16 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 			}
 		}
 	})
+	boundOn := map[uint32]string{}
+	for _, t := range p.touches {
+		if t.binding != nil {
+			boundOn[t.id] = t.conn
+		}
+	}
+	for i := range p.touches {
+		if t := &p.touches[i]; t.binding == nil {
+			t.reboundOn = boundOn[t.id]
+		}
+	}
 	return p
 }

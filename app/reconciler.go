@@ -447,7 +447,7 @@ func (a connRef) sameBindingFlows(b connRef) bool {
 // compiler's input without bindings, and says what each connection (by
 // name) compiles against. Attachments whose port has no ofport yet, and
 // tunnel types whose port has none, are left out until they appear; so are
-// connections whose gateway has no IPv4 tunnel address.
+// connections whose gateway has no valid tunnel address (IPv4 or IPv6).
 func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flows.Input, map[string]connRef) {
 	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learn.IdleTimeout, LearnLimit: learn.Limit}
 	for _, typ := range []string{TypeVXLAN, TypeGRE, TypeGeneve} {
@@ -457,8 +457,8 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flo
 	}
 	gateways := map[string]net.IP{}
 	for _, g := range snap.RemoteGateways {
-		if a, err := netip.ParseAddr(g.TunnelIP); err == nil && a.Is4() {
-			gateways[g.Name] = net.IP(a.AsSlice())
+		if a, err := netip.ParseAddr(g.TunnelIP); err == nil {
+			gateways[g.Name] = net.IP(a.Unmap().AsSlice())
 		}
 	}
 	byNetwork := map[string][]Connection{}
@@ -488,17 +488,4 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flo
 		in.Networks = append(in.Networks, fn)
 	}
 	return in, refs
-}
-
-// flowBinding converts a validated binding; its IPv6 addresses have no
-// flows yet.
-func flowBinding(b MACBinding) flows.Binding {
-	mac, _ := net.ParseMAC(b.MAC)
-	fb := flows.Binding{ID: b.ID, MAC: mac}
-	for _, s := range b.IPs {
-		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-			fb.IPv4 = append(fb.IPv4, net.IP(a.AsSlice()))
-		}
-	}
-	return fb
 }

@@ -114,7 +114,7 @@ func (b *fixedBridge) Connected() bool                  { return true }
 
 func siteState(t *testing.T) *State {
 	t.Helper()
-	s, err := Open(t.TempDir(), Options{LocalTunnelIP: "198.51.100.1"})
+	s, err := Open(t.TempDir(), Options{LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

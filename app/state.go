@@ -19,9 +19,10 @@ import (
 type Options struct {
 	// Logger receives the state's log; nil means slog.Default().
 	Logger *slog.Logger
-	// LocalTunnelIP is this gateway's own tunnel endpoint (--tunnel-ip); a
-	// remote gateway may not use it. "" skips that check.
-	LocalTunnelIP string
+	// LocalTunnelIPs are this gateway's own tunnel endpoints (--tunnel-ip:
+	// one address, or an IPv4 and an IPv6 one); a remote gateway may use
+	// none of them.
+	LocalTunnelIPs []string
 }
 
 // State is the desired state of one site's gateway, validated and durable.
@@ -36,7 +37,7 @@ type Options struct {
 // in flight.
 type State struct {
 	log   *slog.Logger
-	local netip.Addr
+	local []netip.Addr
 	// db is the store at path; it changes (reopen) only under mu with no
 	// AddMACs call in flight.
 	db   *bolt.DB
@@ -129,12 +130,12 @@ func Open(dataDir string, opts Options) (*State, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if opts.LocalTunnelIP != "" {
-		a, err := netip.ParseAddr(opts.LocalTunnelIP)
+	for _, ip := range opts.LocalTunnelIPs {
+		a, err := netip.ParseAddr(ip)
 		if err != nil {
 			return nil, fmt.Errorf("local tunnel IP: %w", err)
 		}
-		s.local = a.Unmap()
+		s.local = append(s.local, a.Unmap())
 	}
 	db, err := openDB(dataDir)
 	if err != nil {
@@ -232,14 +233,14 @@ func (s *State) Subscribe(fn func(Change)) {
 }
 
 // mutate runs change under the write lock, alone (no AddMACs in flight),
-// and, if it committed, tells the subscribers what it touched (change
-// fills ch in).
+// and, if it committed and touched something, tells the subscribers what
+// (change fills ch in).
 func (s *State) mutate(change func(ch *Change) error) error {
 	var ch Change
 	s.mu.Lock()
 	s.waitForAdds()
 	err := change(&ch)
-	if err == nil {
+	if err == nil && (ch.Topology || len(ch.Bindings) > 0) {
 		s.publish(ch)
 	}
 	s.mu.Unlock()

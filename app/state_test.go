@@ -13,7 +13,7 @@ const localTunnelIP = "198.51.100.1"
 
 func openState(t testing.TB, dir string) *State {
 	t.Helper()
-	s, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIP: localTunnelIP})
+	s, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{localTunnelIP}})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dir, err)
 	}
@@ -145,7 +145,10 @@ var rejectCases = []rejectCase{
 	// tunnel IPs
 	{"tunnel ip empty", gw(""), Invalid, CodeInvalidArgument, "tunnel_ip"},
 	{"tunnel ip garbage", gw("site-x.example"), Invalid, CodeInvalidArgument, "tunnel_ip"},
-	{"tunnel ip v6", gw("2001:db8::1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip v6 link-local", gw("fe80::1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip v6 zone", gw("2001:db8::1%wan0"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip v6 multicast", gw("ff02::1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
+	{"tunnel ip v6 loopback", gw("::1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
 	{"tunnel ip unspecified", gw("0.0.0.0"), Invalid, CodeInvalidArgument, "tunnel_ip"},
 	{"tunnel ip multicast", gw("224.0.0.1"), Invalid, CodeInvalidArgument, "tunnel_ip"},
 	{"tunnel ip broadcast", gw("255.255.255.255"), Invalid, CodeInvalidArgument, "tunnel_ip"},
@@ -162,8 +165,8 @@ var rejectCases = []rejectCase{
 	{"replace gateway ip taken", func(s *State) error {
 		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "198.51.100.3"}))
 	}, Conflict, CodeConflict, "tunnel_ip"},
-	{"replace gateway ip v6", func(s *State) error {
-		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "2001:db8::2"}))
+	{"replace gateway ip v6 unspecified", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "::"}))
 	}, Invalid, CodeInvalidArgument, "tunnel_ip"},
 	{"delete unknown gateway", func(s *State) error { return s.DeleteRemoteGateway("site-x") }, NotFound, CodeNotFound, ""},
 	{"delete gateway in use", func(s *State) error { return s.DeleteRemoteGateway("site-c") }, Conflict, CodeInUse, ""},
@@ -274,12 +277,18 @@ func TestRejected(t *testing.T) {
 	}
 }
 
-func TestIPv6TunnelMessage(t *testing.T) {
+// TestIPv6TunnelIP: an IPv6 tunnel endpoint is accepted in canonical
+// form, and taken once, whatever its notation.
+func TestIPv6TunnelIP(t *testing.T) {
 	s := newState(t)
-	_, err := s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "2001:db8::2"})
-	e := wantError(t, err, Invalid, CodeInvalidArgument, "tunnel_ip")
-	if e.Message != "IPv6 tunnel endpoints are not supported yet" || e.Error() != e.Message {
-		t.Errorf("message = %q, Error() = %q", e.Message, e.Error())
+	g, err := s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "2001:DB8:0:0::0002"})
+	if err != nil || g.TunnelIP != "2001:db8::2" {
+		t.Fatalf("create IPv6 gateway: %+v, %v", g, err)
+	}
+	_, err = s.CreateRemoteGateway(RemoteGateway{Name: "site-c", TunnelIP: "2001:db8:0::2"})
+	e := wantError(t, err, Conflict, CodeConflict, "tunnel_ip")
+	if want := `tunnel_ip 2001:db8::2 is already used by remote gateway "site-b"`; e.Message != want {
+		t.Errorf("message = %q, want %q", e.Message, want)
 	}
 }
 

@@ -197,12 +197,16 @@ func (m *model) dropConnection(cm *connModel, out *sink) {
 	out.del(flows.LearnedConnectionCookie(cm.conn.ID))
 }
 
-// updateBinding brings one binding to t.
+// updateBinding brings one binding to t. A binding that left t's
+// connection for another (t.reboundOn) only leaves the connection's books
+// here: its flows are the other touch's to change.
 func (m *model) updateBinding(t touch, out *sink) error {
 	cm := m.conns[t.conn]
 	if t.binding == nil || cm == nil {
-		m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: t.id}, nil, out)
-		if cm != nil {
+		if t.reboundOn == "" {
+			m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: t.id}, nil, out)
+		}
+		if cm != nil && t.reboundOn != t.conn {
 			delete(cm.bindings, t.id)
 		}
 		return nil

@@ -4,19 +4,19 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
 // Limits of the API's fields.
 const (
-	maxNameLen    = 63
-	maxPortLen    = 15 // IFNAMSIZ - 1
-	maxVLAN       = 4094
-	maxVNI        = 1<<24 - 1 // VXLAN and Geneve carry 24-bit segment IDs
-	maxObjectID   = 1<<24 - 1 // IDs go into 24-bit cookie and register fields
-	macFieldFmt   = "macs[%d].mac"
-	ipFieldFmt    = "macs[%d].ips[%d]"
-	ipv6TunnelMsg = "IPv6 tunnel endpoints are not supported yet"
+	maxNameLen  = 63
+	maxPortLen  = 15 // IFNAMSIZ - 1
+	maxVLAN     = 4094
+	maxVNI      = 1<<24 - 1 // VXLAN and Geneve carry 24-bit segment IDs
+	maxObjectID = 1<<24 - 1 // IDs go into 24-bit cookie and register fields
+	macFieldFmt = "macs[%d].mac"
+	ipFieldFmt  = "macs[%d].ips[%d]"
 )
 
 // validateName checks an object name: 1-63 characters of [a-z0-9-].
@@ -78,9 +78,11 @@ func checkPortName(port string) string {
 	return ""
 }
 
-// parseTunnelIP checks a remote gateway's tunnel endpoint and returns it in
-// canonical form.
-func parseTunnelIP(s string, local netip.Addr) (netip.Addr, error) {
+// parseTunnelIP checks a remote gateway's tunnel endpoint, IPv4 or IPv6,
+// and returns it in canonical form (an IPv4-mapped IPv6 address is its
+// IPv4 address). An IPv6 link-local address is refused: a flow's tunnel
+// destination carries no zone, so OVS could not tell which link it is on.
+func parseTunnelIP(s string, local []netip.Addr) (netip.Addr, error) {
 	const field = "tunnel_ip"
 	if s == "" {
 		return netip.Addr{}, invalid(field, "tunnel_ip is required")
@@ -89,14 +91,15 @@ func parseTunnelIP(s string, local netip.Addr) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, invalid(field, "tunnel_ip %q is not an IP address", s)
 	}
-	if a.Zone() != "" || (a.Is6() && !a.Is4In6()) {
-		return netip.Addr{}, invalid(field, ipv6TunnelMsg)
+	if a.Zone() != "" {
+		return netip.Addr{}, invalid(field, "tunnel_ip %q has a zone: want an address routable without one", s)
 	}
 	a = a.Unmap()
 	switch {
-	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
+		a.Is6() && a.IsLinkLocalUnicast():
 		return netip.Addr{}, invalid(field, "tunnel_ip %s is not a unicast address another site can use", a)
-	case a == local:
+	case slices.Contains(local, a):
 		return netip.Addr{}, invalid(field, "tunnel_ip %s is this gateway's own tunnel IP", a)
 	}
 	return a, nil

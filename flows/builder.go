@@ -187,8 +187,6 @@ func matchVLAN(vid uint16) field { return tlv(hdrVLANVID, be16(vid|openflow13.OF
 
 func matchReg(reg int, value uint32) field { return tlv(hdrRegs[reg], be32(value), nil) }
 
-func matchTunSrc(ip net.IP) field { return tlv(hdrTunIPv4S, ip.To4(), nil) }
-
 func matchTunID(id uint32) field { return tlv(hdrTunnelID, be64(uint64(id)), nil) }
 
 func matchEthDst(mac net.HardwareAddr) field { return tlv(hdrEthDst, mac, nil) }
@@ -256,14 +254,6 @@ func loadReg(reg int, value uint32) action {
 	a = binary.BigEndian.AppendUint16(a, 0<<6|31) // ofs 0, 32 bits
 	a = binary.BigEndian.AppendUint32(a, hdrRegs[reg])
 	return binary.BigEndian.AppendUint64(a, uint64(value))
-}
-
-// setTunnel sets the tunnel destination and key of the next tunnel output.
-func setTunnel(remote net.IP, key uint32) []action {
-	return []action{
-		setField(tlv(hdrTunIPv4D, remote.To4(), nil)),
-		setField(tlv(hdrTunnelID, be64(uint64(key)), nil)),
-	}
 }
 
 // resubmit runs table's matching flow's actions here (NXAST_RESUBMIT_TABLE).

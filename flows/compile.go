@@ -49,12 +49,14 @@ type Connection struct {
 	Bindings       []Binding
 }
 
-// Binding is a static MAC (with IPv4 addresses answered in OVS) behind a
-// connection's gateway.
+// Binding is a static MAC behind a connection's gateway, with the IPv4
+// addresses whose ARP requests and the IPv6 addresses whose neighbour
+// solicitations OVS answers for it.
 type Binding struct {
 	ID   uint32
 	MAC  net.HardwareAddr
 	IPv4 []net.IP
+	IPv6 []net.IP
 }
 
 // FlowSet is a set of flows keyed by cookie.
@@ -171,8 +173,8 @@ func CompileTopology(in *Input) (FlowSet, error) {
 			if !ok {
 				continue
 			}
-			if c.RemoteIP.To4() == nil {
-				return nil, fmt.Errorf("connection %d: remote IP %v is not IPv4", c.ID, c.RemoteIP)
+			if err := checkRemoteIP(c); err != nil {
+				return nil, err
 			}
 			if c.ID == 0 || c.ID > MaxOwnerID {
 				return nil, fmt.Errorf("connection ID %d out of range 1..%d", c.ID, MaxOwnerID)
@@ -193,8 +195,8 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 	if !ok {
 		return nil, nil
 	}
-	if c.RemoteIP.To4() == nil {
-		return nil, fmt.Errorf("connection %d: remote IP %v is not IPv4", c.ID, c.RemoteIP)
+	if err := checkRemoteIP(c); err != nil {
+		return nil, err
 	}
 	if b.ID == 0 || b.ID > MaxOwnerID {
 		return nil, fmt.Errorf("binding ID %d out of range 1..%d", b.ID, MaxOwnerID)
@@ -221,7 +223,7 @@ func pipelineFlows(in *Input) []*Flow {
 		// they can be learned.
 		flow(TableClassifier, 300).match(matchEthSrcMulticast()).done(pipeline),
 		flow(TableClassifier, 0).done(pipeline),
-		flow(TableSourceLookup, 0).apply(sourceLookup...).goTo(TableLearn).done(pipeline),
+		flow(TableSourceLookup, 0).apply(sourceLookup(hasIPv6Gateway(in))...).goTo(TableLearn).done(pipeline),
 		flow(TableLearn, 0).done(pipeline),
 		flow(TableARPResponder, 0).apply(resubmit(TableL2Lookup)).goTo(TableForward).done(pipeline),
 		flow(TableL2Lookup, 0).done(pipeline),
@@ -231,6 +233,7 @@ func pipelineFlows(in *Input) []*Flow {
 		flow(TableEgress, 0).done(pipeline),
 		flow(TableReplyToIngress, 0).done(pipeline),
 	}
+	fs = append(fs, ndPipelineFlows(pipeline)...)
 	for _, typ := range sortedKeys(in.TunnelPorts) {
 		port := in.TunnelPorts[typ]
 		tunnel := Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}
@@ -344,33 +347,16 @@ func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle ui
 			apply(loadReg(RegNetwork, networkID), loadReg(RegFlags, FlagFromTunnel), loadReg(RegIngressConn, c.ID)).
 			goTo(TableSourceLookup).done(owner),
 		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, 0)).
-			apply(learnRemote(c.ID, idle, limit)).goTo(TableARPResponder).done(owner),
+			apply(learnFromGateway(c, idle, limit)).goTo(TableARPResponder).done(owner),
 		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, c.ID)).
 			goTo(TableARPResponder).done(owner),
 	}
 }
 
-// sourceLookup are the actions of TableSourceLookup: the packet's source
-// MAC looked up in TableL2Lookup as if it were its destination, and
-// everything that lookup may overwrite but RegSourceConn put back:
-//
-//	push:NXM_OF_ETH_DST[], push:NXM_NX_TUN_ID[], push:NXM_NX_TUN_IPV4_DST[],
-//	move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[], resubmit(,l2_lookup),
-//	pop:NXM_NX_TUN_IPV4_DST[], pop:NXM_NX_TUN_ID[], pop:NXM_OF_ETH_DST[], load:0->NXM_NX_REG7[]
-//
-// Reusing the binding's forwarding flow as its source entry keeps a
-// binding at one flow plus its ARP answers.
-var sourceLookup = []action{
-	push(nxmEthDst, 48), push(nxmTunID, 64), push(nxmTunDst, 32),
-	move(nxmEthSrc, nxmEthDst, 48),
-	resubmit(TableL2Lookup),
-	pop(nxmTunDst, 32), pop(nxmTunID, 64), pop(nxmEthDst, 48),
-	loadReg(RegOutPort, 0),
-}
-
 // bindingFlows are a static binding's flows: unicast to its MAC goes into
-// the tunnel to its gateway, and ARP requests for its IPv4 addresses from
-// local attachments are answered in OVS. The forwarding flow is also the
+// the tunnel to its gateway, and ARP requests for its IPv4 addresses and
+// neighbour solicitations for its IPv6 addresses from local attachments
+// are answered in OVS. The forwarding flow is also the
 // MAC's source entry (TableSourceLookup): it names the binding's
 // connection in RegSourceConn.
 func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding) []*Flow {
@@ -382,6 +368,9 @@ func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding
 	}
 	for _, ip := range b.IPv4 {
 		fs = append(fs, arpResponder(networkID, b.MAC, ip, owner))
+	}
+	for _, ip := range b.IPv6 {
+		fs = append(fs, ndResponder(networkID, b.MAC, ip, owner))
 	}
 	return fs
 }

@@ -15,7 +15,7 @@ import (
 // FuzzCompile compiles Inputs decoded from fuzz bytes (see
 // decodeFuzzInput): the compiler never panics and never changes its input;
 // it either refuses the input with an error, and only input with an ID a
-// cookie cannot carry, a remote IP that is not IPv4 or a flow too large to
+// cookie cannot carry, a remote IP that is neither IPv4 nor IPv6 or a flow too large to
 // send, or it returns, deterministically, flows that each fit a bundle add
 // (and so a 64 KiB OpenFlow message), whose flow_mods count their own
 // bytes, keep their table's contract, carry cookies unique in the set that
@@ -150,7 +150,7 @@ func floodSeed(size int) []byte {
 }
 
 // unsendable says why in cannot be compiled ("" when it can): an ID out of
-// the range a cookie carries, a remote IP that is not IPv4 on a connection
+// the range a cookie carries, a remote IP that is neither IPv4 nor IPv6 on a connection
 // whose tunnel port exists, or a flood flow over the largest flow_mod that
 // can be sent.
 func unsendable(in *Input) string {
@@ -165,7 +165,7 @@ func unsendable(in *Input) string {
 				continue
 			}
 			switch {
-			case c.RemoteIP.To4() == nil:
+			case c.RemoteIP.To4() == nil && c.RemoteIP.To16() == nil:
 				return fmt.Sprintf("connection %d's remote IP %v", c.ID, c.RemoteIP)
 			case outOfRange(c.ID):
 				return fmt.Sprintf("connection ID %d", c.ID)
@@ -322,7 +322,7 @@ func realistic(in *Input) bool {
 				if !fresh("binding %d", b.ID) || !fresh("mac %v in %d", b.MAC, n.ID) {
 					return false
 				}
-				for _, ip := range b.IPv4 {
+				for _, ip := range slices.Concat(b.IPv4, b.IPv6) {
 					if !fresh("ip %v in %d", ip, n.ID) {
 						return false
 					}
@@ -367,14 +367,20 @@ func cloneInput(in *Input) *Input {
 			for k := range c.Bindings {
 				b := &c.Bindings[k]
 				b.MAC = slices.Clone(b.MAC)
-				b.IPv4 = slices.Clone(b.IPv4)
-				for l := range b.IPv4 {
-					b.IPv4[l] = slices.Clone(b.IPv4[l])
-				}
+				b.IPv4 = cloneIPs(b.IPv4)
+				b.IPv6 = cloneIPs(b.IPv6)
 			}
 		}
 	}
 	return &out
+}
+
+func cloneIPs(ips []net.IP) []net.IP {
+	out := slices.Clone(ips)
+	for i := range out {
+		out[i] = slices.Clone(out[i])
+	}
+	return out
 }
 
 // Fuzz input encoding. Numbers are big-endian; a read past the end gives
@@ -393,7 +399,9 @@ func cloneInput(in *Input) *Input {
 //	             flags: bit 0 flood; bits 1-2 remote IP: 0 IPv4 (4 bytes),
 //	             1 IPv4 in net.IP's 16-byte form (4 bytes), 2 IPv6 (16
 //	             bytes), 3 none
-//	binding    = id mac:6 bytes count:u16 {form:u8 (1: 16-byte form) ipv4:4 bytes}
+//	binding    = id mac:6 bytes count:u16 {form:u8 ip}: form bit 1 set, an
+//	             IPv6 address (16 bytes); otherwise IPv4 (4 bytes), in
+//	             net.IP's 16-byte form when bit 0 is set
 //	id         = u16: 0xffff is 0, 0xfffe MaxOwnerID+1, 0xfffd MaxOwnerID,
 //	             any other v is v+1
 var tunnelTypes = []string{"vxlan", "gre", "geneve", "stt"}
@@ -509,7 +517,12 @@ func decodeFuzzConnection(r *fuzzReader) Connection {
 	for k := min(r.u16(), maxFuzzBindings); k > 0 && r.more(); k-- {
 		b := Binding{ID: r.id(), MAC: net.HardwareAddr(r.bytes(6))}
 		for l := min(r.u16(), maxFuzzBindings); l > 0 && r.more(); l-- {
-			form, ip := r.u8(), r.bytes(4)
+			form := r.u8()
+			if form&2 != 0 {
+				b.IPv6 = append(b.IPv6, net.IP(r.bytes(16)))
+				continue
+			}
+			ip := r.bytes(4)
 			if form&1 != 0 {
 				ip = net.IPv4(ip[0], ip[1], ip[2], ip[3])
 			}
@@ -523,7 +536,7 @@ func decodeFuzzConnection(r *fuzzReader) Connection {
 // encodeFuzzInput encodes in for decodeFuzzInput, with the i-th network's
 // fan-out byte fanouts[i] (0 when missing), within the limits of the
 // encoding: IDs up to 65533 or one of the special ones, VLANs up to 4094,
-// MACs of 6 bytes, binding IPs IPv4, lists within their caps.
+// MACs of 6 bytes, lists within their caps.
 func encodeFuzzInput(in *Input, fanouts ...uint8) []byte {
 	var b []byte
 	var ports uint8
@@ -586,13 +599,16 @@ func appendFuzzConnection(b []byte, c *Connection) []byte {
 	for _, bd := range c.Bindings {
 		b = appendFuzzID(b, bd.ID)
 		b = append(b, bd.MAC...)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(bd.IPv4)))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(bd.IPv4)+len(bd.IPv6)))
 		for _, ip := range bd.IPv4 {
 			var form byte
 			if len(ip) == net.IPv6len {
 				form = 1
 			}
 			b = append(append(b, form), ip.To4()...)
+		}
+		for _, ip := range bd.IPv6 {
+			b = append(append(b, 2), ip.To16()...)
 		}
 	}
 	return b

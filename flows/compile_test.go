@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"testing"
 
@@ -12,20 +13,25 @@ import (
 
 // fieldNames names the match fields the pipeline uses, for contract checks.
 var fieldNames = map[[2]uint16]string{
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IN_PORT}:   "in_port",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_VLAN_VID}:  "vlan_vid",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_DST}:   "eth_dst",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_SRC}:   "eth_src",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_TYPE}:  "eth_type",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_OP}:    "arp_op",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_TPA}:   "arp_tpa",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_TUNNEL_ID}: "tun_id",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG3}:                  "reg3",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG4}:                  "reg4",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG5}:                  "reg5",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG6}:                  "reg6",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG7}:                  "reg7",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV4_SRC}:          "tun_src",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IN_PORT}:        "in_port",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_VLAN_VID}:       "vlan_vid",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_DST}:        "eth_dst",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_SRC}:        "eth_src",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_TYPE}:       "eth_type",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_OP}:         "arp_op",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_TPA}:        "arp_tpa",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_TUNNEL_ID}:      "tun_id",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IP_PROTO}:       "ip_proto",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ICMPV6_TYPE}:    "icmpv6_type",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IPV6_SRC}:       "ipv6_src",
+	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IPV6_ND_TARGET}: "nd_target",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG3}:                       "reg3",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG4}:                       "reg4",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG5}:                       "reg5",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG6}:                       "reg6",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG7}:                       "reg7",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV4_SRC}:               "tun_src",
+	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV6_SRC}:               "tun_ipv6_src",
 }
 
 // checkContract fails t when f breaks its table's declared contract.
@@ -92,13 +98,15 @@ func twoSites() *Input {
 			{ID: 1, Attachments: []Attachment{{OFPort: 1}, {OFPort: 3, VLAN: 100}},
 				Connections: []Connection{
 					{ID: 1, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5001, Flood: true,
-						Bindings: []Binding{{ID: 1, MAC: mac("02:0b:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
+						Bindings: []Binding{{ID: 1, MAC: mac("02:0b:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
+							IPv6: []net.IP{net.ParseIP("2001:db8::21")}}}},
 					{ID: 2, NetworkType: "gre", RemoteIP: net.ParseIP("198.51.100.3"), SegmentationID: 7, Flood: false},
 				}},
 			{ID: 2, Attachments: []Attachment{{OFPort: 2}},
 				Connections: []Connection{
 					{ID: 3, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5002, Flood: true,
-						Bindings: []Binding{{ID: 2, MAC: mac("02:0b:00:00:00:02"), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
+						Bindings: []Binding{{ID: 2, MAC: mac("02:0b:00:00:00:02"), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
+							IPv6: []net.IP{net.ParseIP("2001:db8::21")}}}},
 				}},
 		},
 	}
@@ -146,8 +154,8 @@ func TestCookiesNameTheirOwners(t *testing.T) {
 		owners[o]++
 	}
 	want := map[Owner]int{
-		{KindBinding, 1}: 2, // unicast to tunnel + one ARP answer
-		{KindBinding, 2}: 2,
+		{KindBinding, 1}: 3, // unicast to tunnel + one ARP answer + one ND answer
+		{KindBinding, 2}: 3,
 		// admission, learning (capped), a bound source's pass
 		{KindConnection, 1}: 3, {KindConnection, 2}: 3, {KindConnection, 3}: 3,
 		// 3 per attachment (classify, egress, reply) + local learning + 2 flood
@@ -162,25 +170,33 @@ func TestCookiesNameTheirOwners(t *testing.T) {
 }
 
 func TestOverlappingIPsAreAnsweredPerNetwork(t *testing.T) {
-	var answers []*Flow
+	// twoSites binds 192.0.2.21 and 2001:db8::21 in both networks.
+	answers := map[uint16]map[uint32]int{} // field matched (ARP tpa, ND target) → network → answers
 	for _, f := range mustCompile(t, twoSites()) {
-		if f.Table == TableARPResponder && f.Priority == 100 {
-			answers = append(answers, f)
+		if f.Table != TableARPResponder || f.Priority != 100 {
+			continue
 		}
-	}
-	if len(answers) != 2 {
-		t.Fatalf("want one ARP answer for 192.0.2.21 in each network, got %d", len(answers))
-	}
-	nets := map[uint32]bool{}
-	for _, f := range answers {
+		var network uint32
+		var target uint16
 		for _, m := range parseWireMatch(t, f.Match) {
-			if m.class == openflow13.OXM_CLASS_NXM_1 && m.field == openflow13.NXM_NX_REG6 {
-				nets[binary.BigEndian.Uint32(m.value)] = true
+			switch {
+			case m.class == openflow13.OXM_CLASS_NXM_1 && m.field == openflow13.NXM_NX_REG6:
+				network = binary.BigEndian.Uint32(m.value)
+			case m.class == openflow13.OXM_CLASS_OPENFLOW_BASIC &&
+				(m.field == openflow13.OXM_FIELD_ARP_TPA || m.field == openflow13.OXM_FIELD_IPV6_ND_TARGET):
+				target = uint16(m.field)
 			}
 		}
+		if answers[target] == nil {
+			answers[target] = map[uint32]int{}
+		}
+		answers[target][network]++
 	}
-	if !nets[1] || !nets[2] {
-		t.Fatalf("ARP answers are not scoped to networks 1 and 2: %v", nets)
+	want := map[uint32]int{1: 1, 2: 1}
+	for _, field := range []uint16{openflow13.OXM_FIELD_ARP_TPA, openflow13.OXM_FIELD_IPV6_ND_TARGET} {
+		if !maps.Equal(answers[field], want) {
+			t.Errorf("answers matching field %d per network: %v, want one in each network %v", field, answers[field], want)
+		}
 	}
 }
 
@@ -200,8 +216,8 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 	in.Networks[1].Connections[0].Bindings = nil // delete binding 2
 	after := mustCompile(t, in)
 	adds, dels := Diff(after, setCookies(before))
-	if len(adds) != 0 || len(dels) != 2 {
-		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 2", len(adds), len(dels))
+	if len(adds) != 0 || len(dels) != 3 {
+		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 3", len(adds), len(dels))
 	}
 	for _, c := range dels {
 		if _, o, _ := DecodeCookie(c); o != (Owner{KindBinding, 2}) {

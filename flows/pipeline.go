@@ -8,6 +8,7 @@ import "fmt"
 // Pipeline and checked against every compiled flow by the unit tests.
 //
 //	Classifier ─▶ SourceLookup ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress  (ARP answered in OVS)
+//	                                                     ├─▶ NDAdvertise ─▶ ReplyToIngress  (IPv6 ND answered)
 //	                                                     └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
 //	                                                                                      └─▶ Flood   (broadcast / unknown)
 //
@@ -43,10 +44,17 @@ const (
 	// dropped (the table's miss) when it came from anywhere else.
 	TableLearn uint8 = 10
 	// TableARPResponder answers ARP requests for bound IPv4 addresses of
-	// the packet's network from local attachments, in OVS. Everything else
-	// looks up its destination (resubmit to TableL2Lookup) and goes on to
-	// TableForward.
+	// the packet's network from local attachments, in OVS, and hands
+	// neighbour solicitations for bound IPv6 addresses to TableNDAdvertise.
+	// Everything else (duplicate address detection included) looks up its
+	// destination (resubmit to TableL2Lookup) and goes on to TableForward.
 	TableARPResponder uint8 = 20
+	// TableNDAdvertise turns a neighbour solicitation whose answer
+	// TableARPResponder chose into the neighbour advertisement (see
+	// nd.go): a solicitation flow rewrites it and resubmits it to this
+	// table, where an advertisement flow fills in the target link-layer
+	// address. Only entered from TableARPResponder and from itself.
+	TableNDAdvertise uint8 = 25
 	// TableL2Lookup maps (network, destination MAC) to an output: a static
 	// binding (tunnel to its gateway) or a learned entry. It is only
 	// entered by resubmit and only loads RegOutPort, tunnel fields and,
@@ -87,7 +95,7 @@ type Table struct {
 // Pipeline declares every table of the data path, in packet order.
 var Pipeline = []Table{
 	{ID: TableClassifier, Name: "classifier",
-		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_id", "eth_src"},
+		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_ipv6_src", "tun_id", "eth_src"},
 		Next:    []uint8{TableSourceLookup}, Miss: "drop"},
 	{ID: TableSourceLookup, Name: "source_lookup",
 		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
@@ -95,9 +103,14 @@ var Pipeline = []Table{
 		Matches: []string{"reg6", "reg5", "reg4", "reg3"},
 		Next:    []uint8{TableARPResponder}, Miss: "drop (a bound source from elsewhere)"},
 	{ID: TableARPResponder, Name: "arp_responder",
-		Matches:   []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa"},
-		Next:      []uint8{TableForward, TableReplyToIngress},
+		Matches: []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa",
+			"ip_proto", "icmpv6_type", "ipv6_src", "nd_target"},
+		Next:      []uint8{TableNDAdvertise, TableForward, TableReplyToIngress},
 		Resubmits: []uint8{TableL2Lookup}, Miss: "lookup and forward"},
+	{ID: TableNDAdvertise, Name: "nd_advertise",
+		Matches:   []string{"eth_type", "ip_proto", "icmpv6_type"},
+		Next:      []uint8{TableReplyToIngress},
+		Resubmits: []uint8{TableNDAdvertise}, Miss: "drop"},
 	{ID: TableL2Lookup, Name: "l2_lookup",
 		Matches: []string{"reg6", "eth_dst"}, Miss: "no output (flood)"},
 	{ID: TableForward, Name: "forward",

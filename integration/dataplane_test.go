@@ -143,8 +143,10 @@ func TestNetworksWithTheSameIPsStayApart(t *testing.T) {
 	b.site.AddHost(t, "bblue", "02:0b:00:00:00:02", ipB1, 0, "")
 	joinNetwork(t, a, b, "red", attach("ared"), attach("bred"), 5001, "vxlan")
 	joinNetwork(t, a, b, "blue", attach("ablue"), attach("bblue"), 5002, "vxlan")
-	a.must(t, "POST", "/v1/connections/red-b/macs", object{"macs": []object{{"mac": "02:0b:00:00:05:01", "ips": []string{"192.0.2.50"}}}}, 201)
-	a.must(t, "POST", "/v1/connections/blue-b/macs", object{"macs": []object{{"mac": "02:0b:00:00:05:02", "ips": []string{"192.0.2.50"}}}}, 201)
+	a.must(t, "POST", "/v1/connections/red-b/macs", object{"macs": []object{{"mac": "02:0b:00:00:05:01", "ips": []string{"192.0.2.50", "2001:db8::50"}}}}, 201)
+	a.must(t, "POST", "/v1/connections/blue-b/macs", object{"macs": []object{{"mac": "02:0b:00:00:05:02", "ips": []string{"192.0.2.50", "2001:db8::50"}}}}, 201)
+	redA.AddIPv6(t, ip6A1)
+	blueA.AddIPv6(t, ip6A1)
 
 	for _, tc := range []struct {
 		h                 *lab.Host
@@ -152,6 +154,9 @@ func TestNetworksWithTheSameIPsStayApart(t *testing.T) {
 	}{{redA, "02:0b:00:00:05:01", "02:0b:00:00:00:01"}, {blueA, "02:0b:00:00:05:02", "02:0b:00:00:00:02"}} {
 		if n, macs := tc.h.Arping(t, "192.0.2.50", 1); n != 1 || macs[0] != tc.boundMAC {
 			t.Errorf("%s: ARP for 192.0.2.50 answered %v, want its own network's %s", tc.h.Name, macs, tc.boundMAC)
+		}
+		if mac := tc.h.Solicit(t, "2001:db8::50", 2); mac != tc.boundMAC {
+			t.Errorf("%s: neighbour solicitation for 2001:db8::50 answered %q, want its own network's %s", tc.h.Name, mac, tc.boundMAC)
 		}
 		pingOK(t, tc.h, ipB1, 3)
 		if n, macs := tc.h.Arping(t, ipB1, 1); n != 1 || macs[0] != tc.peerMAC {

@@ -12,7 +12,8 @@ import (
 // TestTraceNamesTheFlowsAPacketMeets runs `l2gwctl trace` on a site, as an
 // operator would on the gateway node: a unicast to a bound remote MAC ends
 // in the tunnel to the other site, through the binding's flow, and an ARP
-// request for its IP is answered back out the ingress port.
+// request for its IP is answered back out the ingress port, as is a
+// neighbour solicitation for a bound IPv6 address.
 func TestTraceNamesTheFlowsAPacketMeets(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "l2gwctl")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/l2gw/l2gw/cmd/l2gwctl").CombinedOutput(); err != nil {
@@ -50,5 +51,13 @@ func TestTraceNamesTheFlowsAPacketMeets(t *testing.T) {
 	rows = trace("--src-mac", macA1, "--arp-tpa", ipB1, "--arp-spa", ipA1)
 	if !hasRow(rows, "arp_responder 100 ", binding) || !slices.Contains(rows, "Verdict: output: the ingress port (IN_PORT)") {
 		t.Errorf("ARP request for %s: want an arp_responder step owned by %s answered back out the ingress port", ipB1, binding)
+	}
+
+	a.must(t, "POST", "/v1/connections/plane-b/macs", object{"macs": []object{{"mac": "02:0b:00:00:00:99", "ips": []string{ip6Absent}}}}, 201)
+	a.waitReconciled(t)
+	rows = trace("--src-mac", macA1, "--nd-target", ip6Absent)
+	if !hasRow(rows, "arp_responder 100 ", "binding plane-b/02:0b:00:00:00:99") || !hasRow(rows, "nd_advertise 100 ", "pipeline") ||
+		!slices.Contains(rows, "Verdict: output: the ingress port (IN_PORT)") {
+		t.Errorf("neighbour solicitation for %s: want an arp_responder step owned by its binding, nd_advertise, and the answer back out the ingress port", ip6Absent)
 	}
 }

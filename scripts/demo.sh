@@ -57,15 +57,16 @@ site() {
   echo $! >"$d/l2gwd.pid"
 }
 
-# host SITE MAC IP: a host namespace on a veth whose other end is port h1 on br-int.
+# host SITE MAC IP IP6: a host namespace on a veth whose other end is port h1 on br-int.
 host() {
-  local s=$1 mac=$2 ip=$3 hns
+  local s=$1 mac=$2 ip=$3 ip6=$4 hns
   hns=$(host_ns "$s")
   ip netns add "$hns"
   ip -n "$hns" link set lo up
   in_site "$s" ip link add h1 type veth peer name eth0 netns "$hns"
   ip -n "$hns" link set eth0 address "$mac"
   ip -n "$hns" addr add "$ip/24" dev eth0
+  ip -n "$hns" addr add "$ip6/64" dev eth0 nodad
   ip -n "$hns" link set eth0 up
   in_site "$s" ip link set h1 up
   for _ in $(seq 50); do vsctl "$s" br-exists br-int && break; sleep 0.2; done
@@ -93,18 +94,18 @@ up() {
   done
   wait_api a
   wait_api b
-  host a 02:0a:00:00:00:01 192.0.2.11
-  host b 02:0b:00:00:00:01 192.0.2.12
+  host a 02:0a:00:00:00:01 192.0.2.11 2001:db8::11
+  host b 02:0b:00:00:00:01 192.0.2.12 2001:db8::12
 
   echo "== configuring both sites through the API (l2gwctl)"
   ctl a network create plane --attach h1
   ctl a gateway create site-b --tunnel-ip 198.51.100.2
   ctl a connection create plane-b --network plane --gateway site-b --segmentation-id 5001
-  ctl a mac add plane-b 02:0b:00:00:00:01=192.0.2.12 02:0b:00:00:00:99=192.0.2.99
+  ctl a mac add plane-b 02:0b:00:00:00:01=192.0.2.12,2001:db8::12 02:0b:00:00:00:99=192.0.2.99,2001:db8::99
   ctl b network create plane --attach h1
   ctl b gateway create site-a --tunnel-ip 198.51.100.1
   ctl b connection create plane-a --network plane --gateway site-a --segmentation-id 5001
-  ctl b mac add plane-a 02:0a:00:00:00:01=192.0.2.11
+  ctl b mac add plane-a 02:0a:00:00:00:01=192.0.2.11,2001:db8::11
   for _ in $(seq 50); do ctl a status | grep -q 'reconciled.*true' && ctl b status | grep -q 'reconciled.*true' && break; sleep 0.2; done
 
   echo "== ping from site A's host (192.0.2.11) to site B's host (192.0.2.12) over VXLAN"
@@ -112,6 +113,10 @@ up() {
   echo
   echo "== ARP for 192.0.2.99 (bound at site A, no host anywhere) is answered inside OVS"
   ip netns exec "$(host_ns a)" arping -c 1 -w 2 192.0.2.99 || true
+  echo
+  echo "== the same over IPv6: ping -6, and a neighbour solicitation for 2001:db8::99 answered inside OVS"
+  ip netns exec "$(host_ns a)" ping -6 -c 3 -i 0.2 2001:db8::12
+  ip netns exec "$(host_ns a)" ndisc6 -1 -r 2 2001:db8::99 eth0 || true
   cat <<TRY
 
 The lab is up. Try:
@@ -123,6 +128,7 @@ The lab is up. Try:
   ip netns exec $(site_ns a) curl -s 127.0.0.1:8080/metrics | grep ^l2gw_
   ip netns exec $(site_ns a) env OVS_RUNDIR=$RUN/a ovs-ofctl -O OpenFlow13 dump-flows br-int --names
   ip netns exec $(host_ns a) ping 192.0.2.12
+  ip netns exec $(host_ns a) ping -6 2001:db8::12
 Logs: $RUN/a/l2gwd.log, $RUN/b/l2gwd.log.   Remove it all: make demo-down
 TRY
 }

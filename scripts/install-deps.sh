@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what l2gw's tests and demo need on a Debian machine (as root):
-# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, tcpdump,
-# curl, python3, scapy.
+# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, ndisc6,
+# tcpdump, curl, python3, scapy.
 # Does nothing when everything is already there.
 set -euo pipefail
 need=()
@@ -9,6 +9,7 @@ command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v arping >/dev/null || need+=(arping)
+command -v ndisc6 >/dev/null || need+=(ndisc6) # IPv6 neighbour solicitations
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3) # the lab's self-test serves HTTP with it

@@ -7,16 +7,15 @@ import (
 
 // The benchmark may use documentation addresses only. Those give
 // docIPv4Count IPv4 host addresses (.1-.254 of three /24s); a binding
-// beyond them gets one IPv6 address of 2001:db8::/32 instead, which l2gwd
-// stores without compiling a flow for it. A binding with an IPv4 address has
-// two flows (unicast and ARP answer), one with only IPv6 has one.
+// beyond them gets one IPv6 address of 2001:db8::/32 instead. Either way a
+// binding compiles to flowsPerBinding flows: unicast, and the ARP or the
+// neighbour-discovery answer.
 var docIPv4Nets = [][3]byte{{192, 0, 2}, {198, 51, 100}, {203, 0, 113}}
 
 const (
-	hostsPerNet   = 254
-	docIPv4Count  = hostsPerNet * 3
-	flowsWithIPv4 = 2
-	flowsIPv6Only = 1
+	hostsPerNet     = 254
+	docIPv4Count    = hostsPerNet * 3
+	flowsPerBinding = 2
 )
 
 // bindingFor is the i-th binding the benchmark creates (i from 0): a
@@ -31,19 +30,5 @@ func bindingFor(i int) binding {
 	return binding{MAC: mac, IPs: []string{netip.AddrFrom16(ip).String()}}
 }
 
-// flowsFor is how many flows the i-th binding compiles to.
-func flowsFor(i int) int {
-	if i < docIPv4Count {
-		return flowsWithIPv4
-	}
-	return flowsIPv6Only
-}
-
-// bindingFlows is how many flows bindings first..first+count-1 compile to.
-func bindingFlows(first, count int) int {
-	n := 0
-	for i := first; i < first+count; i++ {
-		n += flowsFor(i)
-	}
-	return n
-}
+// bindingFlows is how many flows count bindings compile to.
+func bindingFlows(count int) int { return count * flowsPerBinding }

@@ -82,7 +82,7 @@ func (readyBridge) OFPorts(string) map[string]uint32 {
 func newFlowsAPI(t *testing.T) (string, *app.State, *memSwitch) {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestFlowsGroupedByOwner(t *testing.T) {
 	if strings.Join(owners, "|") != strings.Join(want, "|") {
 		t.Errorf("owners %q, want %q", owners, want)
 	}
-	for _, s := range []string{"\nLEARNED IN       ENTRIES\nnetwork backup   1\n", "24 flows installed, 24 desired: in sync; 1 learned MAC(s)\n"} {
+	for _, s := range []string{"\nLEARNED IN       ENTRIES\nnetwork backup   1\n", "28 flows installed, 28 desired: in sync; 1 learned MAC(s)\n"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("output lacks %q", s)
 		}

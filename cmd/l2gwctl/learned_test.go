@@ -14,7 +14,7 @@ import (
 
 func TestLearnedListAndFlush(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIP: "198.51.100.1"})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: quiet, LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}

@@ -54,7 +54,23 @@ func macResource() resource {
 			return request{method: http.MethodDelete, path: path(args[0]) + "/" + url.PathEscape(args[1]),
 				show: said("deleted MAC %s of connection %s", args[1], args[0])}
 		})},
+		moveVerb(),
 	}}
+}
+
+// moveVerb is "mac move": bindings, with their IPs, move to another
+// connection of their network in one change (POST /v1/macs:move).
+func moveVerb() verb {
+	return verb{name: "move", synopsis: "--to CONN [--from CONN] MAC...", nargs: 1, variadic: true, required: []string{"to"},
+		setup: func(fs *flag.FlagSet) func([]string) (request, error) {
+			to := fs.String("to", "", "move the MACs to connection `CONN`")
+			from := fs.String("from", "", "move only if every MAC not yet on --to is bound on connection `CONN`")
+			return func(args []string) (request, error) {
+				return request{method: http.MethodPost, path: "/v1/macs:move",
+					body: app.MACMove{To: *to, From: *from, MACs: args},
+					show: said("moved %d MAC(s) to connection %s", len(args), *to)}, nil
+			}
+		}}
 }
 
 // readMACs gathers the bindings of file ("" for none, "-" for stdin) and

@@ -34,14 +34,15 @@ const defaultTraceSrcMAC = "02:00:00:00:00:01"
 func traceResource() resource {
 	return resource{name: "trace", summary: "trace a packet through the local bridge with ovs-appctl " +
 		"ofproto/trace (run it on the gateway node) and name the owner of each flow it meets", verbs: []verb{{
-		synopsis: "--network N --from-port P (--dst-mac M | --arp-tpa IP) [--src-mac S] [--vlan V] " +
-			"[--arp-spa IP] [--bridge B] [--ovs-target CTL]",
+		synopsis: "--network N --from-port P (--dst-mac M | --arp-tpa IP | --nd-target IP6) [--src-mac S] [--vlan V] " +
+			"[--arp-spa IP] [--nd-src IP6] [--bridge B] [--ovs-target CTL]",
 		required: []string{"network", "from-port"},
 		setup: func(fs *flag.FlagSet) func([]string) (request, error) {
 			var p tracePacket
 			network := fs.String("network", "", "the network `N` the packet enters (names the owners of its flows)")
 			fs.StringVar(&p.port, "from-port", "", "the bridge port `P` (name or OpenFlow number) the packet arrives on")
-			fs.StringVar(&p.dstMAC, "dst-mac", "", "destination `MAC`; with --arp-tpa the default is ff:ff:ff:ff:ff:ff")
+			fs.StringVar(&p.dstMAC, "dst-mac", "", "destination `MAC`; with --arp-tpa the default is ff:ff:ff:ff:ff:ff, "+
+				"with --nd-target the target's solicited-node multicast MAC")
 			fs.StringVar(&p.srcMAC, "src-mac", defaultTraceSrcMAC, "source `MAC`")
 			fs.Func("vlan", "the packet's 802.1Q `VLAN` ID (1-4094), for a tagged attachment", func(s string) error {
 				v, err := strconv.ParseUint(s, 10, 16)
@@ -53,6 +54,9 @@ func traceResource() resource {
 			})
 			fs.StringVar(&p.arpTPA, "arp-tpa", "", "make the packet an ARP request for IPv4 `IP`")
 			fs.StringVar(&p.arpSPA, "arp-spa", "0.0.0.0", "the ARP request's sender IPv4 `IP`")
+			fs.StringVar(&p.ndTarget, "nd-target", "", "make the packet an IPv6 neighbour solicitation for `IP6`, "+
+				"sent to its solicited-node multicast address")
+			fs.StringVar(&p.ndSrc, "nd-src", "fe80::1", "the neighbour solicitation's source IPv6 `IP6`")
 			bridge := fs.String("bridge", "br-int", "the `BRIDGE` to trace on")
 			target := fs.String("ovs-target", "", "ovs-vswitchd's control socket `CTL` (ovs-appctl -t; default: ovs-appctl's own)")
 			return func([]string) (request, error) {
@@ -86,6 +90,7 @@ type tracePacket struct {
 	port, srcMAC, dstMAC string
 	vlan                 uint16
 	arpTPA, arpSPA       string
+	ndTarget, ndSrc      string
 }
 
 // spec validates p and writes it as an ofproto/trace flow.
@@ -93,11 +98,28 @@ func (p tracePacket) spec() (string, error) {
 	if p.port == "" || strings.ContainsAny(p.port, ",=() \t") {
 		return "", fmt.Errorf("--from-port %q: want a port name or number", p.port)
 	}
-	if p.dstMAC == "" {
-		if p.arpTPA == "" {
-			return "", errors.New("trace needs --dst-mac or --arp-tpa")
+	var target netip.Addr
+	switch {
+	case p.arpTPA != "" && p.ndTarget != "":
+		return "", errors.New("trace takes --arp-tpa or --nd-target, not both")
+	case p.ndTarget != "":
+		for _, a := range []struct{ flag, ip string }{{"nd-target", p.ndTarget}, {"nd-src", p.ndSrc}} {
+			if ip, err := netip.ParseAddr(a.ip); err != nil || !ip.Is6() || ip.Is4In6() || ip.Zone() != "" {
+				return "", fmt.Errorf("--%s %q: want an IPv6 address", a.flag, a.ip)
+			}
 		}
-		p.dstMAC = "ff:ff:ff:ff:ff:ff"
+		target = netip.MustParseAddr(p.ndTarget)
+	}
+	if p.dstMAC == "" {
+		switch {
+		case p.arpTPA != "":
+			p.dstMAC = "ff:ff:ff:ff:ff:ff"
+		case p.ndTarget != "":
+			t := target.As16()
+			p.dstMAC = fmt.Sprintf("33:33:ff:%02x:%02x:%02x", t[13], t[14], t[15])
+		default:
+			return "", errors.New("trace needs --dst-mac, --arp-tpa or --nd-target")
+		}
 	}
 	for _, m := range []struct{ flag, mac string }{{"src-mac", p.srcMAC}, {"dst-mac", p.dstMAC}} {
 		if hw, err := net.ParseMAC(m.mac); err != nil || len(hw) != 6 {
@@ -105,8 +127,11 @@ func (p tracePacket) spec() (string, error) {
 		}
 	}
 	var parts []string
-	if p.arpTPA != "" {
+	switch {
+	case p.arpTPA != "":
 		parts = append(parts, "arp")
+	case p.ndTarget != "":
+		parts = append(parts, "icmp6")
 	}
 	parts = append(parts, "in_port="+p.port)
 	if p.vlan != 0 {
@@ -120,6 +145,12 @@ func (p tracePacket) spec() (string, error) {
 			}
 		}
 		parts = append(parts, "arp_op=1", "arp_spa="+p.arpSPA, "arp_tpa="+p.arpTPA)
+	}
+	if p.ndTarget != "" {
+		t := target.As16()
+		solicited := netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 11: 0x01, 12: 0xff, 13: t[13], 14: t[14], 15: t[15]})
+		parts = append(parts, "ipv6_src="+p.ndSrc, "ipv6_dst="+solicited.String(), "nw_ttl=255",
+			"icmpv6_type=135", "icmpv6_code=0", "nd_target="+target.String(), "nd_sll="+p.srcMAC)
 	}
 	return strings.Join(parts, ","), nil
 }
@@ -204,7 +235,7 @@ var (
 	// stepTail is the end of a matched flow: priority and cookie.
 	stepTail = regexp.MustCompile(`(?:^|, )priority (\d+)(?:, cookie (0x[0-9a-f]+))?$`)
 	// setTunnel is an action setting a tunnel field.
-	setTunnel = regexp.MustCompile(`^set_field:(\S+)->(tun_dst|tun_id)$`)
+	setTunnel = regexp.MustCompile(`^set_field:(\S+)->(tun_dst|tun_ipv6_dst|tun_id)$`)
 )
 
 // parseTrace reads ofproto/trace output: the steps of the first bridge
@@ -213,12 +244,23 @@ var (
 func parseTrace(out string) traceReport {
 	var tr traceReport
 	bridges, base := 0, -1
-	var tunDst, tunKey string
+	var tunDst, tunDst6, tunKey string
+	nested := -1 // indent of the underlay bridge a tunnel output's trace enters, -1 outside it
 	for _, line := range strings.Split(out, "\n") {
 		trimmed := strings.TrimSpace(line)
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		if nested >= 0 && (indent > nested || trimmed == "" || indent == nested && strings.HasPrefix(trimmed, "---")) {
+			continue
+		}
+		nested = -1
 		switch {
 		case strings.HasPrefix(line, "bridge(\""):
 			bridges++
+			continue
+		case strings.HasPrefix(trimmed, "bridge(\""):
+			// A tunnel output followed by more actions: OVS traces the
+			// underlay bridge in place, indented. Its steps are not ours.
+			nested = indent
 			continue
 		case strings.HasPrefix(line, "Datapath actions: "):
 			tr.DatapathActions = strings.TrimPrefix(line, "Datapath actions: ")
@@ -239,6 +281,8 @@ func parseTrace(out string) traceReport {
 		switch m := setTunnel.FindStringSubmatch(trimmed); {
 		case m != nil && m[2] == "tun_dst":
 			tunDst = m[1]
+		case m != nil && m[2] == "tun_ipv6_dst":
+			tunDst6 = m[1]
 		case m != nil:
 			tunKey = m[1]
 		case strings.HasPrefix(trimmed, "output:"):
@@ -251,12 +295,22 @@ func parseTrace(out string) traceReport {
 			tr.missNote = strings.TrimPrefix(trimmed, "-> ")
 		case trimmed == "-> output to native tunnel" && len(tr.Outputs) > 0:
 			o := &tr.Outputs[len(tr.Outputs)-1]
-			o.TunnelDst = tunDst
+			o.TunnelDst = tunnelDst(tunDst, tunDst6)
 			o.TunnelKey, _ = strconv.ParseUint(strings.TrimPrefix(tunKey, "0x"), 16, 64)
 		}
 	}
 	tr.Verdict = verdict(tr)
 	return tr
+}
+
+// tunnelDst is where OVS sends a tunnel packet whose last tun_dst and
+// tun_ipv6_dst settings were dst4 and dst6: to tun_dst unless it is unset
+// or 0.0.0.0 (an IPv6 gateway's flows clear it), else to tun_ipv6_dst.
+func tunnelDst(dst4, dst6 string) string {
+	if dst4 != "" && dst4 != "0.0.0.0" {
+		return dst4
+	}
+	return dst6
 }
 
 // newStep reads the rest of a step line: "MATCH, priority N, cookie C" or

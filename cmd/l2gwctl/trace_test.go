@@ -189,7 +189,10 @@ func TestTraceCommandErrors(t *testing.T) {
 	}{
 		{"trace --from-port 1 --dst-mac 02:0b:00:00:00:01", 2, "needs --network"},
 		{"trace --network plane --dst-mac 02:0b:00:00:00:01", 2, "needs --from-port"},
-		{"trace --network plane --from-port 1", 2, "trace needs --dst-mac or --arp-tpa"},
+		{"trace --network plane --from-port 1", 2, "trace needs --dst-mac, --arp-tpa or --nd-target"},
+		{"trace --network plane --from-port 1 --arp-tpa 192.0.2.1 --nd-target 2001:db8::1", 2, "--arp-tpa or --nd-target, not both"},
+		{"trace --network plane --from-port 1 --nd-target 192.0.2.1", 2, `--nd-target "192.0.2.1": want an IPv6 address`},
+		{"trace --network plane --from-port 1 --nd-target 2001:db8::1 --nd-src x", 2, `--nd-src "x": want an IPv6 address`},
 		{"trace --network plane --from-port 1 --dst-mac 02:0b", 2, `--dst-mac "02:0b": want a MAC`},
 		{"trace --network plane --from-port 1,2 --dst-mac 02:0b:00:00:00:01", 2, `--from-port "1,2"`},
 		{"trace --network plane --from-port 1 --dst-mac 02:0b:00:00:00:01 --vlan 4095", 2, `VLAN "4095": want 1-4094`},

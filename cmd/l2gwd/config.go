@@ -64,7 +64,7 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&c.Bridge, "bridge", "br-int", "Open vSwitch bridge to drive (created if missing)")
 	fs.StringVar(&c.OVSDB, "ovsdb", "unix:/var/run/openvswitch/db.sock", "OVSDB server (unix:PATH or tcp:HOST:PORT)")
-	fs.StringVar(&c.TunnelIP, "tunnel-ip", "", "this gateway's tunnel endpoint IPv4 address (required)")
+	fs.StringVar(&c.TunnelIP, "tunnel-ip", "", "this gateway's tunnel endpoint: an IPv4 or IPv6 address, or one of each, comma-separated,\nfor a dual-stack underlay whose remote gateways are of both families (required)")
 	fs.StringVar(&c.APIListen, "api-listen", "127.0.0.1:8080", "HTTP API listen address; off loopback it needs --api-token-file (or --insecure)")
 	fs.StringVar(&c.APITokenFile, "api-token-file", "", "file holding the bearer token every API request but GET /healthz must carry (one line)")
 	fs.StringVar(&c.APITLSCert, "api-tls-cert", "", "PEM certificate chain of the API: serve HTTPS only (with --api-tls-key)")
@@ -126,8 +126,8 @@ func (c *config) validate() error {
 	if c.TunnelIP == "" {
 		return errors.New("--tunnel-ip is required")
 	}
-	if a, err := netip.ParseAddr(c.TunnelIP); err != nil || !a.Is4() {
-		return fmt.Errorf("--tunnel-ip %q: want an IPv4 address", c.TunnelIP)
+	if _, err := parseTunnelIPs(c.TunnelIP); err != nil {
+		return fmt.Errorf("--tunnel-ip %q: %w", c.TunnelIP, err)
 	}
 	if c.DatapathType != "system" && c.DatapathType != "netdev" {
 		return fmt.Errorf("--datapath-type %q: want system or netdev", c.DatapathType)
@@ -240,4 +240,55 @@ func (c *config) controllerTarget() string {
 // learning is how the data path learns, as the reconciler takes it.
 func (c *config) learning() app.Learning {
 	return app.Learning{IdleTimeout: uint16(c.LearnIdleTimeout), Limit: uint32(c.LearnLimit)}
+}
+
+// parseTunnelIPs parses --tunnel-ip: one unicast IPv4 or IPv6 address, or
+// one of each separated by a comma, in canonical form (IPv4-mapped IPv6
+// addresses as IPv4).
+func parseTunnelIPs(s string) ([]netip.Addr, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) > 2 {
+		return nil, errors.New("want one IPv4 or IPv6 address, or one of each")
+	}
+	var addrs []netip.Addr
+	for _, p := range parts {
+		a, err := netip.ParseAddr(strings.TrimSpace(p))
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q: want an IPv4 or IPv6 address without a zone", p)
+		}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || (a.Is6() && a.IsLinkLocalUnicast()) {
+			return nil, fmt.Errorf("%s: want a unicast address remote gateways can reach", a)
+		}
+		if len(addrs) == 1 && addrs[0].Is4() == a.Is4() {
+			return nil, errors.New("two addresses must be one IPv4 and one IPv6")
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
+// ownTunnelIPs are the addresses remote gateways must not claim as theirs:
+// all of --tunnel-ip's.
+func (c *config) ownTunnelIPs() []string {
+	addrs, _ := parseTunnelIPs(c.TunnelIP)
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// tunnelPortLocalIP is the tunnel ports' local_ip: the address of a
+// single-stack gateway, none for a dual-stack one. One flow-based port per
+// type carries both families, and OVS cannot bind it to two addresses:
+// without local_ip it takes tunnel packets addressed to any of the node's
+// addresses (the classifier still admits only known gateways' tun_src) and
+// sends each from the source address of its route to the remote gateway.
+func (c *config) tunnelPortLocalIP() string {
+	addrs, _ := parseTunnelIPs(c.TunnelIP)
+	if len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].String()
 }

@@ -45,7 +45,8 @@ func TestBadConfigIsRefusedWithAClearError(t *testing.T) {
 		want string
 	}{
 		{nil, nil, "--tunnel-ip is required"},
-		{[]string{"--tunnel-ip", "2001:db8::1"}, nil, "want an IPv4 address"},
+		{[]string{"--tunnel-ip", "fe80::1"}, nil, "want a unicast address"},
+		{[]string{"--tunnel-ip", "198.51.100.1,198.51.100.2"}, nil, "one IPv4 and one IPv6"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--datapath-type", "dpdk"}, nil, "want system or netdev"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--ovsdb", "/run/db.sock"}, nil, "unix:PATH"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--api-listen", "8080"}, nil, "--api-listen"},

@@ -73,7 +73,7 @@ func daemon(args []string, getenv func(string) string, stdout, stderr io.Writer)
 // the API. Flows stay on the bridge (fail_mode=secure), so traffic keeps
 // flowing while l2gwd is away.
 func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.Logger) error {
-	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIP: cfg.TunnelIP})
+	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs()})
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	}
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
-		TunnelIP: cfg.TunnelIP, Learning: cfg.learning(), Logger: log,
+		TunnelIP: cfg.tunnelPortLocalIP(), Learning: cfg.learning(), Logger: log,
 	}, state, session, bridge)
 	metrics := api.NewRegistry()
 	if err := rec.Instrument(metrics); err != nil {

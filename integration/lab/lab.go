@@ -9,8 +9,9 @@
 // the processes it starts in them; it never touches the test's own network
 // namespace. It does not create br-int: l2gwd (or the test) does.
 //
-// Addresses: tunnel IPs come from 198.51.100.0/24, host IPs from
-// 192.0.2.0/24; nothing leaves the lab's namespaces.
+// Addresses: tunnel IPs come from 198.51.100.0/24 or, for an IPv6 (or
+// dual-stack) WAN, from 2001:db8::/32; host IPs from 192.0.2.0/24; nothing
+// leaves the lab's namespaces.
 //
 // Building a lab (New, AddSite, AddHost) is not safe for concurrent use, and
 // AddSite fails the test given to New, so call it from that test's goroutine.
@@ -87,9 +88,9 @@ func New(t *testing.T, prefix string) *Lab {
 func Require(t testing.TB) {
 	t.Helper()
 	ovstest.Require(t)
-	for _, bin := range []string{"ip", "ping", "arping", "tcpdump"} {
+	for _, bin := range []string{"ip", "ping", "arping", "ndisc6", "tcpdump"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, bin+" is not installed (apt-get install iproute2 iputils-ping arping tcpdump)")
+			skipOrFail(t, bin+" is not installed (apt-get install iproute2 iputils-ping arping ndisc6 tcpdump)")
 		}
 	}
 	if err := checkArping(); err != nil {
