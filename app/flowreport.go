@@ -113,10 +113,6 @@ func (c *Cookie) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// learnedCookie is the tag of learned entries (cookie bits 63..60, see
-// flows/cookie.go); flows.ControllerCookieMask selects those bits.
-const learnedCookie = flows.TagLearned << 60
-
 // Flows dumps the bridge's l2gw flows and learned entries, compiles the
 // desired state afresh and reports both by owner, with their differences.
 // It is safe to call while Run runs: it reads the state, the bridge's
@@ -126,7 +122,7 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 	installed, err := r.sw.Dump(ctx, flows.ControllerCookie, flows.ControllerCookieMask)
 	if err == nil {
 		var learned []flows.DumpedFlow
-		learned, err = r.sw.Dump(ctx, learnedCookie, flows.ControllerCookieMask)
+		learned, err = r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
 		if err == nil {
 			return r.flowReport(installed, learned)
 		}

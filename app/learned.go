@@ -37,7 +37,7 @@ func (r *Reconciler) Learned(ctx context.Context, network string) ([]LearnedMAC,
 	if err != nil {
 		return nil, err
 	}
-	dump, err := r.sw.Dump(ctx, learnedCookie, flows.ControllerCookieMask)
+	dump, err := r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
 	if err != nil {
 		return nil, r.switchError("read the learned MACs of network "+strconv.Quote(network), err)
 	}
@@ -80,7 +80,7 @@ func (r *Reconciler) FlushLearned(ctx context.Context, network string) (int, err
 		cookies = append(cookies, flows.LearnedConnectionCookie(id))
 	}
 	what := "flush the learned MACs of network " + strconv.Quote(network)
-	dump, err := r.sw.Dump(ctx, learnedCookie, flows.ControllerCookieMask)
+	dump, err := r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
 	if err != nil {
 		return 0, r.switchError(what, err)
 	}

@@ -20,7 +20,7 @@ type learnedSwitch struct {
 }
 
 func (s *learnedSwitch) Dump(ctx context.Context, cookie, mask uint64) ([]flows.DumpedFlow, error) {
-	if cookie&mask == learnedCookie&mask {
+	if cookie&mask == flows.LearnedTagCookie&mask {
 		var out []flows.DumpedFlow
 		for _, f := range s.learned {
 			if f.Cookie&mask == cookie&mask {
@@ -36,7 +36,7 @@ func (s *learnedSwitch) Apply(ctx context.Context, src flows.ModSource) error {
 	var learnedDeletes []uint64
 	err := s.memSwitch.Apply(ctx, func(emit func(flows.Mod) bool) error {
 		return src(func(m flows.Mod) bool {
-			if c := binary.BigEndian.Uint64(m[8:]); c&flows.ControllerCookieMask == learnedCookie {
+			if c := binary.BigEndian.Uint64(m[8:]); c&flows.ControllerCookieMask == flows.LearnedTagCookie {
 				learnedDeletes = append(learnedDeletes, c)
 			}
 			return emit(m)
@@ -119,5 +119,40 @@ func TestLearnedWithoutSwitchIsUnavailable(t *testing.T) {
 	var e *Error
 	if _, err := r.Learned(context.Background(), "backup"); !errors.As(err, &e) || e.Kind != Unavailable {
 		t.Errorf("Learned: %v, want an Unavailable Error", err)
+	}
+}
+
+// TestRestartDeletesEntriesLearnedForOwnersThatAreGone: a reconciler that
+// starts from a dump (a restarted l2gwd) deletes what OVS learned for a
+// network or connection that no longer exists (deleted while the bundle
+// that would have flushed them never went out) and keeps the entries of
+// the ones that do.
+func TestRestartDeletesEntriesLearnedForOwnersThatAreGone(t *testing.T) {
+	state := siteState(t)
+	sw := &learnedSwitch{memSwitch: newMemSwitch()}
+	reconcileOK(t, newTestReconciler(state, sw))
+	backup, _ := state.GetNetwork("backup")
+	conn, _ := state.GetConnection("backup-b")
+	live := []flows.DumpedFlow{
+		learnedEntry(flows.LearnedCookie(backup.ID), "02:0a:00:00:00:01", 1, time.Second),
+		learnedEntry(flows.LearnedConnectionCookie(conn.ID), "02:0b:00:00:00:07", 3, time.Second),
+	}
+	gone := []flows.DumpedFlow{
+		learnedEntry(flows.LearnedCookie(backup.ID+1), "02:0a:00:00:00:02", 5, time.Second),
+		learnedEntry(flows.LearnedConnectionCookie(conn.ID+1), "02:0c:00:00:00:01", 3, time.Second),
+	}
+	sw.learned = slices.Concat(live, gone)
+	mods := sw.mods
+
+	reconcileOK(t, newTestReconciler(state, sw))
+	var kept []uint64
+	for _, f := range sw.learned {
+		kept = append(kept, f.Cookie)
+	}
+	if want := []uint64{live[0].Cookie, live[1].Cookie}; !slices.Equal(kept, want) {
+		t.Errorf("after a restart the switch holds entries learned for %x, want %x", kept, want)
+	}
+	if n := sw.mods - mods; n != len(gone) {
+		t.Errorf("the restart sent %d flow_mods, want %d (one delete per gone owner)", n, len(gone))
 	}
 }

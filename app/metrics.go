@@ -25,10 +25,6 @@ const (
 // Prometheus's default scrape timeout is 10 s.
 const learnedDumpTimeout = 3 * time.Second
 
-// learnedTag selects, under flows.ControllerCookieMask, every flow OVS's
-// learn actions created (the tag of flows.LearnedCookie).
-var learnedTag = flows.LearnedCookie(0) & flows.ControllerCookieMask
-
 // Instrument registers the reconciler's metrics in reg (namespace l2gw):
 //
 //   - openflow_connected, ovsdb_connected, bridge_reconciled (gauges, 0/1),
@@ -238,7 +234,7 @@ func (c *learnedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), learnedDumpTimeout)
 	defer cancel()
-	learned, err := c.sw.Dump(ctx, learnedTag, flows.ControllerCookieMask)
+	learned, err := c.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, fmt.Errorf("count learned MACs: %w", err))
 		return

@@ -192,7 +192,7 @@ func ignoreConflict(t *testing.T, err error) {
 type dumpFailSwitch struct{ *memSwitch }
 
 func (s dumpFailSwitch) Dump(ctx context.Context, cookie, mask uint64) ([]flows.DumpedFlow, error) {
-	if cookie == learnedTag {
+	if cookie == flows.LearnedTagCookie {
 		return nil, errors.New("switch too busy")
 	}
 	return s.memSwitch.Dump(ctx, cookie, mask)

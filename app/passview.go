@@ -55,29 +55,70 @@ func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
 }
 
 // arena carves the flow compiler's bindings from few allocations: their
-// MACs and IP addresses come from shared arrays, and nothing of the
-// state is shared.
-type arena struct{ macs, ips []byte }
+// MACs, IP addresses and address lists come from chunks it allocates as it
+// goes, so a pass over many bindings neither allocates per binding nor
+// keeps the outgrown arrays a growing slice would leave behind (carved
+// slices point into them). Nothing of the state is shared.
+type arena struct {
+	bytes     []byte   // MACs and addresses
+	lists     []net.IP // address lists
+	byteChunk int      // size of a new bytes chunk
+	listChunk int      // size of a new lists chunk
+}
 
-// newArena returns an arena sized for n bindings.
-func newArena(n int) *arena { return &arena{macs: make([]byte, 0, 6*n)} }
+// Chunk sizes: enough for a few bindings, at most 64 KiB of bytes.
+const (
+	maxArenaBytes = 64 << 10
+	maxArenaLists = 4 << 10
+)
+
+// newArena returns an arena for about n bindings.
+func newArena(n int) *arena {
+	return &arena{byteChunk: min(max(n, 1)*(6+16), maxArenaBytes), listChunk: min(max(n, 1), maxArenaLists)}
+}
+
+// carve returns n fresh bytes.
+func (ar *arena) carve(n int) []byte {
+	if cap(ar.bytes)-len(ar.bytes) < n {
+		ar.bytes = make([]byte, 0, max(n, ar.byteChunk))
+	}
+	start := len(ar.bytes)
+	ar.bytes = ar.bytes[:start+n]
+	return ar.bytes[start : start+n : start+n]
+}
+
+// list returns an empty address list with room for n.
+func (ar *arena) list(n int) []net.IP {
+	if n == 0 {
+		return nil
+	}
+	if cap(ar.lists)-len(ar.lists) < n {
+		ar.lists = make([]net.IP, 0, max(n, ar.listChunk))
+	}
+	start := len(ar.lists)
+	ar.lists = ar.lists[:start+n]
+	return ar.lists[start : start : start+n]
+}
 
 // binding returns e as the flow compiler takes it.
 func (ar *arena) binding(e *macEntry) flows.Binding {
-	ar.macs = append(ar.macs, e.hw[:]...)
-	n := len(ar.macs)
-	b := flows.Binding{ID: e.ID, MAC: net.HardwareAddr(ar.macs[n-6 : n : n])}
+	mac := ar.carve(6)
+	copy(mac, e.hw[:])
+	b := flows.Binding{ID: e.ID, MAC: net.HardwareAddr(mac)}
+	v4 := 0
+	for _, a := range e.addrs {
+		if a.Is4() {
+			v4++
+		}
+	}
+	b.IPv4, b.IPv6 = ar.list(v4), ar.list(len(e.addrs)-v4)
 	for _, a := range e.addrs {
 		if a.Is4() {
 			a4 := a.As4()
-			ar.ips = append(ar.ips, a4[:]...)
-			n := len(ar.ips)
-			b.IPv4 = append(b.IPv4, net.IP(ar.ips[n-4:n:n]))
+			b.IPv4 = append(b.IPv4, net.IP(append(ar.carve(4)[:0], a4[:]...)))
 		} else {
 			a16 := a.As16()
-			ar.ips = append(ar.ips, a16[:]...)
-			n := len(ar.ips)
-			b.IPv6 = append(b.IPv6, net.IP(ar.ips[n-16:n:n]))
+			b.IPv6 = append(b.IPv6, net.IP(append(ar.carve(16)[:0], a16[:]...)))
 		}
 	}
 	return b
@@ -127,11 +168,12 @@ type touch struct {
 	conn    string
 	id      uint32
 	binding *flows.Binding // nil: no longer bound with this ID
-	// reboundOn names, for a touch whose binding is nil, the connection
-	// another touch of the same pass binds the ID on (a move keeps the
-	// binding's ID): that touch brings the ID's flows where they must be,
-	// changing only what differs, so this one deletes nothing.
-	reboundOn string
+	// rebound is set, for a touch whose binding is nil, when another touch
+	// of the same pass binds the ID (a move keeps the binding's ID): that
+	// touch brings the ID's flows where they must be, changing only what
+	// differs, so this one deletes nothing. reboundHere says that touch
+	// is on this touch's connection (another MAC took the ID over).
+	rebound, reboundHere bool
 }
 
 // readPass reads, at one instant, what changes ask to recompile against
@@ -168,7 +210,8 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 	}
 	for i := range p.touches {
 		if t := &p.touches[i]; t.binding == nil {
-			t.reboundOn = boundOn[t.id]
+			conn, ok := boundOn[t.id]
+			t.rebound, t.reboundHere = ok, ok && conn == t.conn
 		}
 	}
 	return p

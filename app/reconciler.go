@@ -209,6 +209,7 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 // away is adopted without compiling again when it still holds.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
 	var installed flows.Cookies
+	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
 	} else {
@@ -222,7 +223,17 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			installed[f.Cookie] = struct{}{}
 		}
 		r.metrics.dumped(dumped)
-		r.log.Info("read the bridge's flows", "flows", len(dumped), "took", time.Since(start))
+		// Learned entries are read only to delete those whose owner is
+		// gone; without them the sync still brings l2gwd's flows right.
+		learned, err := r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
+		if err != nil {
+			r.log.Warn("could not read learned MACs: entries of deleted networks and connections stay until they idle out", "err", err)
+		}
+		learnedBy = map[uint64]struct{}{}
+		for _, f := range learned {
+			learnedBy[f.Cookie] = struct{}{}
+		}
+		r.log.Info("read the bridge's flows", "flows", len(dumped), "learned", len(learned), "took", time.Since(start))
 	}
 	if p := r.prepared; p != nil {
 		r.prepared = nil
@@ -259,6 +270,11 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		for name, old := range oldConns {
 			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old.connRef) {
 				out.del(flows.LearnedConnectionCookie(old.conn.ID))
+			}
+		}
+		for _, c := range slices.Sorted(maps.Keys(learnedBy)) {
+			if !m.learnsFor(c) {
+				out.del(c)
 			}
 		}
 		r.model = m

@@ -197,16 +197,37 @@ func (m *model) dropConnection(cm *connModel, out *sink) {
 	out.del(flows.LearnedConnectionCookie(cm.conn.ID))
 }
 
-// updateBinding brings one binding to t. A binding that left t's
-// connection for another (t.reboundOn) only leaves the connection's books
-// here: its flows are the other touch's to change.
+// learnsFor reports whether the owner of learned entries' cookie c (a
+// network's local learning, a connection's) still learns: entries of a
+// network or connection gone while l2gwd was not there to delete them
+// (l2gwd stopped between committing a delete and sending its bundle) are
+// deleted by the next full sync that reads the bridge.
+func (m *model) learnsFor(c uint64) bool {
+	_, o, _ := flows.DecodeCookie(c)
+	switch o.Kind {
+	case flows.KindNetwork:
+		_, ok := m.owners[o]
+		return ok
+	case flows.KindConnection:
+		for _, cm := range m.conns {
+			if cm.conn.ID == o.ID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// updateBinding brings one binding to t. A binding ID another touch of
+// the pass binds (t.rebound) only leaves the connection's books here (if
+// it left the connection): its flows are the other touch's to change.
 func (m *model) updateBinding(t touch, out *sink) error {
 	cm := m.conns[t.conn]
 	if t.binding == nil || cm == nil {
-		if t.reboundOn == "" {
+		if !t.rebound {
 			m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: t.id}, nil, out)
 		}
-		if cm != nil && t.reboundOn != t.conn {
+		if cm != nil && !t.reboundHere {
 			delete(cm.bindings, t.id)
 		}
 		return nil

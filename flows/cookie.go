@@ -25,9 +25,11 @@ const (
 	MaxOwnerID = 1<<24 - 1
 )
 
-// ControllerCookieMask selects, with ControllerCookie, every flow l2gwd owns.
+// ControllerCookieMask selects, with ControllerCookie, every flow l2gwd owns
+// and, with LearnedTagCookie, every entry OVS's learn actions created.
 const (
 	ControllerCookie     = TagController << tagShift
+	LearnedTagCookie     = TagLearned << tagShift
 	ControllerCookieMask = uint64(0xF) << tagShift
 )
 

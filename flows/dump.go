@@ -61,21 +61,32 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]Dumped
 	if err != nil {
 		return nil, fmt.Errorf("dump flows: %w", err)
 	}
-	flows := make([]DumpedFlow, len(entries))
-	for i, e := range entries {
-		flows[i] = dumped(e.(*flowStats))
-	}
-	return flows, nil
+	return dumpedFlows(entries), nil
 }
 
-// dumped is the flow-stats entry st as Dump reports it; its EthDst is st's.
-func dumped(st *flowStats) DumpedFlow {
-	f := DumpedFlow{Cookie: st.Cookie, Table: st.TableId, Priority: st.Priority,
-		LearnedPort: uint32(st.port), Duration: time.Duration(st.DurationSec)*time.Second + time.Duration(st.DurationNSec)}
-	if st.hasEthDst {
-		f.EthDst = net.HardwareAddr(st.ethDst[:])
+// dumpedFlows are the flow-stats entries as Dump reports them. Their MACs
+// are copied into one array, so nothing of a decoded entry outlives the
+// call; entries is cleared.
+func dumpedFlows(entries []util.Message) []DumpedFlow {
+	withMAC := 0
+	for _, e := range entries {
+		if e.(*flowStats).hasEthDst {
+			withMAC++
+		}
 	}
-	return f
+	macs := make([]byte, 0, 6*withMAC)
+	flows := make([]DumpedFlow, len(entries))
+	for i, e := range entries {
+		st := e.(*flowStats)
+		flows[i] = DumpedFlow{Cookie: st.cookie, Table: st.table, Priority: st.priority,
+			LearnedPort: uint32(st.port), Duration: time.Duration(st.durationSec)*time.Second + time.Duration(st.durationNSec)}
+		if st.hasEthDst {
+			macs = append(macs, st.ethDst[:]...)
+			flows[i].EthDst = net.HardwareAddr(macs[len(macs)-6 : len(macs) : len(macs)])
+		}
+		entries[i] = nil // let the entry go
+	}
+	return flows
 }
 
 // multipart sends one multipart request of type typ with a fresh xid and

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/contiv/libOpenflow/openflow13"
@@ -72,19 +73,14 @@ func parseFlowStats(b []byte) (*flowStats, int, error) {
 	if l < 4 || flowStatsLen+l > n {
 		return nil, 0, fmt.Errorf("match of length %d in an entry of %d bytes", l, n)
 	}
-	fs := &flowStats{FlowStats: openflow13.FlowStats{
-		Length:       uint16(n),
-		TableId:      b[2],
-		DurationSec:  binary.BigEndian.Uint32(b[4:8]),
-		DurationNSec: binary.BigEndian.Uint32(b[8:12]),
-		Priority:     binary.BigEndian.Uint16(b[12:14]),
-		IdleTimeout:  binary.BigEndian.Uint16(b[14:16]),
-		HardTimeout:  binary.BigEndian.Uint16(b[16:18]),
-		Flags:        binary.BigEndian.Uint16(b[18:20]),
-		Cookie:       binary.BigEndian.Uint64(b[24:32]),
-		PacketCount:  binary.BigEndian.Uint64(b[32:40]),
-		ByteCount:    binary.BigEndian.Uint64(b[40:48]),
-	}}
+	fs := &flowStats{
+		length:       uint16(n),
+		table:        b[2],
+		durationSec:  binary.BigEndian.Uint32(b[4:8]),
+		durationNSec: binary.BigEndian.Uint32(b[8:12]),
+		priority:     binary.BigEndian.Uint16(b[12:14]),
+		cookie:       binary.BigEndian.Uint64(b[24:32]),
+	}
 	fs.ethDst, fs.hasEthDst = oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])
 	if ins := flowStatsLen + (l+7)/8*8; ins <= n {
 		fs.port = learnedPort(b[ins:n])
@@ -92,13 +88,40 @@ func parseFlowStats(b []byte) (*flowStats, int, error) {
 	return fs, n, nil
 }
 
-// flowStats is a flow-stats entry as parseFlowStats decodes it: the fixed
-// fields, and what a learned entry learned. One allocation per entry.
+// flowStats is a flow-stats entry as parseFlowStats decodes it: what a
+// dump reports of it and nothing else (32 bytes; openflow13.FlowStats is
+// 128), one allocation per entry. A 200,000-flow dump holds all of them at
+// once.
 type flowStats struct {
-	openflow13.FlowStats
-	ethDst    [6]byte
-	hasEthDst bool   // the match has an eth_dst
-	port      uint16 // learnedPort's, 0 when none
+	cookie                    uint64
+	durationSec, durationNSec uint32
+	length                    uint16 // of the entry on the wire
+	priority                  uint16
+	port                      uint16 // learnedPort's, 0 when none
+	table                     uint8
+	hasEthDst                 bool // the match has an eth_dst
+	ethDst                    [6]byte
+}
+
+// errFlowStatsReadOnly is MarshalBinary's answer: a flowStats is a
+// util.Message only to travel in a MultipartReply's body, which it is
+// decoded into, never encoded from.
+var errFlowStatsReadOnly = errors.New("flow stats entry: decoded for reading only")
+
+// Len is the entry's length on the wire.
+func (f *flowStats) Len() uint16 { return f.length }
+
+// MarshalBinary refuses: an entry is never sent.
+func (f *flowStats) MarshalBinary() ([]byte, error) { return nil, errFlowStatsReadOnly }
+
+// UnmarshalBinary decodes one entry, as parseFlowStats does.
+func (f *flowStats) UnmarshalBinary(b []byte) error {
+	st, _, err := parseFlowStats(b)
+	if err != nil {
+		return err
+	}
+	*f = *st
+	return nil
 }
 
 // reg7Header is NXM_NX_REG7's header, where a learned entry loads its

@@ -220,8 +220,8 @@ func TestParseFlowStatsKeepsCookieTablePriority(t *testing.T) {
 	}
 	for i := range 3 {
 		st := rep.Body[i].(*flowStats)
-		if st.Cookie != uint64(i)+0xA0 || st.TableId != uint8(i) || st.Priority != uint16(100+i) {
-			t.Errorf("entry %d: cookie %#x table %d priority %d", i, st.Cookie, st.TableId, st.Priority)
+		if st.cookie != uint64(i)+0xA0 || st.table != uint8(i) || st.priority != uint16(100+i) {
+			t.Errorf("entry %d: cookie %#x table %d priority %d", i, st.cookie, st.table, st.priority)
 		}
 	}
 }
