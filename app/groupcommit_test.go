@@ -96,9 +96,7 @@ func TestSharedTransaction(t *testing.T) {
 	concurrently(func(c int) {
 		ids[c] = must[[]MACBinding](t)(s.AddMACs("a-b", manyBindings(1, 1+c)))[0].ID
 	})
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 1+apiClients {
 		t.Fatalf("%d bindings after restart, want %d", len(got), 1+apiClients)
 	}
@@ -164,9 +162,7 @@ func TestConcurrentAddMACs(t *testing.T) {
 	if n >= apiClients*perClient {
 		t.Errorf("%d adds took %d transactions: concurrent adds did not share any", apiClients*perClient, n)
 	}
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	stored := must[[]MACBinding](t)(s.ListMACs("a-b"))
 	if len(stored) != len(want) {
 		t.Fatalf("%d bindings after restart, want %d", len(stored), len(want))
@@ -328,9 +324,7 @@ func TestAddMACsRacingDeletes(t *testing.T) {
 	t.Logf("%d of %d adds succeeded", added.Load(), apiClients*perClient)
 	before := s.Snapshot()
 	r.check(before)
-	mustOK(t, s.Close())
-	s = openState(t, dir) // fails on a binding of a missing connection
-	defer s.Close()
+	s = reopen(t, s, dir) // fails on a binding of a missing connection
 	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Fatalf("stored state differs from memory:\n got %+v\nwant %+v", got, before)
 	}
@@ -387,9 +381,7 @@ func TestFailedSharedWriteChangesNothing(t *testing.T) {
 	// Nothing of the failed adds is left reserved in the network.
 	addAll("a-c", func(err error) { mustOK(t, err) })
 	after := s.Snapshot()
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, after) || !reflect.DeepEqual(got.MACs["a-b"], before.MACs["a-b"]) {
 		t.Fatal("failed writes changed the stored state")
 	}

@@ -87,9 +87,7 @@ func TestMoveMACs(t *testing.T) {
 	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:09", IPs: []string{"192.0.2.31"}}})
 	wantError(t, err, Conflict, CodeConflict, "macs[0].ips[0]")
 
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, after) {
 		t.Fatalf("reopened store:\n got %+v\nwant %+v", got, after)
 	}
@@ -170,9 +168,7 @@ func TestMoveMACsRejected(t *testing.T) {
 	if notified != 0 {
 		t.Errorf("subscribers called %d times for rejected moves", notified)
 	}
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Fatalf("stored state changed by rejected moves:\n got %+v\nwant %+v", got, before)
 	}

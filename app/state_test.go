@@ -20,6 +20,16 @@ func openState(t testing.TB, dir string) *State {
 	return s
 }
 
+// reopen closes s and opens its store in dir again, as a restarted
+// l2gwd would; the reopened state is closed when t ends.
+func reopen(t testing.TB, s *State, dir string) *State {
+	t.Helper()
+	mustOK(t, s.Close())
+	s = openState(t, dir)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func newState(t testing.TB) *State {
 	t.Helper()
 	s := openState(t, t.TempDir())
@@ -269,9 +279,7 @@ func TestRejected(t *testing.T) {
 	if notified != 0 {
 		t.Errorf("subscribers called %d times for rejected requests", notified)
 	}
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Fatalf("stored state changed by rejected requests:\n got %+v\nwant %+v", got, before)
 	}
@@ -429,9 +437,7 @@ func TestDeleteConnectionCascade(t *testing.T) {
 	must[[]MACBinding](t)(s.AddMACs("a-c", manyBindings(500, 1)))
 	// A connection of the same name starts empty, also after a restart.
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 9}))
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 0 {
 		t.Errorf("recreated connection has %d bindings after restart, want 0", len(got))
 	}
@@ -474,9 +480,7 @@ func TestAddMACsAllOrNothing(t *testing.T) {
 	if len(added) != 999 {
 		t.Fatalf("added %d bindings, want 999", len(added))
 	}
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 1000 {
 		t.Errorf("a-b has %d bindings after restart, want 1000", len(got))
 	}

@@ -154,9 +154,7 @@ func TestWriteFailureChangesNothing(t *testing.T) {
 	if notified != 0 {
 		t.Errorf("subscribers called %d times for failed writes", notified)
 	}
-	mustOK(t, s.Close())
-	s = openState(t, dir)
-	defer s.Close()
+	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Fatal("a failed write changed the stored state")
 	}
