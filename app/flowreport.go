@@ -155,7 +155,7 @@ func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowRepo
 			c := &n.Connections[j]
 			for k := range c.Bindings {
 				b := &c.Bindings[k]
-				names.binding(b.ID, c.ID, b.MAC.String())
+				names.binding(b.ID, c.ID, formatMAC(b.MAC))
 				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
 				if err != nil {
 					return FlowReport{}, fmt.Errorf("compile binding %d: %w", b.ID, err)

@@ -232,7 +232,7 @@ func snapshotInput(state *State, ports map[string]uint32) *flows.Input {
 // flowBinding converts a validated binding as the reconciler's passes do.
 func flowBinding(b MACBinding) flows.Binding {
 	mac, _ := net.ParseMAC(b.MAC)
-	fb := flows.Binding{ID: b.ID, MAC: mac}
+	fb := flows.Binding{ID: b.ID, MAC: [6]byte(mac)}
 	for _, s := range b.IPs {
 		switch a, err := netip.ParseAddr(s); {
 		case err != nil:

@@ -47,7 +47,7 @@ func (r *Reconciler) Learned(ctx context.Context, network string) ([]LearnedMAC,
 	}
 	out := []LearnedMAC{}
 	for _, f := range dump {
-		if f.EthDst == nil {
+		if !f.HasEthDst {
 			continue // not a MAC entry
 		}
 		_, o, _ := flows.DecodeCookie(f.Cookie)
@@ -60,7 +60,7 @@ func (r *Reconciler) Learned(ctx context.Context, network string) ([]LearnedMAC,
 		default:
 			continue
 		}
-		out = append(out, LearnedMAC{MAC: f.EthDst.String(), Via: via, Age: f.Duration, AgeSeconds: int64(f.Duration / time.Second)})
+		out = append(out, LearnedMAC{MAC: f.MAC().String(), Via: via, Age: f.Duration, AgeSeconds: int64(f.Duration / time.Second)})
 	}
 	slices.SortFunc(out, func(a, b LearnedMAC) int { return cmp.Or(cmp.Compare(a.MAC, b.MAC), cmp.Compare(a.Via, b.Via)) })
 	return out, nil

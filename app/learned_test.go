@@ -53,7 +53,7 @@ func learnedEntry(cookie uint64, mac string, port uint32, age time.Duration) flo
 	if err != nil {
 		panic(err)
 	}
-	return flows.DumpedFlow{Cookie: cookie, Table: flows.TableL2Lookup, Priority: flows.PriorityLearned, EthDst: hw, LearnedPort: port, Duration: age}
+	return flows.DumpedFlow{Cookie: cookie, Table: flows.TableL2Lookup, Priority: flows.PriorityLearned, HasEthDst: true, EthDst: [6]byte(hw), LearnedPort: port, Duration: age}
 }
 
 func TestLearnedListsAndFlushesOneNetwork(t *testing.T) {

@@ -55,12 +55,12 @@ func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
 }
 
 // arena carves the flow compiler's bindings from few allocations: their
-// MACs, IP addresses and address lists come from chunks it allocates as it
+// IP addresses and address lists come from chunks it allocates as it
 // goes, so a pass over many bindings neither allocates per binding nor
 // keeps the outgrown arrays a growing slice would leave behind (carved
 // slices point into them). Nothing of the state is shared.
 type arena struct {
-	bytes     []byte   // MACs and addresses
+	bytes     []byte   // addresses
 	lists     []net.IP // address lists
 	byteChunk int      // size of a new bytes chunk
 	listChunk int      // size of a new lists chunk
@@ -74,7 +74,7 @@ const (
 
 // newArena returns an arena for about n bindings.
 func newArena(n int) *arena {
-	return &arena{byteChunk: min(max(n, 1)*(6+16), maxArenaBytes), listChunk: min(max(n, 1), maxArenaLists)}
+	return &arena{byteChunk: min(max(n, 1)*16, maxArenaBytes), listChunk: min(max(n, 1), maxArenaLists)}
 }
 
 // carve returns n fresh bytes.
@@ -102,9 +102,7 @@ func (ar *arena) list(n int) []net.IP {
 
 // binding returns e as the flow compiler takes it.
 func (ar *arena) binding(e *macEntry) flows.Binding {
-	mac := ar.carve(6)
-	copy(mac, e.hw[:])
-	b := flows.Binding{ID: e.ID, MAC: net.HardwareAddr(mac)}
+	b := flows.Binding{ID: e.ID, MAC: e.hw}
 	v4 := 0
 	for _, a := range e.addrs {
 		if a.Is4() {

@@ -246,9 +246,11 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	// leaves synced false, and the next pass starts from a dump. Only its
 	// connections are kept, to forget what was learned through those that
 	// are gone or have moved.
-	var oldConns map[string]*connModel
+	oldConns := map[string]connRef{}
 	if r.model != nil {
-		oldConns = r.model.conns
+		for name, cm := range r.model.conns {
+			oldConns[name] = cm.connRef
+		}
 	}
 	r.model = nil
 	return r.apply(ctx, func(out *sink) error {
@@ -268,7 +270,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			out.del(c)
 		}
 		for name, old := range oldConns {
-			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old.connRef) {
+			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old) {
 				out.del(flows.LearnedConnectionCookie(old.conn.ID))
 			}
 		}
@@ -331,6 +333,7 @@ func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)
 					return nil, err
 				}
 				cm.bindings[b.ID] = struct{}{}
+				*b = flows.Binding{} // compiled: let its bytes go (see arena)
 				for _, f := range fs {
 					if !keep(f) {
 						return m, nil
@@ -368,10 +371,14 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 				return err
 			}
 		}
-		for _, t := range p.touches {
-			if err := r.model.updateBinding(t, out); err != nil {
+		for i := range p.touches {
+			t := &p.touches[i]
+			if err := r.model.updateBinding(*t, out); err != nil {
 				return err
 			}
+			// Compiled and sent: let it go, so a pass over many bindings
+			// holds fewer of them as it goes (see arena).
+			t.binding = nil
 			if out.stopped {
 				return nil
 			}

@@ -78,7 +78,7 @@ func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net
 	tx := sw.NewTransaction(ofctrl.Atomic)
 	open := func() (uint32, error) { return tx.ID, tx.Begin() }
 	st, failed := sendBundleAdds(ctx, conn, open, bundleFlags, src)
-	n := len(st.mods)
+	n := st.mods.len()
 	if !st.opened || errors.Is(failed, errBrokenConnection) {
 		return n, failed // nothing to close, or the bundle goes with the connection
 	}
@@ -91,7 +91,7 @@ func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net
 	closed := time.Now()
 	// The switch sent its errors about the mods before its close reply.
 	if failed == nil {
-		failed = rejection(st.mods[:st.sent], s.watchedErrors())
+		failed = rejection(&st.mods, st.sent, s.watchedErrors())
 	}
 	if failed != nil {
 		if err := tx.Abort(); err != nil {
@@ -101,24 +101,24 @@ func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net
 	}
 	if err := tx.Commit(); err != nil {
 		// A mod that fails at commit is reported before the commit reply.
-		return n, fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(st.mods, s.watchedErrors())))
+		return n, fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(&st.mods, st.mods.len(), s.watchedErrors())))
 	}
 	s.log.Debug("openflow bundle committed", "mods", n, "bytes", st.bytes, "send", st.send,
 		"close", closed.Sub(written), "commit", time.Since(closed), "total", time.Since(start))
 	return n, nil
 }
 
-// rejection describes the switch errors about mods (sent), or nil if there
-// were none.
-func rejection(mods []sentMod, errs []switchError) error {
+// rejection describes the switch errors about the first sent of mods, or
+// nil if there were none.
+func rejection(mods *sentMods, sent int, errs []switchError) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	byXid := make(map[uint32]int, len(mods))
-	for i, m := range mods {
-		byXid[m.xid] = i
+	byXid := make(map[uint32]int, sent)
+	for i := range sent {
+		byXid[mods.at(i).xid] = i
 	}
-	n, first := 0, len(mods)
+	n, first := 0, sent
 	var firstErr switchError
 	for _, e := range errs {
 		if i, ok := byXid[e.xid]; ok {
@@ -131,7 +131,7 @@ func rejection(mods []sentMod, errs []switchError) error {
 	if n == 0 {
 		return nil
 	}
-	m := mods[first]
+	m := mods.at(first)
 	return fmt.Errorf("switch rejected %d flow mods, first mod %d (table %d, priority %d, cookie %#x): %s",
 		n, first, m.table, m.priority, m.cookie, firstErr)
 }

@@ -26,7 +26,7 @@ func bulkInput(n int) *Input {
 		for i := first; i < n && i < first+len(docIPv4Nets)*254; i++ {
 			id := uint32(i + 1)
 			c.Bindings = append(c.Bindings, Binding{ID: id,
-				MAC:  net.HardwareAddr{0x02, 0x0b, 0, byte(id >> 16), byte(id >> 8), byte(id)},
+				MAC:  [6]byte{0x02, 0x0b, 0, byte(id >> 16), byte(id >> 8), byte(id)},
 				IPv4: []net.IP{docIPv4(i - first)}})
 		}
 		in.Networks = append(in.Networks, Network{ID: k, Connections: []Connection{c}})
@@ -299,7 +299,7 @@ func TestSendBundleAddsStopsWhenTheSourceFails(t *testing.T) {
 	if !errors.Is(err, broken) {
 		t.Fatalf("send from a failing source: %v, want its error", err)
 	}
-	if st.sent >= at || len(st.mods) != at {
+	if st.sent >= at || st.mods.len() != at {
 		t.Fatalf("a failing source's last chunk went out: %d of %d mods sent", st.sent, at)
 	}
 	checkBundleAdds(t, decodeBundleAdds(t, <-got), mods[:st.sent])

@@ -38,10 +38,35 @@ func newSentMod(m Mod) sentMod {
 		priority: binary.BigEndian.Uint16(m[30:32]), table: m[24]}
 }
 
+// sentMods lists a bundle's sentMods in fixed chunks: a 200,000-mod bundle
+// neither copies its list as it grows nor holds an old and a new array at
+// once, at the moment its pass holds the most.
+type sentMods struct {
+	chunks [][]sentMod
+	n      int
+}
+
+// sentModsChunk is how many sentMods a chunk holds (64 KiB).
+const sentModsChunk = 4096
+
+func (l *sentMods) add(m sentMod) {
+	if l.n%sentModsChunk == 0 {
+		l.chunks = append(l.chunks, make([]sentMod, 0, sentModsChunk))
+	}
+	c := &l.chunks[len(l.chunks)-1]
+	*c = append(*c, m)
+	l.n++
+}
+
+func (l *sentMods) len() int { return l.n }
+
+// at returns the i-th sentMod.
+func (l *sentMods) at(i int) sentMod { return l.chunks[i/sentModsChunk][i%sentModsChunk] }
+
 // sendStats tells what sending a bundle's adds did.
 type sendStats struct {
 	opened bool          // the bundle was opened (a mod came)
-	mods   []sentMod     // produced, in order
+	mods   sentMods      // produced, in order
 	sent   int           // of mods, how many went to the switch
 	bytes  int           // written
 	send   time.Duration // from the first mod produced to the last byte written
@@ -135,16 +160,16 @@ func sendBundleAdds(ctx context.Context, conn net.Conn, open func() (uint32, err
 				return false
 			}
 			st.bytes += len(buf)
-			st.sent = len(st.mods)
+			st.sent = st.mods.len()
 			w.chunks <- buf
 			buf = w.buffer()
 		}
 		var err error
 		if buf, err = appendBundleAdd(buf, bundleID, flags, newXid(), m); err != nil {
-			failed = fmt.Errorf("mod %d: %w", len(st.mods), err)
+			failed = fmt.Errorf("mod %d: %w", st.mods.len(), err)
 			return false
 		}
-		st.mods = append(st.mods, newSentMod(m))
+		st.mods.add(newSentMod(m))
 		return true
 	}
 	if err := src(emit); err != nil && failed == nil {
@@ -155,7 +180,7 @@ func sendBundleAdds(ctx context.Context, conn net.Conn, open func() (uint32, err
 	}
 	if failed == nil && len(buf) > 0 {
 		st.bytes += len(buf)
-		st.sent = len(st.mods)
+		st.sent = st.mods.len()
 		w.chunks <- buf
 	}
 	if err := w.close(); err != nil {

@@ -54,7 +54,7 @@ type Connection struct {
 // solicitations OVS answers for it.
 type Binding struct {
 	ID   uint32
-	MAC  net.HardwareAddr
+	MAC  [6]byte
 	IPv4 []net.IP
 	IPv6 []net.IP
 }
@@ -362,15 +362,15 @@ func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle ui
 func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding) []*Flow {
 	owner := Owner{Kind: KindBinding, ID: b.ID}
 	fs := []*Flow{
-		flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, networkID), matchEthDst(b.MAC)).
+		flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, networkID), matchEthDst(b.MAC[:])).
 			apply(setTunnel(c.RemoteIP, c.SegmentationID)...).
 			apply(loadReg(RegOutPort, tunnelPort), loadReg(RegSourceConn, c.ID)).done(owner),
 	}
 	for _, ip := range b.IPv4 {
-		fs = append(fs, arpResponder(networkID, b.MAC, ip, owner))
+		fs = append(fs, arpResponder(networkID, b.MAC[:], ip, owner))
 	}
 	for _, ip := range b.IPv6 {
-		fs = append(fs, ndResponder(networkID, b.MAC, ip, owner))
+		fs = append(fs, ndResponder(networkID, b.MAC[:], ip, owner))
 	}
 	return fs
 }

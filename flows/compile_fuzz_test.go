@@ -112,13 +112,13 @@ func allKinds() *Input {
 				Connections: []Connection{
 					{ID: 1, NetworkType: "geneve", RemoteIP: net.IPv4(203, 0, 113, 9), SegmentationID: 1<<24 - 1, Flood: true,
 						Bindings: []Binding{
-							{ID: 1, MAC: mac("02:00:00:00:00:01")},
-							{ID: 2, MAC: mac("02:00:00:00:00:02"), IPv4: []net.IP{
+							{ID: 1, MAC: [6]byte(mac("02:00:00:00:00:01"))},
+							{ID: 2, MAC: [6]byte(mac("02:00:00:00:00:02")), IPv4: []net.IP{
 								net.IPv4(192, 0, 2, 1), net.IP{192, 0, 2, 2}, net.IPv4(192, 0, 2, 3)}},
 						}},
 					{ID: 2, NetworkType: "gre", RemoteIP: net.IP{198, 51, 100, 7}, SegmentationID: 1<<32 - 1},
 					{ID: 3, NetworkType: "stt", RemoteIP: net.IPv4(198, 51, 100, 8), SegmentationID: 1,
-						Bindings: []Binding{{ID: 3, MAC: mac("02:00:00:00:00:03")}}},
+						Bindings: []Binding{{ID: 3, MAC: [6]byte(mac("02:00:00:00:00:03"))}}},
 				}},
 			{ID: MaxOwnerID, Attachments: []Attachment{{OFPort: 3}, {OFPort: 0xfffffeff, VLAN: 7}}},
 		}}
@@ -366,7 +366,6 @@ func cloneInput(in *Input) *Input {
 			c.Bindings = slices.Clone(c.Bindings)
 			for k := range c.Bindings {
 				b := &c.Bindings[k]
-				b.MAC = slices.Clone(b.MAC)
 				b.IPv4 = cloneIPs(b.IPv4)
 				b.IPv6 = cloneIPs(b.IPv6)
 			}
@@ -515,7 +514,7 @@ func decodeFuzzConnection(r *fuzzReader) Connection {
 	c.SegmentationID = r.u32()
 	c.ID = r.id()
 	for k := min(r.u16(), maxFuzzBindings); k > 0 && r.more(); k-- {
-		b := Binding{ID: r.id(), MAC: net.HardwareAddr(r.bytes(6))}
+		b := Binding{ID: r.id(), MAC: [6]byte(r.bytes(6))}
 		for l := min(r.u16(), maxFuzzBindings); l > 0 && r.more(); l-- {
 			form := r.u8()
 			if form&2 != 0 {
@@ -598,7 +597,7 @@ func appendFuzzConnection(b []byte, c *Connection) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(c.Bindings)))
 	for _, bd := range c.Bindings {
 		b = appendFuzzID(b, bd.ID)
-		b = append(b, bd.MAC...)
+		b = append(b, bd.MAC[:]...)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(bd.IPv4)+len(bd.IPv6)))
 		for _, ip := range bd.IPv4 {
 			var form byte

@@ -98,14 +98,14 @@ func twoSites() *Input {
 			{ID: 1, Attachments: []Attachment{{OFPort: 1}, {OFPort: 3, VLAN: 100}},
 				Connections: []Connection{
 					{ID: 1, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5001, Flood: true,
-						Bindings: []Binding{{ID: 1, MAC: mac("02:0b:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
+						Bindings: []Binding{{ID: 1, MAC: [6]byte(mac("02:0b:00:00:00:01")), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
 							IPv6: []net.IP{net.ParseIP("2001:db8::21")}}}},
 					{ID: 2, NetworkType: "gre", RemoteIP: net.ParseIP("198.51.100.3"), SegmentationID: 7, Flood: false},
 				}},
 			{ID: 2, Attachments: []Attachment{{OFPort: 2}},
 				Connections: []Connection{
 					{ID: 3, NetworkType: "vxlan", RemoteIP: net.ParseIP("198.51.100.2"), SegmentationID: 5002, Flood: true,
-						Bindings: []Binding{{ID: 2, MAC: mac("02:0b:00:00:00:02"), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
+						Bindings: []Binding{{ID: 2, MAC: [6]byte(mac("02:0b:00:00:00:02")), IPv4: []net.IP{net.ParseIP("192.0.2.21")},
 							IPv6: []net.IP{net.ParseIP("2001:db8::21")}}}},
 				}},
 		},

@@ -16,19 +16,29 @@ const replyIdle = 10 * time.Second
 
 // DumpedFlow is a flow as Dump reports it: what names it on the switch,
 // and for learned entries what they learned.
+// It is 32 bytes: a restart reads 200,000 of them at once.
 type DumpedFlow struct {
-	Cookie   uint64
-	Priority uint16
-	Table    uint8
-	// EthDst is the destination MAC the flow matches (its eth_dst, without
-	// the mask if masked), nil if it matches none.
-	EthDst net.HardwareAddr
-	// LearnedPort is the ofport a learned entry from a local port forwards
-	// to, 0 for any other flow.
-	LearnedPort uint32
+	Cookie uint64
 	// Duration is how long the flow has been installed: for a learned
 	// entry, since it was first learned (OpenFlow 1.3 reports no idle age).
 	Duration time.Duration
+	// LearnedPort is the ofport a learned entry from a local port forwards
+	// to, 0 for any other flow.
+	LearnedPort uint32
+	Priority    uint16
+	Table       uint8
+	// HasEthDst says whether the flow matches an eth_dst; EthDst is that
+	// MAC (without the mask if masked).
+	HasEthDst bool
+	EthDst    [6]byte
+}
+
+// MAC returns the eth_dst the flow matches, or nil if it matches none.
+func (f *DumpedFlow) MAC() net.HardwareAddr {
+	if !f.HasEthDst {
+		return nil
+	}
+	return net.HardwareAddr(f.EthDst[:])
 }
 
 // Dump returns every flow, in any table, whose cookie matches cookie under
@@ -64,26 +74,15 @@ func (s *Session) Dump(ctx context.Context, cookie, cookieMask uint64) ([]Dumped
 	return dumpedFlows(entries), nil
 }
 
-// dumpedFlows are the flow-stats entries as Dump reports them. Their MACs
-// are copied into one array, so nothing of a decoded entry outlives the
-// call; entries is cleared.
+// dumpedFlows are the flow-stats entries as Dump reports them; nothing of
+// a decoded entry outlives the call, and entries is cleared as it goes.
 func dumpedFlows(entries []util.Message) []DumpedFlow {
-	withMAC := 0
-	for _, e := range entries {
-		if e.(*flowStats).hasEthDst {
-			withMAC++
-		}
-	}
-	macs := make([]byte, 0, 6*withMAC)
 	flows := make([]DumpedFlow, len(entries))
 	for i, e := range entries {
 		st := e.(*flowStats)
-		flows[i] = DumpedFlow{Cookie: st.cookie, Table: st.table, Priority: st.priority,
-			LearnedPort: uint32(st.port), Duration: time.Duration(st.durationSec)*time.Second + time.Duration(st.durationNSec)}
-		if st.hasEthDst {
-			macs = append(macs, st.ethDst[:]...)
-			flows[i].EthDst = net.HardwareAddr(macs[len(macs)-6 : len(macs) : len(macs)])
-		}
+		flows[i] = DumpedFlow{Cookie: st.cookie, Table: st.table, Priority: st.priority, LearnedPort: uint32(st.port),
+			Duration:  time.Duration(st.durationSec)*time.Second + time.Duration(st.durationNSec),
+			HasEthDst: st.hasEthDst, EthDst: st.ethDst}
 		entries[i] = nil // let the entry go
 	}
 	return flows

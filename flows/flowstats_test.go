@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/contiv/libOpenflow/openflow13"
 )
@@ -38,14 +39,14 @@ func TestParseFlowStatsReportsEthDstAndDuration(t *testing.T) {
 	if len(got) != 3 {
 		t.Fatalf("%d entries, want 3", len(got))
 	}
-	if !bytes.Equal(got[0].EthDst, mac) || got[0].Duration != 12500*time.Millisecond || got[0].Cookie != 0xA0 {
-		t.Errorf("entry 0: eth_dst %v duration %v cookie %#x, want %v 12.5s 0xa0", got[0].EthDst, got[0].Duration, got[0].Cookie, mac)
+	if !bytes.Equal(got[0].MAC(), mac) || got[0].Duration != 12500*time.Millisecond || got[0].Cookie != 0xA0 {
+		t.Errorf("entry 0: eth_dst %v duration %v cookie %#x, want %v 12.5s 0xa0", got[0].MAC(), got[0].Duration, got[0].Cookie, mac)
 	}
-	if got[1].EthDst != nil {
-		t.Errorf("entry 1 matches no eth_dst, got %v", got[1].EthDst)
+	if got[1].MAC() != nil {
+		t.Errorf("entry 1 matches no eth_dst, got %v", got[1].MAC())
 	}
-	if !bytes.Equal(got[2].EthDst, masked) {
-		t.Errorf("entry 2: masked eth_dst %v, want %v", got[2].EthDst, masked)
+	if !bytes.Equal(got[2].MAC(), masked) {
+		t.Errorf("entry 2: masked eth_dst %v, want %v", got[2].MAC(), masked)
 	}
 }
 
@@ -100,5 +101,12 @@ func TestParseFlowStatsReportsLearnedPort(t *testing.T) {
 	}
 	if p := got[1].LearnedPort; p != 0 {
 		t.Errorf("a load into reg7[16..31] read as learned port %d, want 0", p)
+	}
+}
+
+// TestDumpedFlowsStaySmall guards the sizes a 200,000-flow dump multiplies.
+func TestDumpedFlowsStaySmall(t *testing.T) {
+	if n, m := unsafe.Sizeof(DumpedFlow{}), unsafe.Sizeof(flowStats{}); n > 32 || m > 32 {
+		t.Errorf("DumpedFlow is %d bytes, a decoded entry %d: want at most 32 each", n, m)
 	}
 }

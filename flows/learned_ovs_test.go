@@ -25,8 +25,8 @@ func TestDumpReportsWhatOVSLearned(t *testing.T) {
 	if len(dump) != 1 {
 		t.Fatalf("dumped %d learned entries, want 1 (ovs-ofctl: %s)", len(dump), l.ovs.Ofctl(t, "dump-flows", "br0"))
 	}
-	if f := dump[0]; f.EthDst.String() != "02:0b:00:00:00:01" || f.LearnedPort != 0xfffe || f.Table != TableL2Lookup {
+	if f := dump[0]; f.MAC().String() != "02:0b:00:00:00:01" || f.LearnedPort != 0xfffe || f.Table != TableL2Lookup {
 		t.Errorf("dumped eth_dst %v port %#x table %d, want 02:0b:00:00:00:01 0xfffe (LOCAL) %d (ovs-ofctl: %s)",
-			f.EthDst, f.LearnedPort, f.Table, TableL2Lookup, l.ovs.Ofctl(t, "dump-flows", "br0"))
+			f.MAC(), f.LearnedPort, f.Table, TableL2Lookup, l.ovs.Ofctl(t, "dump-flows", "br0"))
 	}
 }

@@ -26,8 +26,15 @@ type replyParts struct {
 	progress chan struct{} // signalled (without blocking) on every part
 }
 
+// maxPresized caps how many entries newReplyParts makes room for up front:
+// want comes from the switch.
+const maxPresized = 1 << 20
+
 func newReplyParts(typ uint16, want int) *replyParts {
-	return &replyParts{typ: typ, want: want, progress: make(chan struct{}, 1)}
+	// Room for every entry at once: a 200,000-flow dump grown by append
+	// would copy its entries over and over, holding old and new arrays.
+	return &replyParts{typ: typ, want: want, entries: make([]util.Message, 0, min(max(want, 0), maxPresized)),
+		progress: make(chan struct{}, 1)}
 }
 
 // add takes one part; parts of another multipart type are ignored.

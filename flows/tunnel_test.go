@@ -31,9 +31,9 @@ func mixedSites() *Input {
 			{ID: 1, Attachments: []Attachment{{OFPort: 1}, {OFPort: 3, VLAN: 100}},
 				Connections: []Connection{
 					{ID: 1, NetworkType: "vxlan", RemoteIP: gw4, SegmentationID: 5001, Flood: true,
-						Bindings: []Binding{{ID: 1, MAC: mac("02:0b:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
+						Bindings: []Binding{{ID: 1, MAC: [6]byte(mac("02:0b:00:00:00:01")), IPv4: []net.IP{net.ParseIP("192.0.2.21")}}}},
 					{ID: 2, NetworkType: "geneve", RemoteIP: gw6, SegmentationID: 5002, Flood: true,
-						Bindings: []Binding{{ID: 2, MAC: mac("02:0c:00:00:00:01"), IPv4: []net.IP{net.ParseIP("192.0.2.31")}}}},
+						Bindings: []Binding{{ID: 2, MAC: [6]byte(mac("02:0c:00:00:00:01")), IPv4: []net.IP{net.ParseIP("192.0.2.31")}}}},
 					{ID: 3, NetworkType: "gre", RemoteIP: net.ParseIP("2001:db8:0:3::1"), SegmentationID: 7},
 				}},
 		},

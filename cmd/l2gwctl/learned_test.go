@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -35,8 +34,8 @@ func TestLearnedListAndFlush(t *testing.T) {
 	conn, _ := state.GetConnection("backup-b")
 	sw.edit(func(fs map[uint64]flows.DumpedFlow) {
 		for _, f := range []flows.DumpedFlow{
-			{Cookie: flows.LearnedCookie(backup.ID), EthDst: net.HardwareAddr{2, 0, 0, 0, 0, 1}, LearnedPort: 1, Duration: 42 * time.Second},
-			{Cookie: flows.LearnedConnectionCookie(conn.ID), EthDst: net.HardwareAddr{2, 0x0b, 0, 0, 0, 9}, LearnedPort: 2, Duration: 7 * time.Second},
+			{Cookie: flows.LearnedCookie(backup.ID), HasEthDst: true, EthDst: [6]byte{2, 0, 0, 0, 0, 1}, LearnedPort: 1, Duration: 42 * time.Second},
+			{Cookie: flows.LearnedConnectionCookie(conn.ID), HasEthDst: true, EthDst: [6]byte{2, 0x0b, 0, 0, 0, 9}, LearnedPort: 2, Duration: 7 * time.Second},
 		} {
 			f.Table, f.Priority = flows.TableL2Lookup, flows.PriorityLearned
 			fs[f.Cookie] = f
