@@ -73,6 +73,14 @@ func daemon(args []string, getenv func(string) string, stdout, stderr io.Writer)
 // the API. Flows stay on the bridge (fail_mode=secure), so traffic keeps
 // flowing while l2gwd is away.
 func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.Logger) error {
+	// The OpenFlow listener comes first: a restarted l2gwd is there for the
+	// switch's next reconnect attempt (OVS retries once a second) while it
+	// loads its store, and reads the bridge as soon as the store is in.
+	session, err := listenOpenFlow(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
 	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs()})
 	if err != nil {
 		return err
@@ -83,12 +91,6 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	if err != nil {
 		return fmt.Errorf("api listen %s: %w", cfg.APIListen, err)
 	}
-	session, err := listenOpenFlow(cfg, log)
-	if err != nil {
-		apiListener.Close()
-		return err
-	}
-	defer session.Close()
 
 	dialCtx, cancelDial := context.WithTimeout(ctx, 30*time.Second)
 	ovs, err := ovsdb.Dial(dialCtx, cfg.OVSDB, log)
