@@ -112,11 +112,13 @@ func (ar *arena) binding(e *macEntry) flows.Binding {
 	b.IPv4, b.IPv6 = ar.list(v4), ar.list(len(e.addrs)-v4)
 	for _, a := range e.addrs {
 		if a.Is4() {
-			a4 := a.As4()
-			b.IPv4 = append(b.IPv4, net.IP(append(ar.carve(4)[:0], a4[:]...)))
+			ip, a4 := ar.carve(4), a.As4()
+			copy(ip, a4[:])
+			b.IPv4 = append(b.IPv4, ip)
 		} else {
-			a16 := a.As16()
-			b.IPv6 = append(b.IPv6, net.IP(append(ar.carve(16)[:0], a16[:]...)))
+			ip, a16 := ar.carve(16), a.As16()
+			copy(ip, a16[:])
+			b.IPv6 = append(b.IPv6, ip)
 		}
 	}
 	return b
@@ -200,17 +202,30 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 			}
 		}
 	})
-	boundOn := map[uint32]string{}
-	for _, t := range p.touches {
-		if t.binding != nil {
-			boundOn[t.id] = t.conn
-		}
-	}
-	for i := range p.touches {
-		if t := &p.touches[i]; t.binding == nil {
-			conn, ok := boundOn[t.id]
-			t.rebound, t.reboundHere = ok, ok && conn == t.conn
-		}
-	}
+	markRebound(p.touches)
 	return p
+}
+
+// markRebound sets rebound (and reboundHere) on the touches that unbind an
+// ID another touch binds. Most passes unbind nothing, and a bulk pass binds
+// many: only unbound IDs are indexed.
+func markRebound(touches []touch) {
+	unbound := map[uint32][]int{} // ID → its unbinding touches
+	for i, t := range touches {
+		if t.binding == nil {
+			unbound[t.id] = append(unbound[t.id], i)
+		}
+	}
+	if len(unbound) == 0 {
+		return
+	}
+	for _, t := range touches {
+		if t.binding == nil {
+			continue
+		}
+		for _, i := range unbound[t.id] {
+			touches[i].rebound = true
+			touches[i].reboundHere = touches[i].reboundHere || touches[i].conn == t.conn
+		}
+	}
 }
