@@ -1,6 +1,10 @@
 package app
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // ErrorKind says why a request was rejected; package api maps it to an HTTP
 // status.
@@ -68,4 +72,14 @@ func inUse(format string, args ...any) *Error {
 func unavailable(err error) *Error {
 	return &Error{Kind: Unavailable, Code: CodeUnavailable,
 		Message: fmt.Sprintf("store write failed: %v; the change was not applied", err)}
+}
+
+// quotedList formats names, sorted, as a comma-separated list of quoted strings.
+func quotedList(names []string) string {
+	slices.Sort(names)
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -5,8 +5,6 @@
 // message itself (package flows does).
 package app
 
-import "slices"
-
 // Network is a local layer-2 segment on the gateway bridge.
 type Network struct {
 	Name        string       `json:"name"`
@@ -76,36 +74,4 @@ type Status struct {
 	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
 	FlowMods       uint64 `json:"flow_mods"`       // flow_mods sent since l2gwd started
 	Bundles        uint64 `json:"bundles"`         // OpenFlow bundles committed since l2gwd started
-}
-
-// Change says what one committed mutation touched, so that a subscriber
-// (the reconciler) can redo only that: a change's cost follows its size,
-// not the size of the state.
-type Change struct {
-	// Topology is set when networks, remote gateways or connections
-	// changed.
-	Topology bool
-	// Bindings lists the bindings added or changed and removed (also
-	// those a deleted connection took with it), in order. What a binding
-	// holds is read from the State.
-	Bindings []BindingChange
-}
-
-// BindingChange names one binding added, changed or removed.
-type BindingChange struct {
-	Connection string
-	MAC        [6]byte
-	ID         uint32 // the binding's ID (for a removal, the ID it had)
-	Removed    bool
-}
-
-func (c *Change) bound(conn string, entries []macEntry) {
-	c.Bindings = slices.Grow(c.Bindings, len(entries))
-	for _, e := range entries {
-		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID})
-	}
-}
-
-func (c *Change) unbound(conn string, e macEntry) {
-	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID, Removed: true})
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"maps"
-	"net"
-	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -449,66 +447,4 @@ func networkTypesInUse(conns []Connection) []string {
 	}
 	sort.Strings(types)
 	return types
-}
-
-// connRef is what a connection's bindings compile against: its network's
-// ID and its own parameters (Bindings left empty).
-type connRef struct {
-	networkID uint32
-	conn      flows.Connection
-}
-
-// sameBindingFlows reports whether bindings compile to the same flows
-// through a and b.
-func (a connRef) sameBindingFlows(b connRef) bool {
-	return a.networkID == b.networkID && a.conn.ID == b.conn.ID && a.conn.NetworkType == b.conn.NetworkType &&
-		a.conn.RemoteIP.Equal(b.conn.RemoteIP) && a.conn.SegmentationID == b.conn.SegmentationID
-}
-
-// buildInput turns the desired topology (snap's networks, gateways and
-// connections; not its bindings) and the bridge's ofports into the flow
-// compiler's input without bindings, and says what each connection (by
-// name) compiles against. Attachments whose port has no ofport yet, and
-// tunnel types whose port has none, are left out until they appear; so are
-// connections whose gateway has no valid tunnel address (IPv4 or IPv6).
-func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flows.Input, map[string]connRef) {
-	in := &flows.Input{TunnelPorts: map[string]uint32{}, LearnIdleTimeout: learn.IdleTimeout, LearnLimit: learn.Limit}
-	for _, typ := range []string{TypeVXLAN, TypeGRE, TypeGeneve} {
-		if port, ok := ofports[ovsdb.TunnelPortName(typ)]; ok {
-			in.TunnelPorts[typ] = port
-		}
-	}
-	gateways := map[string]net.IP{}
-	for _, g := range snap.RemoteGateways {
-		if a, err := netip.ParseAddr(g.TunnelIP); err == nil {
-			gateways[g.Name] = net.IP(a.Unmap().AsSlice())
-		}
-	}
-	byNetwork := map[string][]Connection{}
-	for _, c := range snap.Connections {
-		byNetwork[c.Network] = append(byNetwork[c.Network], c)
-	}
-	refs := map[string]connRef{}
-	for _, n := range snap.Networks {
-		fn := flows.Network{ID: n.ID}
-		for _, a := range n.Attachments {
-			if port, ok := ofports[a.Port]; ok {
-				fn.Attachments = append(fn.Attachments, flows.Attachment{OFPort: port, VLAN: a.VLAN})
-			}
-		}
-		conns := byNetwork[n.Name]
-		sort.Slice(conns, func(i, j int) bool { return conns[i].Name < conns[j].Name })
-		for _, c := range conns {
-			remote, ok := gateways[c.RemoteGateway]
-			if !ok {
-				continue
-			}
-			fc := flows.Connection{ID: c.ID, NetworkType: c.NetworkType, RemoteIP: remote,
-				SegmentationID: c.SegmentationID, Flood: c.Flood}
-			refs[c.Name] = connRef{networkID: n.ID, conn: fc}
-			fn.Connections = append(fn.Connections, fc)
-		}
-		in.Networks = append(in.Networks, fn)
-	}
-	return in, refs
 }

@@ -245,3 +245,17 @@ func (m *model) compileBinding(cm *connModel, b *flows.Binding, out *sink) error
 	cm.bindings[b.ID] = struct{}{}
 	return nil
 }
+
+// connRef is what a connection's bindings compile against: its network's
+// ID and its own parameters (Bindings left empty).
+type connRef struct {
+	networkID uint32
+	conn      flows.Connection
+}
+
+// sameBindingFlows reports whether bindings compile to the same flows
+// through a and b.
+func (a connRef) sameBindingFlows(b connRef) bool {
+	return a.networkID == b.networkID && a.conn.ID == b.conn.ID && a.conn.NetworkType == b.conn.NetworkType &&
+		a.conn.RemoteIP.Equal(b.conn.RemoteIP) && a.conn.SegmentationID == b.conn.SegmentationID
+}

@@ -1,0 +1,77 @@
+package app
+
+import "slices"
+
+// Change says what one committed mutation touched, so that a subscriber
+// (the reconciler) can redo only that: a change's cost follows its size,
+// not the size of the state.
+type Change struct {
+	// Topology is set when networks, remote gateways or connections
+	// changed.
+	Topology bool
+	// Bindings lists the bindings added or changed and removed (also
+	// those a deleted connection took with it), in order. What a binding
+	// holds is read from the State.
+	Bindings []BindingChange
+}
+
+// BindingChange names one binding added, changed or removed.
+type BindingChange struct {
+	Connection string
+	MAC        [6]byte
+	ID         uint32 // the binding's ID (for a removal, the ID it had)
+	Removed    bool
+}
+
+func (c *Change) bound(conn string, entries []macEntry) {
+	c.Bindings = slices.Grow(c.Bindings, len(entries))
+	for _, e := range entries {
+		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID})
+	}
+}
+
+func (c *Change) unbound(conn string, e macEntry) {
+	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID, Removed: true})
+}
+
+// Subscribe registers fn to be called with every change committed from now
+// on, exactly once, in the order the changes became visible (which is their
+// commit order; AddMACs calls committed in one shared transaction come in
+// any order among themselves), outside the State's lock and before the
+// change's caller gets its answer. fn may read the State; calls are never
+// concurrent.
+func (s *State) Subscribe(fn func(Change)) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.deliverLocked() // changes committed before now go to the others only
+	s.subs = append(s.subs, fn)
+}
+
+// publish queues a committed change for the subscribers; mu is held, so
+// the queue is in the order changes became visible.
+func (s *State) publish(ch Change) {
+	s.changesMu.Lock()
+	s.changes = append(s.changes, ch)
+	s.changesMu.Unlock()
+}
+
+// deliver hands every queued change to the subscribers. Called after
+// publish, without mu: when it returns, the caller's change has been
+// delivered, by this call or by the one that holds subMu before it.
+func (s *State) deliver() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.deliverLocked()
+}
+
+func (s *State) deliverLocked() {
+	s.changesMu.Lock()
+	changes := s.changes
+	s.changes = nil
+	s.changesMu.Unlock()
+	for _, ch := range changes {
+		for _, fn := range s.subs {
+			fn(ch)
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CreateConnection joins a network to a remote gateway. NetworkType ""
+// means vxlan; Flood is taken as given.
+func (s *State) CreateConnection(c Connection) (Connection, error) {
+	var out Connection
+	err := s.mutate(func(ch *Change) error {
+		ch.Topology = true
+		c, err := validateConnection(c)
+		if err != nil {
+			return err
+		}
+		ns := s.networks[c.Network]
+		if ns == nil {
+			return notFound("network", "network %q not found", c.Network)
+		}
+		if _, exists := s.gateways[c.RemoteGateway]; !exists {
+			return notFound("remote_gateway", "remote gateway %q not found", c.RemoteGateway)
+		}
+		if s.conns[c.Name] != nil {
+			return alreadyExists("connection", c.Name)
+		}
+		if other, taken := ns.byGateway[c.RemoteGateway]; taken {
+			return conflict("remote_gateway", "network %q already has connection %q to remote gateway %q", c.Network, other, c.RemoteGateway)
+		}
+		if other, taken := s.tunnels[tunnelKeyOf(c)]; taken {
+			return conflict("segmentation_id", "remote gateway %q already carries %s segmentation_id %d for connection %q",
+				c.RemoteGateway, c.NetworkType, c.SegmentationID, other)
+		}
+		ids, next, err := s.connIDs.allocate(1)
+		if err != nil {
+			return err
+		}
+		c.ID = ids[0]
+		err = s.commit(func(tx *bolt.Tx) error {
+			if err := putConnection(tx, c); err != nil {
+				return err
+			}
+			return putCursor(tx, kindConnection, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.connIDs.next.Store(next)
+		s.addConnection(c)
+		s.log.Info("connection created", "connection", c.Name, "id", c.ID, "network", c.Network,
+			"remote_gateway", c.RemoteGateway, "network_type", c.NetworkType, "segmentation_id", c.SegmentationID)
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// DeleteConnection deletes a connection and, in the same transaction, its
+// MAC bindings.
+func (s *State) DeleteConnection(name string) error {
+	return s.mutate(func(ch *Change) error {
+		ch.Topology = true
+		cs := s.conns[name]
+		if cs == nil {
+			return notFound("", "connection %q not found", name)
+		}
+		err := s.commit(func(tx *bolt.Tx) error {
+			if err := deleteMACs(tx, name); err != nil {
+				return err
+			}
+			return deleteKey(tx, bucketConns, name)
+		})
+		if err != nil {
+			return err
+		}
+		bindings := len(cs.macs)
+		for _, e := range cs.macs {
+			ch.unbound(name, e)
+		}
+		s.unbindAll(cs)
+		delete(s.networks[cs.Network].byGateway, cs.RemoteGateway)
+		delete(s.tunnels, tunnelKeyOf(cs.Connection))
+		delete(s.conns, name)
+		s.connIDs.release(cs.ID)
+		s.log.Info("connection deleted", "connection", name, "macs", bindings)
+		return nil
+	})
+}
+
+// GetConnection returns one connection.
+func (s *State) GetConnection(name string) (Connection, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cs := s.conns[name]
+	if cs == nil {
+		return Connection{}, notFound("", "connection %q not found", name)
+	}
+	return cs.Connection, nil
+}
+
+// ListConnections returns every connection, sorted by name.
+func (s *State) ListConnections() []Connection {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listConnections()
+}
+
+func (s *State) listConnections() []Connection {
+	out := make([]Connection, 0, len(s.conns))
+	for _, name := range slices.Sorted(maps.Keys(s.conns)) {
+		out = append(out, s.conns[name].Connection)
+	}
+	return out
+}
+
+func (s *State) addConnection(c Connection) {
+	s.conns[c.Name] = &connState{Connection: c, macs: make(map[[6]byte]macEntry)}
+	s.networks[c.Network].byGateway[c.RemoteGateway] = c.Name
+	s.tunnels[tunnelKeyOf(c)] = c.Name
+	s.connIDs.mark(c.ID)
+}

@@ -1,0 +1,216 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ReplaceMACs makes macs the connection's whole set of bindings (empty
+// clears it) and returns them normalised, in request order. A MAC that
+// stays keeps its ID.
+func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+	var out []MACBinding
+	err := s.mutate(func(ch *Change) error {
+		cs := s.conns[conn]
+		if cs == nil {
+			return notFound("", "connection %q not found", conn)
+		}
+		entries, err := parseMACs(macs)
+		if err != nil {
+			return err
+		}
+		if err := s.checkMACs(cs, entries, false); err != nil {
+			return err
+		}
+		// Write only the difference to the current set (memory mirrors the
+		// store): a PUT of a mostly unchanged set stays cheap.
+		var fresh, changed []int
+		newSet := make(map[[6]byte]struct{}, len(entries))
+		for i, e := range entries {
+			newSet[e.hw] = struct{}{}
+			old, kept := cs.macs[e.hw]
+			switch {
+			case !kept:
+				fresh = append(fresh, i)
+				changed = append(changed, i)
+			case !slices.Equal(old.addrs, e.addrs):
+				changed = append(changed, i)
+				fallthrough
+			default:
+				entries[i].ID = old.ID
+			}
+		}
+		var removed [][6]byte
+		for hw, old := range cs.macs {
+			if _, stays := newSet[hw]; !stays {
+				removed = append(removed, hw)
+				ch.unbound(conn, old)
+			}
+		}
+		ids, next, err := s.macIDs.allocate(len(fresh))
+		if err != nil {
+			return err
+		}
+		for j, i := range fresh {
+			entries[i].ID = ids[j]
+		}
+		writes := make([]macEntry, len(changed))
+		for j, i := range changed {
+			writes[j] = entries[i]
+		}
+		err = s.commit(func(tx *bolt.Tx) error {
+			for _, hw := range removed {
+				if err := deleteMAC(tx, conn, hw); err != nil {
+					return err
+				}
+			}
+			if err := putMACs(tx, conn, writes); err != nil {
+				return err
+			}
+			return putCursor(tx, kindMAC, next)
+		})
+		if err != nil {
+			return err
+		}
+		s.macIDs.next.Store(next)
+		s.unbindAll(cs)
+		s.bindMACs(cs, entries)
+		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
+		out = cloneBindings(entries)
+		ch.bound(conn, writes)
+		return nil
+	})
+	return out, err
+}
+
+// ListMACs returns a connection's bindings, sorted by MAC.
+func (s *State) ListMACs(conn string) ([]MACBinding, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cs := s.conns[conn]
+	if cs == nil {
+		return nil, notFound("", "connection %q not found", conn)
+	}
+	return cs.sortedBindings(), nil
+}
+
+// DeleteMAC unbinds one MAC (in any notation net.ParseMAC reads) from a
+// connection.
+func (s *State) DeleteMAC(conn, mac string) error {
+	return s.mutate(func(ch *Change) error {
+		cs := s.conns[conn]
+		if cs == nil {
+			return notFound("", "connection %q not found", conn)
+		}
+		parsed, err := net.ParseMAC(mac)
+		if err != nil || len(parsed) != 6 {
+			return invalid("", "mac %q is not a 6-byte MAC address", mac)
+		}
+		e, bound := cs.macs[[6]byte(parsed)]
+		if !bound {
+			return notFound("", "mac %s is not bound on connection %q", parsed, conn)
+		}
+		if err := s.commit(func(tx *bolt.Tx) error { return deleteMAC(tx, conn, e.hw) }); err != nil {
+			return err
+		}
+		s.unbindMAC(cs, s.networks[cs.Network], e)
+		s.log.Info("mac deleted", "connection", conn, "mac", formatMAC(e.hw))
+		ch.unbound(conn, e)
+		return nil
+	})
+}
+
+// checkMACs rejects bindings that clash with the connection's network: a
+// MAC bound on another connection (or, when adding, on this one), or an IP
+// bound to a different MAC. When replacing, this connection's current set
+// is about to go and clashes with it do not count.
+func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error {
+	ns := s.networks[cs.Network]
+	for i, e := range entries {
+		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
+			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
+		}
+		for k, a := range e.addrs {
+			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
+				return conflict(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is already bound to mac %s on connection %q of network %q",
+					a, formatMAC(mac), ns.macs[mac], ns.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *State) bindMACs(cs *connState, entries []macEntry) {
+	ns := s.networks[cs.Network]
+	for _, e := range entries {
+		s.bindMAC(cs, ns, e)
+	}
+}
+
+func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
+	cs.macs[e.hw] = e
+	s.indexMAC(cs, ns, e)
+}
+
+// indexMAC takes e's ID and puts its MAC and IPs in the network's index.
+func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
+	ns.macs[e.hw] = cs.Name
+	for _, a := range e.addrs {
+		ns.ips[a] = e.hw
+	}
+	s.macIDs.mark(e.ID)
+}
+
+func (s *State) unbindAll(cs *connState) {
+	ns := s.networks[cs.Network]
+	for _, e := range cs.macs {
+		s.unbindMAC(cs, ns, e)
+	}
+}
+
+func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
+	delete(cs.macs, e.hw)
+	s.unindexMAC(ns, e)
+}
+
+// unindexMAC undoes indexMAC.
+func (s *State) unindexMAC(ns *networkState, e macEntry) {
+	delete(ns.macs, e.hw)
+	for _, a := range e.addrs {
+		delete(ns.ips, a)
+	}
+	s.macIDs.release(e.ID)
+}
+
+func (cs *connState) sortedBindings() []MACBinding {
+	entries := slices.Collect(maps.Values(cs.macs))
+	slices.SortFunc(entries, func(a, b macEntry) int { return bytes.Compare(a.hw[:], b.hw[:]) })
+	return cloneBindings(entries)
+}
+
+// cloneBindings returns the API form of entries (all IP lists carved from
+// one array).
+func cloneBindings(entries []macEntry) []MACBinding {
+	total := 0
+	for _, e := range entries {
+		total += len(e.addrs)
+	}
+	ips := make([]string, 0, total)
+	out := make([]MACBinding, len(entries))
+	for i, e := range entries {
+		out[i] = MACBinding{MAC: formatMAC(e.hw), ID: e.ID}
+		if len(e.addrs) > 0 {
+			start := len(ips)
+			for _, a := range e.addrs {
+				ips = append(ips, a.String())
+			}
+			out[i].IPs = ips[start:len(ips):len(ips)]
+		}
+	}
+	return out
+}
