@@ -13,6 +13,28 @@ type Change struct {
 	// those a deleted connection took with it), in order. What a binding
 	// holds is read from the State.
 	Bindings []BindingChange
+	// RemoteMACs lists the remote MACs of dynamic origins whose flows
+	// change: one that starts or stops compiling (told, withdrawn,
+	// shadowed, taking over) or compiles differently (other IPs it
+	// answers for, another tunnel). What it holds is read from the State.
+	RemoteMACs []RemoteMACChange
+	// Synced lists the dynamic origins that have told everything since
+	// l2gwd started or their feed was reset (or whose hold time passed):
+	// what the switch still holds of them and they did not tell again
+	// goes.
+	Synced []Origin
+}
+
+// RemoteMACChange names one remote MAC of a dynamic origin in a network.
+type RemoteMACChange struct {
+	Origin  Origin
+	Network string
+	MAC     [6]byte
+}
+
+// empty reports whether c touches nothing.
+func (c *Change) empty() bool {
+	return !c.Topology && len(c.Bindings) == 0 && len(c.RemoteMACs) == 0 && len(c.Synced) == 0
 }
 
 // BindingChange names one binding added, changed or removed.

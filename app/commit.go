@@ -10,7 +10,7 @@ func (s *State) mutate(change func(ch *Change) error) error {
 	s.mu.Lock()
 	s.waitForAdds()
 	err := change(&ch)
-	if err == nil && (ch.Topology || len(ch.Bindings) > 0) {
+	if err == nil && !ch.empty() {
 		s.publish(ch)
 	}
 	s.mu.Unlock()

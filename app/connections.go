@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 
@@ -50,6 +51,7 @@ func (s *State) CreateConnection(c Connection) (Connection, error) {
 		}
 		s.connIDs.next.Store(next)
 		s.addConnection(c)
+		s.resolveDerived(ch)
 		s.log.Info("connection created", "connection", c.Name, "id", c.ID, "network", c.Network,
 			"remote_gateway", c.RemoteGateway, "network_type", c.NetworkType, "segmentation_id", c.SegmentationID)
 		out = c
@@ -65,7 +67,7 @@ func (s *State) DeleteConnection(name string) error {
 		ch.Topology = true
 		cs := s.conns[name]
 		if cs == nil {
-			return notFound("", "connection %q not found", name)
+			return s.connNotFound(name)
 		}
 		err := s.commit(func(tx *bolt.Tx) error {
 			if err := deleteMACs(tx, name); err != nil {
@@ -77,14 +79,18 @@ func (s *State) DeleteConnection(name string) error {
 			return err
 		}
 		bindings := len(cs.macs)
+		unbound := make([]macEntry, 0, len(cs.macs))
 		for _, e := range cs.macs {
 			ch.unbound(name, e)
+			unbound = append(unbound, e)
 		}
 		s.unbindAll(cs)
 		delete(s.networks[cs.Network].byGateway, cs.RemoteGateway)
 		delete(s.tunnels, tunnelKeyOf(cs.Connection))
 		delete(s.conns, name)
 		s.connIDs.release(cs.ID)
+		s.refreshStatic(cs.Network, unbound, ch)
+		s.resolveDerived(ch)
 		s.log.Info("connection deleted", "connection", name, "macs", bindings)
 		return nil
 	})
@@ -96,18 +102,26 @@ func (s *State) GetConnection(name string) (Connection, error) {
 	defer s.mu.RUnlock()
 	cs := s.conns[name]
 	if cs == nil {
+		if d := s.derivedConnNamed(name); d != nil {
+			return d.connection(), nil
+		}
 		return Connection{}, notFound("", "connection %q not found", name)
 	}
 	return cs.Connection, nil
 }
 
-// ListConnections returns every connection, sorted by name.
+// ListConnections returns every connection, the API's and those dynamic
+// origins named (except those sharing an API connection's tunnel), sorted
+// by name.
 func (s *State) ListConnections() []Connection {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.listConnections()
+	out := append(s.listConnections(), s.listDerived(true)...)
+	slices.SortFunc(out, func(a, b Connection) int { return cmp.Compare(a.Name, b.Name) })
+	return out
 }
 
+// listConnections returns the API's connections, sorted by name.
 func (s *State) listConnections() []Connection {
 	out := make([]Connection, 0, len(s.conns))
 	for _, name := range slices.Sorted(maps.Keys(s.conns)) {

@@ -137,7 +137,7 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 // flowReport compiles the desired state and reports it beside the dumps.
 func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowReport, error) {
 	names := readOwnerNames(r.state)
-	in, _ := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning)
+	in := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning).in
 	desired := map[uint64]flows.DumpedFlow{}
 	keep := func(f *flows.Flow) {
 		desired[f.Cookie] = flows.DumpedFlow{Cookie: f.Cookie, Table: f.Table, Priority: f.Priority}

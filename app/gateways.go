@@ -66,6 +66,7 @@ func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGatewa
 		}
 		delete(s.tunnelIPs, netip.MustParseAddr(old.TunnelIP))
 		s.addGateway(g, ip)
+		s.resolveDerived(ch)
 		s.log.Info("remote gateway replaced", "remote_gateway", name, "tunnel_ip", g.TunnelIP)
 		out = g
 		return nil

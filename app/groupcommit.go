@@ -55,7 +55,7 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 	}
 	cs := s.conns[conn]
 	if cs == nil {
-		return nil, false, notFound("", "connection %q not found", conn)
+		return nil, false, s.connNotFound(conn)
 	}
 	if n == 0 {
 		return nil, false, invalid("macs", "at least one MAC binding is required")
@@ -94,6 +94,7 @@ func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr err
 		out = cloneBindings(entries)
 		var ch Change
 		ch.bound(cs.Name, entries)
+		s.refreshStatic(cs.Network, entries, &ch)
 		s.publish(ch)
 	} else {
 		ns := s.networks[cs.Network]

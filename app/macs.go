@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"net"
@@ -18,7 +17,7 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
-			return notFound("", "connection %q not found", conn)
+			return s.connNotFound(conn)
 		}
 		entries, err := parseMACs(macs)
 		if err != nil {
@@ -78,8 +77,13 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 			return err
 		}
 		s.macIDs.next.Store(next)
+		var before []macEntry
+		if s.remote[cs.Network] != nil {
+			before = slices.Collect(maps.Values(cs.macs))
+		}
 		s.unbindAll(cs)
 		s.bindMACs(cs, entries)
+		s.refreshStatic(cs.Network, append(before, entries...), ch)
 		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
 		out = cloneBindings(entries)
 		ch.bound(conn, writes)
@@ -94,6 +98,9 @@ func (s *State) ListMACs(conn string) ([]MACBinding, error) {
 	defer s.mu.RUnlock()
 	cs := s.conns[conn]
 	if cs == nil {
+		if d := s.derivedConnNamed(conn); d != nil {
+			return s.derivedBindings(d), nil
+		}
 		return nil, notFound("", "connection %q not found", conn)
 	}
 	return cs.sortedBindings(), nil
@@ -105,7 +112,7 @@ func (s *State) DeleteMAC(conn, mac string) error {
 	return s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
-			return notFound("", "connection %q not found", conn)
+			return s.connNotFound(conn)
 		}
 		parsed, err := net.ParseMAC(mac)
 		if err != nil || len(parsed) != 6 {
@@ -113,6 +120,9 @@ func (s *State) DeleteMAC(conn, mac string) error {
 		}
 		e, bound := cs.macs[[6]byte(parsed)]
 		if !bound {
+			if act, ok := s.remote[cs.Network].activeOn(cs, [6]byte(parsed), s); ok {
+				return conflict("", "mac %s on connection %q is told by origin %s: it is read-only here", parsed, conn, act.origin)
+			}
 			return notFound("", "mac %s is not bound on connection %q", parsed, conn)
 		}
 		if err := s.commit(func(tx *bolt.Tx) error { return deleteMAC(tx, conn, e.hw) }); err != nil {
@@ -121,6 +131,7 @@ func (s *State) DeleteMAC(conn, mac string) error {
 		s.unbindMAC(cs, s.networks[cs.Network], e)
 		s.log.Info("mac deleted", "connection", conn, "mac", formatMAC(e.hw))
 		ch.unbound(conn, e)
+		s.refreshStatic(cs.Network, []macEntry{e}, ch)
 		return nil
 	})
 }
@@ -189,7 +200,7 @@ func (s *State) unindexMAC(ns *networkState, e macEntry) {
 
 func (cs *connState) sortedBindings() []MACBinding {
 	entries := slices.Collect(maps.Values(cs.macs))
-	slices.SortFunc(entries, func(a, b macEntry) int { return bytes.Compare(a.hw[:], b.hw[:]) })
+	sortMACEntries(entries)
 	return cloneBindings(entries)
 }
 

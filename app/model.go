@@ -45,6 +45,12 @@ type Connection struct {
 	Flood          bool   `json:"flood"`
 	// ID is the connection's number in cookies; assigned by the store.
 	ID uint32 `json:"-"`
+	// Origin is where the connection comes from: static for the API's,
+	// else the first origin in precedence that names its tunnel.
+	Origin Origin `json:"-"`
+	// TunnelIP is the remote endpoint of a connection a dynamic origin
+	// named; "" for an API connection (its remote gateway has it).
+	TunnelIP string `json:"-"`
 }
 
 // MACBinding is a static MAC (and its IP addresses) reachable through a
@@ -54,6 +60,9 @@ type MACBinding struct {
 	IPs []string `json:"ips,omitempty"`
 	// ID is the binding's number in cookies; assigned by the store.
 	ID uint32 `json:"-"`
+	// Origin is static for the API's bindings, else the dynamic origin
+	// that told the remote MAC.
+	Origin Origin `json:"-"`
 }
 
 // Snapshot is a consistent, read-only copy of the whole desired state.
@@ -74,4 +83,6 @@ type Status struct {
 	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
 	FlowMods       uint64 `json:"flow_mods"`       // flow_mods sent since l2gwd started
 	Bundles        uint64 `json:"bundles"`         // OpenFlow bundles committed since l2gwd started
+	// Origins is the standing of each dynamic origin with a feed.
+	Origins []OriginStatus `json:"-"`
 }

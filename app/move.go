@@ -88,12 +88,12 @@ func (s *State) planMove(mv MACMove) (*connState, []macEntry, []macMove, error) 
 	}
 	to := s.conns[mv.To]
 	if to == nil {
-		return nil, nil, nil, notFound(moveToField, "connection %q not found", mv.To)
+		return nil, nil, nil, s.connNotFoundAt(moveToField, mv.To)
 	}
 	var from *connState
 	if mv.From != "" {
 		if from = s.conns[mv.From]; from == nil {
-			return nil, nil, nil, notFound(moveFromField, "connection %q not found", mv.From)
+			return nil, nil, nil, s.connNotFoundAt(moveFromField, mv.From)
 		}
 		if from.Network != to.Network {
 			return nil, nil, nil, invalid(moveFromField, "connection %q is on network %q, not on %q's network %q",

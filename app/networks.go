@@ -40,6 +40,7 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		}
 		s.netIDs.next.Store(next)
 		s.addNetwork(n)
+		s.resolveDerived(ch)
 		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments))
 		out = cloneNetwork(n)
 		return nil
@@ -97,6 +98,7 @@ func (s *State) DeleteNetwork(name string) error {
 		s.setAttachments(ns, nil)
 		delete(s.networks, name)
 		s.netIDs.release(ns.ID)
+		s.resolveDerived(ch)
 		s.log.Info("network deleted", "network", name)
 		return nil
 	})

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"sort"
@@ -23,9 +24,67 @@ func (s *State) view(fn func(v stateView)) {
 }
 
 // topology returns the networks, remote gateways and connections (no
-// bindings).
+// bindings) that compile: the API's, and those dynamic origins named that
+// compile as connections of their own.
 func (v stateView) topology() Snapshot {
-	return Snapshot{Networks: v.s.listNetworks(), RemoteGateways: v.s.listGateways(), Connections: v.s.listConnections()}
+	return Snapshot{Networks: v.s.listNetworks(), RemoteGateways: v.s.listGateways(),
+		Connections: append(v.s.listConnections(), v.s.listDerived(false)...)}
+}
+
+// compiledConnections returns the connections that compile, as topology
+// lists them.
+func (s *State) compiledConnections() []Connection {
+	var conns []Connection
+	s.view(func(v stateView) { conns = v.topology().Connections })
+	return conns
+}
+
+// remoteKey names a remote MAC of a dynamic origin, as the model keeps its
+// flows.
+type remoteKey struct {
+	origin  Origin
+	network string
+	mac     [6]byte
+}
+
+// remoteBinding returns what k compiles to as the state holds it now: its
+// network's ID, the tunnel it goes through (as a connection: its bindings'
+// flows read nothing else of it) and the binding; nil when k compiles
+// nothing (withdrawn, shadowed, or another origin's now).
+func (v stateView) remoteBinding(k remoteKey, ar *arena) (uint32, flows.Connection, *flows.Binding) {
+	rix := v.s.remote[k.network]
+	if rix == nil {
+		return 0, flows.Connection{}, nil
+	}
+	act, ok := rix.active[k.mac]
+	if !ok || act.origin != k.origin {
+		return 0, flows.Connection{}, nil
+	}
+	networkID := v.s.networks[k.network].ID
+	b := ar.remote(networkID, k.mac, act)
+	return networkID, tunnelConnection(act.tunnel), &b
+}
+
+// tunnelConnection is t as the flow compiler's connection, for the flows
+// of the remote MACs through it.
+func tunnelConnection(t Tunnel) flows.Connection {
+	return flows.Connection{NetworkType: t.NetworkType, RemoteIP: net.IP(t.Endpoint.AsSlice()), SegmentationID: t.SegmentationID}
+}
+
+// remoteOwnerID is the owner ID in the cookies of the flows of remote MAC
+// mac in network networkID: a 24-bit hash of both, so that the same remote
+// MAC gets the same cookies in every run of l2gwd whatever order its
+// origin tells it in. Two remote MACs may share an owner ID; their flows'
+// cookies still differ by their content hashes (their matches differ).
+func remoteOwnerID(networkID uint32, mac [6]byte) uint32 {
+	h := uint32(2166136261)
+	for _, b := range append(binary.BigEndian.AppendUint32(nil, networkID), mac[:]...) {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	if id := h>>8 ^ h&0xff; id != 0 {
+		return id & flows.MaxOwnerID
+	}
+	return 1
 }
 
 // flowBindings returns connection conn's bindings as the flow compiler
@@ -103,6 +162,15 @@ func (ar *arena) list(n int) []net.IP {
 	return ar.lists[start : start : start+n]
 }
 
+// remote returns an active remote MAC of network networkID as the flow
+// compiler takes it.
+func (ar *arena) remote(networkID uint32, mac [6]byte, act activeRemote) flows.Binding {
+	e := macEntry{ID: remoteOwnerID(networkID, mac), hw: mac, addrs: act.addrs}
+	b := ar.binding(&e)
+	b.Origin = act.origin
+	return b
+}
+
 // binding returns e as the flow compiler takes it.
 func (ar *arena) binding(e *macEntry) flows.Binding {
 	b := flows.Binding{ID: e.ID, MAC: e.hw}
@@ -127,26 +195,62 @@ func (ar *arena) binding(e *macEntry) flows.Binding {
 	return b
 }
 
-// readInput reads the whole desired state at one instant as the flow
+// desired is the whole desired state read at one instant as the flow
 // compiler's input (see buildInput), bindings included.
-func readInput(state *State, ports map[string]uint32, learn Learning) (*flows.Input, map[string]connRef) {
-	var in *flows.Input
-	var refs map[string]connRef
+type desired struct {
+	in   *flows.Input
+	refs map[string]connRef // what each connection (by name) compiles against
+	// networks are the names of in.Networks, in order.
+	networks []string
+	// unsynced says which dynamic origins were not synced at that instant.
+	unsynced [numOrigins]bool
+}
+
+// readInput reads the whole desired state at one instant.
+func readInput(state *State, ports map[string]uint32, learn Learning) *desired {
+	d := &desired{}
 	state.view(func(v stateView) {
 		snap := v.topology()
-		in, refs = buildInput(&snap, ports, learn)
-		names := make(map[uint32]string, len(refs))
-		for name, ref := range refs {
+		d.in, d.refs = buildInput(&snap, ports, learn)
+		d.in.Dynamic = v.s.dynamic()
+		names := make(map[uint32]string, len(d.refs))
+		for name, ref := range d.refs {
 			names[ref.conn.ID] = name
 		}
-		for i := range in.Networks {
-			for j := range in.Networks[i].Connections {
-				c := &in.Networks[i].Connections[j]
+		for i := range d.in.Networks {
+			for j := range d.in.Networks[i].Connections {
+				c := &d.in.Networks[i].Connections[j]
 				c.Bindings = v.flowBindings(names[c.ID])
 			}
+			v.addRemoteBindings(snap.Networks[i].Name, &d.in.Networks[i])
+			d.networks = append(d.networks, snap.Networks[i].Name)
+		}
+		for o := range d.unsynced {
+			d.unsynced[o] = !v.s.originSynced(Origin(o))
 		}
 	})
-	return in, refs
+	return d
+}
+
+// addRemoteBindings adds network's active remote MACs to the connections
+// of n (its compiler input) they go through.
+func (v stateView) addRemoteBindings(network string, n *flows.Network) {
+	rix := v.s.remote[network]
+	if rix == nil || len(rix.active) == 0 {
+		return
+	}
+	byTunnel := make(map[Tunnel]*flows.Connection, len(n.Connections))
+	for j := range n.Connections {
+		c := &n.Connections[j]
+		ip, _ := netip.AddrFromSlice(c.RemoteIP)
+		byTunnel[Tunnel{Endpoint: ip.Unmap(), NetworkType: c.NetworkType, SegmentationID: c.SegmentationID}] = c
+	}
+	ar := newArena(len(rix.active))
+	for mac, act := range rix.active {
+		if c := byTunnel[act.tunnel]; c != nil {
+			c.Bindings = append(c.Bindings, ar.remote(n.ID, mac, act))
+		}
+	}
 }
 
 // pass is what one incremental pass compiles, read from the state at one
@@ -163,6 +267,17 @@ type pass struct {
 	refs     map[string]connRef         // every connection, when topology changed
 	connMACs map[string][]flows.Binding // bindings of the connections to recompile
 	touches  []touch                    // the bindings the changes name, in order
+	remotes  []remoteTouch              // the remote MACs the changes name, in order
+	synced   []Origin                   // the origins the changes say are synced
+}
+
+// remoteTouch is a remote MAC a pass compiles, as the state holds it at the
+// pass's instant.
+type remoteTouch struct {
+	key       remoteKey
+	networkID uint32
+	tunnel    flows.Connection
+	binding   *flows.Binding // nil: k compiles nothing now
 }
 
 // touch is a binding a pass compiles, as the state holds it at the pass's
@@ -184,16 +299,21 @@ type touch struct {
 func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 	p := &pass{}
 	n := 0
+	remotes := 0
 	for _, ch := range changes {
 		p.topology = p.topology || ch.Topology
 		n += len(ch.Bindings)
+		remotes += len(ch.RemoteMACs)
+		p.synced = append(p.synced, ch.Synced...)
 	}
 	p.touches = make([]touch, 0, n)
-	ar := newArena(n)
+	p.remotes = make([]remoteTouch, 0, remotes)
+	ar := newArena(n + remotes)
 	state.view(func(v stateView) {
 		if p.topology {
 			snap := v.topology()
 			p.input, p.refs = buildInput(&snap, m.ports, learn)
+			p.input.Dynamic = v.s.dynamic()
 			p.connMACs = map[string][]flows.Binding{}
 			for _, name := range m.staleConnections(p.refs) {
 				p.connMACs[name] = v.flowBindings(name)
@@ -202,6 +322,11 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 		for _, ch := range changes {
 			for _, bc := range ch.Bindings {
 				p.touches = append(p.touches, touch{conn: bc.Connection, id: bc.ID, binding: v.touched(bc, ar)})
+			}
+			for _, rc := range ch.RemoteMACs {
+				t := remoteTouch{key: remoteKey{origin: rc.Origin, network: rc.Network, mac: rc.MAC}}
+				t.networkID, t.tunnel, t.binding = v.remoteBinding(t.key, ar)
+				p.remotes = append(p.remotes, t)
 			}
 		}
 	})
@@ -268,10 +393,14 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flo
 		sort.Slice(conns, func(i, j int) bool { return conns[i].Name < conns[j].Name })
 		for _, c := range conns {
 			remote, ok := gateways[c.RemoteGateway]
+			if c.Origin.Dynamic() {
+				a, err := netip.ParseAddr(c.TunnelIP)
+				remote, ok = net.IP(a.AsSlice()), err == nil
+			}
 			if !ok {
 				continue
 			}
-			fc := flows.Connection{ID: c.ID, NetworkType: c.NetworkType, RemoteIP: remote,
+			fc := flows.Connection{ID: c.ID, Origin: c.Origin, NetworkType: c.NetworkType, RemoteIP: remote,
 				SegmentationID: c.SegmentationID, Flood: c.Flood}
 			refs[c.Name] = connRef{networkID: n.ID, conn: fc}
 			fn.Connections = append(fn.Connections, fc)

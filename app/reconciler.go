@@ -72,6 +72,7 @@ type Reconciler struct {
 	mu      sync.Mutex
 	pending []Change // committed, not yet in the switch
 	status  Status
+	held    [numOrigins]int // flows the model holds, by origin
 
 	// Owned by the Run goroutine.
 	synced bool   // model mirrors the switch
@@ -128,6 +129,10 @@ func (r *Reconciler) Status() Status {
 	s := r.status
 	s.Connected = r.sw.Connected()
 	s.OVSDBConnected = r.br.Connected()
+	s.Origins = r.state.OriginStatuses()
+	for i := range s.Origins {
+		s.Origins[i].HeldFlows = r.held[s.Origins[i].Origin]
+	}
 	return s
 }
 
@@ -195,7 +200,7 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.br.EnsureTunnelPorts(ctx, r.cfg.Bridge, networkTypesInUse(r.state.ListConnections()), r.cfg.TunnelIP)
+	return r.br.EnsureTunnelPorts(ctx, r.cfg.Bridge, networkTypesInUse(r.state.compiledConnections()), r.cfg.TunnelIP)
 }
 
 // fullSync compiles the whole desired state and compares it with the
@@ -212,7 +217,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		installed = r.model.cookies()
 	} else {
 		start := time.Now()
-		dumped, err := r.sw.Dump(ctx, flows.ControllerCookie, flows.ControllerCookieMask)
+		dumped, err := r.dumpControllerFlows(ctx)
 		if err != nil {
 			return err
 		}
@@ -263,9 +268,10 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if err != nil || out.stopped {
 			return err
 		}
-		dels := slices.Sorted(maps.Keys(installed))
-		for _, c := range dels {
-			out.del(c)
+		for _, c := range slices.Sorted(maps.Keys(installed)) {
+			if !m.hold(c) {
+				out.del(c)
+			}
 		}
 		for name, old := range oldConns {
 			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old) {
@@ -280,6 +286,25 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		r.model = m
 		return nil
 	})
+}
+
+// dumpControllerFlows reads every flow l2gwd computed from the switch, one
+// origin's at a time (what dynamic origins no longer running left is read
+// too: it goes).
+func (r *Reconciler) dumpControllerFlows(ctx context.Context) ([]flows.DumpedFlow, error) {
+	var all []flows.DumpedFlow
+	for _, o := range flows.Origins {
+		dumped, err := r.sw.Dump(ctx, o.Cookie(), flows.ControllerCookieMask)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = dumped
+		} else {
+			all = append(all, dumped...)
+		}
+	}
+	return all, nil
 }
 
 // prepare compiles the whole desired state while no switch is connected.
@@ -300,8 +325,10 @@ func (r *Reconciler) prepare(ports map[string]uint32) error {
 // instant) holds them.
 func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow) bool) (*model, error) {
 	r.takePending()
-	in, conns := readInput(r.state, ports, r.cfg.Learning)
-	m := newModel(in, conns, ports)
+	d := readInput(r.state, ports, r.cfg.Learning)
+	in := d.in
+	m := newModel(in, d.refs, ports)
+	m.unsynced = d.unsynced
 	byID := make(map[uint32]*connModel, len(m.conns))
 	for _, cm := range m.conns {
 		byID[cm.conn.ID] = cm
@@ -330,10 +357,17 @@ func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)
 				if err != nil {
 					return nil, err
 				}
-				cm.bindings[b.ID] = struct{}{}
+				record := m.record
+				if b.Origin.Dynamic() {
+					key := remoteKey{origin: b.Origin, network: d.networks[i], mac: b.MAC}
+					record = func(f *flows.Flow) { m.recordRemote(key, f) }
+				} else {
+					cm.bindings[b.ID] = struct{}{}
+				}
 				*b = flows.Binding{} // compiled: let its bytes go (see arena)
 				for _, f := range fs {
-					if !keep(f) {
+					record(f)
+					if !visit(f) {
 						return m, nil
 					}
 				}
@@ -381,6 +415,21 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 				return nil
 			}
 		}
+		for i := range p.remotes {
+			t := &p.remotes[i]
+			if err := r.model.updateRemote(*t, out); err != nil {
+				return err
+			}
+			t.binding = nil
+			if out.stopped {
+				return nil
+			}
+		}
+		// Last: what the origins told again before saying they are
+		// synced was taken back above.
+		for _, o := range p.synced {
+			r.model.release(o, out)
+		}
 		return nil
 	})
 }
@@ -417,7 +466,7 @@ func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) e
 // (with an ofport): until then its connections' flows are missing, and the
 // switch is not yet what the desired state asks for.
 func (r *Reconciler) tunnelPortsReady() bool {
-	for _, typ := range networkTypesInUse(r.state.ListConnections()) {
+	for _, typ := range networkTypesInUse(r.state.compiledConnections()) {
 		if _, ok := r.model.tunnelPorts[typ]; !ok {
 			return false
 		}
@@ -431,7 +480,8 @@ func (r *Reconciler) setStatus(reconciled bool) {
 	// A change committed since this pass began is not in the switch yet.
 	r.status.Reconciled = reconciled && len(r.pending) == 0
 	if r.model != nil {
-		r.status.Flows = r.model.flows
+		r.status.Flows = r.model.flows + len(r.model.held)
+		r.held = r.model.heldByOrigin()
 	}
 }
 

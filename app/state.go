@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,6 +18,14 @@ type Options struct {
 	// one address, or an IPv4 and an IPv6 one); a remote gateway may use
 	// none of them.
 	LocalTunnelIPs []string
+	// Origins are the dynamic origins whose sources run (each gets a
+	// Feed). The data path of a dynamic origin not listed is empty: what
+	// a previous run of l2gwd had of it goes at the first sync.
+	Origins []Origin
+	// HoldTime is how long what a dynamic origin told before a restart
+	// (or its feed's Reset) stays while it has not reported synced; 0
+	// means DefaultHoldTime.
+	HoldTime time.Duration
 }
 
 // State is the desired state of one site's gateway, validated and durable.
@@ -66,6 +75,12 @@ type State struct {
 	netIDs    *idSpace
 	connIDs   *idSpace
 	macIDs    *idSpace
+
+	// What the dynamic origins told (see feed.go, remote.go, derived.go).
+	feeds    [numOrigins]*feedState // nil for the static origin and origins without a source
+	holdTime time.Duration
+	remote   map[string]*remoteIndex // by network name
+	derived  map[derivedKey]*derivedConn
 
 	// changesMu guards changes: committed, not yet delivered, in the
 	// order they were applied to memory. It is taken under mu (publish)
@@ -119,6 +134,18 @@ func Open(dataDir string, opts Options) (*State, error) {
 		netIDs:    newIDSpace(kindNetwork),
 		connIDs:   newIDSpace(kindConnection),
 		macIDs:    newIDSpace(kindMAC),
+		holdTime:  opts.HoldTime,
+		remote:    make(map[string]*remoteIndex),
+		derived:   make(map[derivedKey]*derivedConn),
+	}
+	if s.holdTime == 0 {
+		s.holdTime = DefaultHoldTime
+	}
+	for _, o := range opts.Origins {
+		if !o.Dynamic() || int(o) >= numOrigins {
+			return nil, fmt.Errorf("origin %s is not a dynamic origin", o)
+		}
+		s.feeds[o] = &feedState{}
 	}
 	s.idle = sync.NewCond(&s.mu)
 	if s.log == nil {
@@ -147,6 +174,7 @@ func Open(dataDir string, opts Options) (*State, error) {
 		db.Close()
 		return nil, fmt.Errorf("load desired state from %s: %w", s.path, err)
 	}
+	s.startFeeds()
 	if err := releasePages(db); err != nil {
 		s.log.Warn("could not release the store's pages from memory", "err", err)
 	}
@@ -198,7 +226,64 @@ func (s *State) restore(st *storedState) error {
 			ids.next.Store(next)
 		}
 	}
+	return s.restoreDerived(st.derived)
+}
+
+// restoreDerived brings back the connections dynamic origins named before
+// l2gwd stopped, held for each origin that has a feed now until it is
+// synced (see derived.go).
+func (s *State) restoreDerived(records map[string]derivedRecord) error {
+	for name, r := range records {
+		ip, err := netip.ParseAddr(r.Endpoint)
+		if err != nil {
+			return fmt.Errorf("derived connection %s: %w", name, err)
+		}
+		if !s.connIDs.free(r.ID) {
+			return fmt.Errorf("derived connection %s: id %d out of range or duplicate", name, r.ID)
+		}
+		d := &derivedConn{derivedKey: derivedKey{network: r.Network,
+			tunnel: Tunnel{Endpoint: ip, NetworkType: r.NetworkType, SegmentationID: r.SegmentationID}}, id: r.ID}
+		for oname, ro := range r.Origins {
+			o, err := ParseOrigin(oname)
+			if err != nil || !o.Dynamic() {
+				return fmt.Errorf("derived connection %s: origin %q is not a dynamic origin", name, oname)
+			}
+			d.saved[o] = recordedNamed
+			if ro.Flood {
+				d.saved[o] = recordedFlood
+			}
+			if s.feeds[o] != nil {
+				d.refs[o] = derivedRef{held: true, heldFlood: ro.Flood}
+			}
+		}
+		s.connIDs.mark(d.id)
+		s.derived[d.derivedKey] = d
+	}
 	return nil
+}
+
+// startFeeds settles what restore brought back of the dynamic origins: the
+// records of origins without a feed now go, and the hold time of every
+// feed starts.
+func (s *State) startFeeds() {
+	var stale []*derivedConn
+	for _, d := range s.derived {
+		if d.saved != d.recordState() {
+			stale = append(stale, d)
+		}
+		if !d.named() {
+			delete(s.derived, d.derivedKey)
+		}
+	}
+	if len(stale) > 0 {
+		s.saveDerived(stale)
+	}
+	s.resolveDerived(&Change{})
+	for o, fs := range s.feeds {
+		if fs != nil {
+			s.startHold(Origin(o))
+		}
+	}
 }
 
 // Close closes the store. Reads still answer from memory afterwards;
@@ -207,6 +292,11 @@ func (s *State) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	for _, fs := range s.feeds {
+		if fs != nil && fs.hold != nil {
+			fs.hold.Stop()
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.path, err)
 	}

@@ -26,6 +26,8 @@ import (
 //	remote_gateways  name → RemoteGateway (JSON)
 //	connections      name → connectionRecord (JSON)
 //	macs             connection name, 0x00, 6 MAC bytes → binding value
+//	derived_connections  derived connection name → derivedRecord (JSON):
+//	                 the connections dynamic origins named (see derived.go)
 //
 // A binding value is its ID (uint32, big-endian) followed by each IP as a
 // length byte (4 or 16) and the address bytes. MAC keys start with their
@@ -54,8 +56,9 @@ var (
 	bucketGateways = []byte("remote_gateways")
 	bucketConns    = []byte("connections")
 	bucketMACs     = []byte("macs")
+	bucketDerived  = []byte("derived_connections")
 	keySchema      = []byte("schema_version")
-	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs}
+	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived}
 )
 
 // ID kinds, as named in the cursor keys.
@@ -79,6 +82,23 @@ type connectionRecord struct {
 	SegmentationID uint32 `json:"segmentation_id"`
 	NetworkType    string `json:"network_type"`
 	Flood          bool   `json:"flood"`
+}
+
+// derivedRecord is what the store remembers of a derived connection: its
+// ID and tunnel, and the origins that named it (by name), so that a
+// restarted l2gwd keeps it, with the same ID, until they are synced.
+type derivedRecord struct {
+	ID             uint32                   `json:"id"`
+	Network        string                   `json:"network"`
+	Endpoint       string                   `json:"endpoint"`
+	NetworkType    string                   `json:"network_type"`
+	SegmentationID uint32                   `json:"segmentation_id"`
+	Origins        map[string]derivedOrigin `json:"origins"`
+}
+
+// derivedOrigin is what one origin said of a derived connection.
+type derivedOrigin struct {
+	Flood bool `json:"flood"`
 }
 
 // openDB opens (creating if needed) the store in dataDir and makes sure its
@@ -245,13 +265,14 @@ type storedState struct {
 	networks    []Network
 	gateways    []RemoteGateway
 	connections []Connection
-	macs        map[string][]macEntry // by connection name
-	cursors     map[string]uint32     // by ID kind
+	macs        map[string][]macEntry    // by connection name
+	cursors     map[string]uint32        // by ID kind
+	derived     map[string]derivedRecord // by derived connection name
 }
 
 // loadDB reads the whole store.
 func loadDB(db *bolt.DB) (*storedState, error) {
-	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32)}
+	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord)}
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for _, kind := range []string{kindNetwork, kindConnection, kindMAC} {
@@ -295,12 +316,23 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMACs).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketMACs).ForEach(func(k, v []byte) error {
 			conn, e, err := decodeMAC(k, v)
 			if err != nil {
 				return fmt.Errorf("mac key %x: %w", k, err)
 			}
 			st.macs[conn] = append(st.macs[conn], e)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDerived).ForEach(func(k, v []byte) error {
+			var r derivedRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("derived connection %s: %w", k, err)
+			}
+			st.derived[string(k)] = r
 			return nil
 		})
 	})

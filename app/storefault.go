@@ -179,7 +179,7 @@ func (s *State) reopen() error {
 
 // stored returns memory as the store holds it; mu is held.
 func (s *State) stored() *storedState {
-	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32)}
+	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord)}
 	for _, ns := range s.networks {
 		st.networks = append(st.networks, ns.Network)
 	}
@@ -193,12 +193,17 @@ func (s *State) stored() *storedState {
 	for _, ids := range []*idSpace{s.netIDs, s.connIDs, s.macIDs} {
 		st.cursors[ids.kind] = ids.next.Load()
 	}
+	for _, d := range s.derived {
+		if d.id != 0 {
+			st.derived[derivedName(d.network, d.tunnel)] = d.record()
+		}
+	}
 	return st
 }
 
 // rewriteStore makes the store hold exactly st.
 func rewriteStore(tx *bolt.Tx, st *storedState) error {
-	for _, name := range [][]byte{bucketNetworks, bucketGateways, bucketConns, bucketMACs} {
+	for _, name := range [][]byte{bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived} {
 		if err := tx.DeleteBucket(name); err != nil {
 			return fmt.Errorf("delete bucket %s: %w", name, err)
 		}
@@ -228,6 +233,11 @@ func rewriteStore(tx *bolt.Tx, st *storedState) error {
 	}
 	for conn, entries := range st.macs {
 		if err := putMACs(tx, conn, entries); err != nil {
+			return err
+		}
+	}
+	for name, r := range st.derived {
+		if err := putJSON(tx, bucketDerived, name, r); err != nil {
 			return err
 		}
 	}

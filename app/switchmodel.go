@@ -1,6 +1,7 @@
 package app
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/l2gw/l2gw/flows"
@@ -11,9 +12,22 @@ import (
 // bindings were compiled against.
 type model struct {
 	owners map[flows.Owner][]uint64
+	// remote holds the cookies of the remote MACs of dynamic origins,
+	// by what names them (their cookies' owner IDs are hashes and may be
+	// shared; see remoteOwnerID).
+	remote map[remoteKey][]uint64
 	conns  map[string]*connModel // by connection name
 	ports  map[string]uint32     // the bridge's ofports compiled against
-	flows  int                   // number of cookies
+	flows  int                   // number of cookies in owners and remote
+
+	// held are flows of dynamic origins the switch has and the desired
+	// state does not (yet): kept, as their origin was not synced when they
+	// were found, until it is (see heldOrigins). A flow the desired state
+	// comes to want again is taken back without being sent.
+	held map[uint64]struct{}
+	// unsynced says, per origin, that it was not synced when the model was
+	// compiled: its flows the desired state lacks are held.
+	unsynced [numOrigins]bool
 
 	tunnelPorts map[string]uint32 // network type → tunnel ofport
 }
@@ -56,7 +70,8 @@ func (s *sink) del(cookie uint64) {
 // newModel starts an empty model for a full compile against in (whose
 // connections, by name, are conns).
 func newModel(in *flows.Input, conns map[string]connRef, ports map[string]uint32) *model {
-	m := &model{owners: map[flows.Owner][]uint64{}, conns: map[string]*connModel{}, ports: ports, tunnelPorts: in.TunnelPorts}
+	m := &model{owners: map[flows.Owner][]uint64{}, remote: map[remoteKey][]uint64{}, conns: map[string]*connModel{},
+		held: map[uint64]struct{}{}, ports: ports, tunnelPorts: in.TunnelPorts}
 	for name, ref := range conns {
 		m.conns[name] = &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
 	}
@@ -70,39 +85,91 @@ func (m *model) record(f *flows.Flow) {
 	m.flows++
 }
 
-// cookies returns every cookie of the model.
-func (m *model) cookies() flows.Cookies {
-	out := make(flows.Cookies, m.flows)
+// recordRemote notes that the switch has (or is about to have) f, a flow
+// of remote MAC k.
+func (m *model) recordRemote(k remoteKey, f *flows.Flow) {
+	m.remote[k] = append(m.remote[k], f.Cookie)
+	m.flows++
+}
+
+// cookieLists calls fn with every list of cookies the model wants.
+func (m *model) cookieLists(fn func([]uint64) bool) {
 	for _, cs := range m.owners {
+		if !fn(cs) {
+			return
+		}
+	}
+	for _, cs := range m.remote {
+		if !fn(cs) {
+			return
+		}
+	}
+}
+
+// cookies returns every cookie of the switch the model knows: those it
+// wants and those it holds.
+func (m *model) cookies() flows.Cookies {
+	out := make(flows.Cookies, m.flows+len(m.held))
+	m.cookieLists(func(cs []uint64) bool {
 		for _, c := range cs {
 			out[c] = struct{}{}
 		}
+		return true
+	})
+	for c := range m.held {
+		out[c] = struct{}{}
 	}
 	return out
 }
 
 // holds reports whether installed is exactly the model's cookies.
 func (m *model) holds(installed flows.Cookies) bool {
-	if len(installed) != m.flows {
+	if len(installed) != m.flows+len(m.held) {
 		return false
 	}
-	for _, cs := range m.owners {
+	all := true
+	m.cookieLists(func(cs []uint64) bool {
 		for _, c := range cs {
 			if _, ok := installed[c]; !ok {
-				return false
+				all = false
 			}
 		}
-	}
-	return true
+		return all
+	})
+	return all
 }
 
 // replaceOwner makes fs owner o's flows, sending out the difference.
 func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, out *sink) {
-	old := m.owners[o]
+	if cookies := m.replaceCookies(m.owners[o], fs, out); len(cookies) > 0 {
+		m.owners[o] = cookies
+	} else {
+		delete(m.owners, o)
+	}
+}
+
+// replaceRemote makes fs the flows of remote MAC k.
+func (m *model) replaceRemote(k remoteKey, fs []*flows.Flow, out *sink) {
+	if cookies := m.replaceCookies(m.remote[k], fs, out); len(cookies) > 0 {
+		m.remote[k] = cookies
+	} else {
+		delete(m.remote, k)
+	}
+}
+
+// replaceCookies replaces the flows whose cookies are old with fs, sending
+// out the difference (a held flow fs has is taken back, not sent), and
+// returns fs's cookies.
+func (m *model) replaceCookies(old []uint64, fs []*flows.Flow, out *sink) []uint64 {
 	for _, f := range fs {
-		if !slices.Contains(old, f.Cookie) {
-			out.add(f)
+		if slices.Contains(old, f.Cookie) {
+			continue
 		}
+		if _, held := m.held[f.Cookie]; held {
+			delete(m.held, f.Cookie)
+			continue
+		}
+		out.add(f)
 	}
 	for _, c := range old {
 		if !slices.ContainsFunc(fs, func(f *flows.Flow) bool { return f.Cookie == c }) {
@@ -111,14 +178,64 @@ func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, out *sink) {
 	}
 	m.flows += len(fs) - len(old)
 	if len(fs) == 0 {
-		delete(m.owners, o)
-		return
+		return nil
 	}
 	cookies := make([]uint64, len(fs))
 	for i, f := range fs {
 		cookies[i] = f.Cookie
 	}
-	m.owners[o] = cookies
+	return cookies
+}
+
+// hold keeps installed flow c, of a dynamic origin not synced, or says it
+// must go.
+func (m *model) hold(c uint64) bool {
+	_, o, _ := flows.DecodeCookie(c)
+	if flows.IsController(c) && o.Origin.Dynamic() && m.unsynced[o.Origin] {
+		m.held[c] = struct{}{}
+		return true
+	}
+	return false
+}
+
+// isHeld reports whether the model holds flow c.
+func (m *model) isHeld(c uint64) bool {
+	_, ok := m.held[c]
+	return ok
+}
+
+// heldByOrigin counts the held flows of each origin.
+func (m *model) heldByOrigin() (n [numOrigins]int) {
+	for c := range m.held {
+		_, o, _ := flows.DecodeCookie(c)
+		n[o.Origin]++
+	}
+	return n
+}
+
+// release deletes the held flows of origin o, which is synced now.
+func (m *model) release(o Origin, out *sink) {
+	m.unsynced[o] = false
+	for _, c := range slices.Sorted(maps.Keys(m.held)) {
+		if _, owner, _ := flows.DecodeCookie(c); owner.Origin == o {
+			delete(m.held, c)
+			out.del(c)
+		}
+	}
+}
+
+// updateRemote brings the flows of one remote MAC to t.
+func (m *model) updateRemote(t remoteTouch, out *sink) error {
+	if t.binding == nil {
+		m.replaceRemote(t.key, nil, out)
+		return nil
+	}
+	fs, err := flows.CompileBinding(t.networkID, &t.tunnel, m.tunnelPorts, t.binding)
+	if err != nil {
+		return err
+	}
+	m.replaceRemote(t.key, fs, out)
+	return nil
 }
 
 // isTopology reports whether owner kind k belongs to the topology (compiled

@@ -95,14 +95,36 @@ func parseTunnelIP(s string, local []netip.Addr) (netip.Addr, error) {
 		return netip.Addr{}, invalid(field, "tunnel_ip %q has a zone: want an address routable without one", s)
 	}
 	a = a.Unmap()
+	if problem := tunnelAddrProblem(a, local); problem != "" {
+		return netip.Addr{}, invalid(field, "tunnel_ip %s %s", a, problem)
+	}
+	return a, nil
+}
+
+// tunnelAddrProblem says what keeps a (unmapped, without a zone) from
+// being another site's tunnel endpoint, or "".
+func tunnelAddrProblem(a netip.Addr, local []netip.Addr) string {
 	switch {
 	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}),
 		a.Is6() && a.IsLinkLocalUnicast():
-		return netip.Addr{}, invalid(field, "tunnel_ip %s is not a unicast address another site can use", a)
+		return "is not a unicast address another site can use"
 	case slices.Contains(local, a):
-		return netip.Addr{}, invalid(field, "tunnel_ip %s is this gateway's own tunnel IP", a)
+		return "is this gateway's own tunnel IP"
 	}
-	return a, nil
+	return ""
+}
+
+// maxSegmentationID returns the largest segmentation ID networkType
+// carries (VXLAN and Geneve 24 bits, GRE keys 32), and false for a type
+// that is not one of them.
+func maxSegmentationID(networkType string) (uint32, bool) {
+	switch networkType {
+	case TypeVXLAN, TypeGeneve:
+		return maxVNI, true
+	case TypeGRE:
+		return 1<<32 - 1, true
+	}
+	return 0, false
 }
 
 // validateConnection checks a connection's own fields (not its references)
@@ -120,12 +142,8 @@ func validateConnection(c Connection) (Connection, error) {
 	if c.NetworkType == "" {
 		c.NetworkType = TypeVXLAN
 	}
-	maxSeg := uint32(maxVNI)
-	switch c.NetworkType {
-	case TypeVXLAN, TypeGeneve:
-	case TypeGRE:
-		maxSeg = 1<<32 - 1
-	default:
+	maxSeg, known := maxSegmentationID(c.NetworkType)
+	if !known {
 		return Connection{}, invalid("network_type", "network_type %q is not one of vxlan, gre, geneve", c.NetworkType)
 	}
 	if c.SegmentationID < 1 || c.SegmentationID > maxSeg {
@@ -226,10 +244,22 @@ func parseBindingIP(s string) (netip.Addr, string) {
 		return netip.Addr{}, "is not an IPv4 or IPv6 address"
 	}
 	a = a.Unmap()
-	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return netip.Addr{}, "is not a host's unicast address"
+	if problem := hostAddrProblem(a); problem != "" {
+		return netip.Addr{}, problem
 	}
 	return a, ""
+}
+
+// hostAddrProblem says what keeps a (unmapped) from being a host's
+// address, or "".
+func hostAddrProblem(a netip.Addr) string {
+	if !a.IsValid() || a.Zone() != "" {
+		return "is not an IPv4 or IPv6 address"
+	}
+	if a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return "is not a host's unicast address"
+	}
+	return ""
 }
 
 // appendMAC appends hw in lowercase colon form.

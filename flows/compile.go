@@ -23,6 +23,13 @@ type Input struct {
 	// deliberately no "unlimited": a remote site must never be able to
 	// grow this switch's tables without bound.
 	LearnLimit uint32
+	// Dynamic says dynamic origins may tell remote MACs (Binding.Origin):
+	// the pipeline then keeps tunnels from teaching the switch what an
+	// origin already says (see remoteSourcePass). It is the daemon's
+	// configuration, not whether some origin has told anything yet, so
+	// that the pipeline's flows do not change while origins re-tell
+	// their state after a restart.
+	Dynamic bool
 }
 
 // Network is a local L2 segment.
@@ -39,24 +46,32 @@ type Attachment struct {
 	VLAN   uint16
 }
 
-// Connection joins a network to a remote gateway.
+// Connection joins a network to a remote tunnel endpoint on one
+// segmentation ID: a connection of the API to a remote gateway, or one a
+// dynamic origin named (its flows carry Origin's tag).
 type Connection struct {
 	ID             uint32
+	Origin         Origin
 	NetworkType    string
-	RemoteIP       net.IP // IPv4
+	RemoteIP       net.IP // the remote tunnel endpoint, IPv4 or IPv6
 	SegmentationID uint32
 	Flood          bool
 	Bindings       []Binding
 }
 
-// Binding is a static MAC behind a connection's gateway, with the IPv4
+// Binding is a MAC behind a connection's remote endpoint, with the IPv4
 // addresses whose ARP requests and the IPv6 addresses whose neighbour
-// solicitations OVS answers for it.
+// solicitations OVS answers for it. A static binding (Origin static) is
+// pinned: its MAC is accepted as a source only from its connection. A
+// remote MAC of a dynamic origin is not: a local host with that MAC is
+// learned (a MAC that moved here is seen, and its origin told), and it is
+// never learned from a tunnel, since the origin says where it is.
 type Binding struct {
-	ID   uint32
-	MAC  [6]byte
-	IPv4 []net.IP
-	IPv6 []net.IP
+	ID     uint32
+	Origin Origin
+	MAC    [6]byte
+	IPv4   []net.IP
+	IPv6   []net.IP
 }
 
 // FlowSet is a set of flows keyed by cookie.
@@ -234,6 +249,9 @@ func pipelineFlows(in *Input) []*Flow {
 		flow(TableReplyToIngress, 0).done(pipeline),
 	}
 	fs = append(fs, ndPipelineFlows(pipeline)...)
+	if in.Dynamic {
+		fs = append(fs, remoteSourcePass(pipeline))
+	}
 	for _, typ := range sortedKeys(in.TunnelPorts) {
 		port := in.TunnelPorts[typ]
 		tunnel := Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}
@@ -340,7 +358,7 @@ func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []a
 // passing, unlearned, of sources bound behind this very gateway. A source
 // bound behind another gateway matches neither and is dropped.
 func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle uint16, limit uint32) []*Flow {
-	owner := Owner{Kind: KindConnection, ID: c.ID}
+	owner := Owner{Kind: KindConnection, ID: c.ID, Origin: c.Origin}
 	return []*Flow{
 		flow(TableClassifier, 200).
 			match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(c.RemoteIP), matchTunID(c.SegmentationID)).
@@ -353,18 +371,23 @@ func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle ui
 	}
 }
 
-// bindingFlows are a static binding's flows: unicast to its MAC goes into
-// the tunnel to its gateway, and ARP requests for its IPv4 addresses and
-// neighbour solicitations for its IPv6 addresses from local attachments
-// are answered in OVS. The forwarding flow is also the
-// MAC's source entry (TableSourceLookup): it names the binding's
-// connection in RegSourceConn.
+// bindingFlows are a binding's flows: unicast to its MAC goes into the
+// tunnel to its remote endpoint, and ARP requests for its IPv4 addresses
+// and neighbour solicitations for its IPv6 addresses from local
+// attachments are answered in OVS. The forwarding flow is also the MAC's
+// source entry (TableSourceLookup): a static binding names its connection
+// in RegSourceConn (pinned), a dynamic origin's remote MAC sets
+// RegRemoteSource.
 func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding) []*Flow {
-	owner := Owner{Kind: KindBinding, ID: b.ID}
+	owner := Owner{Kind: KindBinding, ID: b.ID, Origin: b.Origin}
+	source := loadReg(RegSourceConn, c.ID)
+	if b.Origin.Dynamic() {
+		source = loadReg(RegRemoteSource, 1)
+	}
 	fs := []*Flow{
 		flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, networkID), matchEthDst(b.MAC[:])).
 			apply(setTunnel(c.RemoteIP, c.SegmentationID)...).
-			apply(loadReg(RegOutPort, tunnelPort), loadReg(RegSourceConn, c.ID)).done(owner),
+			apply(loadReg(RegOutPort, tunnelPort), source).done(owner),
 	}
 	for _, ip := range b.IPv4 {
 		fs = append(fs, arpResponder(networkID, b.MAC[:], ip, owner))
@@ -373,6 +396,18 @@ func bindingFlows(networkID uint32, c *Connection, tunnelPort uint32, b *Binding
 		fs = append(fs, ndResponder(networkID, b.MAC[:], ip, owner))
 	}
 	return fs
+}
+
+// remoteSourcePass lets a frame from a tunnel whose source is a dynamic
+// origin's remote MAC (RegRemoteSource) through TableLearn without
+// learning it, from whichever connection it came: the origin says where
+// the MAC is, an entry learned from the data path would only spend the
+// gateway's learn limit and, when the origin moves the MAC elsewhere,
+// outlive the move until it idles out. It is above the connections'
+// learning flows.
+func remoteSourcePass(pipeline Owner) *Flow {
+	return flow(TableLearn, PriorityRemoteSource).match(matchReg(RegFlags, FlagFromTunnel), matchReg(RegRemoteSource, 1)).
+		goTo(TableARPResponder).done(pipeline)
 }
 
 // The ARP responder's actions that are the same for every binding: the

@@ -250,14 +250,14 @@ func compilePieces(t *testing.T, in *Input) FlowSet {
 func inputOwners(in *Input) map[Owner]bool {
 	owners := map[Owner]bool{{Kind: KindPipeline}: true}
 	for typ := range in.TunnelPorts {
-		owners[Owner{KindTunnel, tunnelTypeID(typ)}] = true
+		owners[Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}] = true
 	}
 	for _, n := range in.Networks {
-		owners[Owner{KindNetwork, n.ID}] = true
+		owners[Owner{Kind: KindNetwork, ID: n.ID}] = true
 		for _, c := range n.Connections {
-			owners[Owner{KindConnection, c.ID}] = true
+			owners[Owner{Kind: KindConnection, ID: c.ID}] = true
 			for _, b := range c.Bindings {
-				owners[Owner{KindBinding, b.ID}] = true
+				owners[Owner{Kind: KindBinding, ID: b.ID}] = true
 			}
 		}
 	}

@@ -154,13 +154,13 @@ func TestCookiesNameTheirOwners(t *testing.T) {
 		owners[o]++
 	}
 	want := map[Owner]int{
-		{KindBinding, 1}: 3, // unicast to tunnel + one ARP answer + one ND answer
-		{KindBinding, 2}: 3,
+		{Kind: KindBinding, ID: 1}: 3, // unicast to tunnel + one ARP answer + one ND answer
+		{Kind: KindBinding, ID: 2}: 3,
 		// admission, learning (capped), a bound source's pass
-		{KindConnection, 1}: 3, {KindConnection, 2}: 3, {KindConnection, 3}: 3,
+		{Kind: KindConnection, ID: 1}: 3, {Kind: KindConnection, ID: 2}: 3, {Kind: KindConnection, ID: 3}: 3,
 		// 3 per attachment (classify, egress, reply) + local learning + 2 flood
-		{KindNetwork, 1}: 9, {KindNetwork, 2}: 6,
-		{KindTunnel, 1}: 2, {KindTunnel, 2}: 2,
+		{Kind: KindNetwork, ID: 1}: 9, {Kind: KindNetwork, ID: 2}: 6,
+		{Kind: KindTunnel, ID: 1}: 2, {Kind: KindTunnel, ID: 2}: 2,
 	}
 	for o, n := range want {
 		if owners[o] != n {
@@ -204,7 +204,7 @@ func TestConnectionWithoutTunnelPortGetsNoFlows(t *testing.T) {
 	in := twoSites()
 	delete(in.TunnelPorts, "gre")
 	for c := range mustCompile(t, in) {
-		if _, o, _ := DecodeCookie(c); o == (Owner{KindConnection, 2}) || o == (Owner{KindTunnel, 2}) {
+		if _, o, _ := DecodeCookie(c); o == (Owner{Kind: KindConnection, ID: 2}) || o == (Owner{Kind: KindTunnel, ID: 2}) {
 			t.Errorf("flow %x of %s compiled although the gre port does not exist", c, o)
 		}
 	}
@@ -220,7 +220,7 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("deleting one binding: %d adds, %d dels; want 0 and 3", len(adds), len(dels))
 	}
 	for _, c := range dels {
-		if _, o, _ := DecodeCookie(c); o != (Owner{KindBinding, 2}) {
+		if _, o, _ := DecodeCookie(c); o != (Owner{Kind: KindBinding, ID: 2}) {
 			t.Errorf("deleting binding 2 deletes a flow of %s", o)
 		}
 	}
@@ -248,7 +248,7 @@ func TestDiffTouchesOnlyWhatChanged(t *testing.T) {
 }
 
 func TestARPResponderHasTheCanonicalShape(t *testing.T) {
-	f := arpResponder(1, mac("02:0b:00:00:00:01"), net.ParseIP("192.0.2.21"), Owner{KindBinding, 1})
+	f := arpResponder(1, mac("02:0b:00:00:00:01"), net.ParseIP("192.0.2.21"), Owner{Kind: KindBinding, ID: 1})
 	instrs := parseInstructions(t, f.Instructions)
 	var kinds []string
 	for _, a := range instrs[0].actions {

@@ -2,6 +2,11 @@ package flows
 
 // Registers the pipeline uses, declared once.
 const (
+	// RegRemoteSource (reg2) is 1, from TableSourceLookup to TableLearn,
+	// when the packet's source MAC is a remote MAC a dynamic origin told
+	// (see Binding): TableLearn does not learn such a source from a
+	// tunnel.
+	RegRemoteSource = 2
 	// RegSourceConn (reg3) holds, from TableSourceLookup to TableLearn,
 	// the connection whose static binding the packet's source MAC is: 0
 	// when the source is not statically bound in the packet's network.
@@ -41,4 +46,8 @@ const (
 	PriorityStatic = 200
 	// PriorityLearned is the priority of learned entries in TableL2Lookup.
 	PriorityLearned = 100
+	// PriorityRemoteSource is the priority in TableLearn of the pass for
+	// dynamic origins' remote MACs arriving from tunnels: above the
+	// connections' learning flows (100).
+	PriorityRemoteSource = 110
 )

@@ -11,7 +11,7 @@ import (
 
 func TestNDResponderHasTheCanonicalShape(t *testing.T) {
 	target := net.ParseIP("2001:db8::21")
-	f := ndResponder(1, mac("02:0b:00:00:00:01"), target, Owner{KindBinding, 1})
+	f := ndResponder(1, mac("02:0b:00:00:00:01"), target, Owner{Kind: KindBinding, ID: 1})
 	instrs := parseInstructions(t, f.Instructions)
 	var kinds []string
 	for _, a := range instrs[0].actions {

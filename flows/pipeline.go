@@ -100,7 +100,7 @@ var Pipeline = []Table{
 	{ID: TableSourceLookup, Name: "source_lookup",
 		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
 	{ID: TableLearn, Name: "learn",
-		Matches: []string{"reg6", "reg5", "reg4", "reg3"},
+		Matches: []string{"reg6", "reg5", "reg4", "reg3", "reg2"},
 		Next:    []uint8{TableARPResponder}, Miss: "drop (a bound source from elsewhere)"},
 	{ID: TableARPResponder, Name: "arp_responder",
 		Matches: []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa",

@@ -73,7 +73,7 @@ func TestStaticBindingsArePinned(t *testing.T) {
 	// connection in RegSourceConn.
 	var loads []string
 	for _, f := range set {
-		if _, o, _ := DecodeCookie(f.Cookie); o == (Owner{KindBinding, 1}) && f.Table == TableL2Lookup {
+		if _, o, _ := DecodeCookie(f.Cookie); o == (Owner{Kind: KindBinding, ID: 1}) && f.Table == TableL2Lookup {
 			loads = append(loads, regLoads(t, f)...)
 		}
 	}
@@ -139,16 +139,16 @@ func TestRemoteLearningIsCappedPerConnection(t *testing.T) {
 			}
 		}
 		for _, n := range in.Networks {
-			if l := learners[Owner{KindNetwork, n.ID}]; l.subtype != openflow13.NXAST_LEARN || l.cookie != LearnedCookie(n.ID) {
+			if l := learners[Owner{Kind: KindNetwork, ID: n.ID}]; l.subtype != openflow13.NXAST_LEARN || l.cookie != LearnedCookie(n.ID) {
 				t.Errorf("network %d's local learning: %+v", n.ID, l)
 			}
 			for _, c := range n.Connections {
-				l := learners[Owner{KindConnection, c.ID}]
+				l := learners[Owner{Kind: KindConnection, ID: c.ID}]
 				if l.subtype != nxastLearn2 || l.limit != tc.want || l.cookie != LearnedConnectionCookie(c.ID) {
 					t.Errorf("LearnLimit %d: connection %d learns with subtype %d, limit %d, cookie %#x; want NXAST_LEARN2, %d, %#x",
 						tc.limit, c.ID, l.subtype, l.limit, l.cookie, tc.want, LearnedConnectionCookie(c.ID))
 				}
-				if tag, o, _ := DecodeCookie(l.cookie); tag != TagLearned || o != (Owner{KindConnection, c.ID}) {
+				if tag, o, _ := DecodeCookie(l.cookie); tag != TagLearned || o != (Owner{Kind: KindConnection, ID: c.ID}) {
 					t.Errorf("connection %d's learned cookie reads back as tag %x, %s", c.ID, tag, o)
 				}
 			}

@@ -173,7 +173,7 @@ func TestWireEncodingMatchesLibOpenflow(t *testing.T) {
 // TestFlowModEncoding checks a whole flow_mod against libOpenflow's.
 func TestFlowModEncoding(t *testing.T) {
 	f := flow(TableL2Lookup, PriorityStatic).match(matchReg(RegNetwork, 1), matchEthDst(net.HardwareAddr{2, 0xb, 0, 0, 0, 1})).
-		apply(loadReg(RegOutPort, 3)).goTo(TableForward).done(Owner{KindBinding, 1})
+		apply(loadReg(RegOutPort, 3)).goTo(TableForward).done(Owner{Kind: KindBinding, ID: 1})
 	ref := openflow13.NewFlowMod()
 	ref.Cookie, ref.TableId, ref.Priority = f.Cookie, f.Table, f.Priority
 	ref.Match.AddField(*openflow13.NewRegMatchField(RegNetwork, 1, nil))
