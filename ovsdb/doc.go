@@ -14,4 +14,4 @@
 // vSwitch 3.1) by libovsdb's modelgen.
 package ovsdb
 
-//go:generate go run github.com/ovn-org/libovsdb/cmd/modelgen -p vswitch -o vswitch vswitch.ovsschema
+//go:generate go tool modelgen -p vswitch -o vswitch vswitch.ovsschema
