@@ -542,6 +542,13 @@ func TestRestartKeepsDynamicFlowsUntilTheOriginIsSynced(t *testing.T) {
 	if !st.Reconciled || st.Flows != len(sw.flows) {
 		t.Fatalf("status %+v", st)
 	}
+	rep := flowReportOK(t, r)
+	if sum := rep.Summary; sum.Held != 6 || sum.Extra != 0 || !sum.InSync {
+		t.Fatalf("flow report while evpn is held: %+v", sum)
+	}
+	if conn := ownerFlows(t, rep, "connection", "backup:vxlan:5003@198.51.100.3"); conn.Origin != OriginEVPN || len(conn.Flows) != 3 || len(conn.Held) != 0 {
+		t.Fatalf("the derived connection's flows: %+v", conn)
+	}
 	// evpn tells two again, one of them with another IP.
 	evpn = l.evpn
 	mustOK(t, evpn.UpsertRemoteMACs(
@@ -570,6 +577,13 @@ func TestRestartKeepsDynamicFlowsUntilTheOriginIsSynced(t *testing.T) {
 	}
 	if st := r.Status(); st.Origins[1].HeldFlows != 0 || !st.Origins[1].Synced {
 		t.Fatalf("status origins %+v", st.Origins)
+	}
+	rep = flowReportOK(t, r)
+	if b := ownerFlows(t, rep, "binding", "backup:vxlan:5003@198.51.100.3/02:0c:00:00:00:02"); b.Origin != OriginEVPN || len(b.Flows) != 2 {
+		t.Fatalf("the remote MAC's flows in the report: %+v", b)
+	}
+	if !rep.Summary.InSync || rep.Summary.Held != 0 {
+		t.Fatalf("flow report once synced: %+v", rep.Summary)
 	}
 	// The derived connection kept its ID: its flows never changed.
 	for c := range installed {

@@ -34,6 +34,7 @@ type FlowSummary struct {
 	Extra     int  `json:"extra"`
 	Different int  `json:"different"`
 	Learned   int  `json:"learned"` // entries OVS learned
+	Held      int  `json:"-"`       // installed, kept until their origin is synced
 }
 
 // OwnerFlows is one owner's flows: those installed and how they differ from
@@ -44,6 +45,8 @@ type FlowSummary struct {
 type OwnerFlows struct {
 	Kind string `json:"kind"` // pipeline, network, connection, binding or tunnel
 	ID   uint32 `json:"id"`   // the owner's ID in cookies
+	// Origin is where the owner comes from (its cookies' tag).
+	Origin Origin `json:"-"`
 	// Name is the network's or connection's name, "CONN/MAC" for a
 	// binding, "pipeline", the tunnel type, or "#ID" for an owner the
 	// desired state no longer has.
@@ -54,6 +57,9 @@ type OwnerFlows struct {
 	Missing    []FlowEntry `json:"missing"`              // desired, not installed
 	Extra      []FlowEntry `json:"extra"`                // installed, not desired
 	Different  []FlowDiff  `json:"different"`            // installed with other content
+	// Held are installed, not desired (yet), and kept: their dynamic
+	// origin has not told everything since l2gwd started (see Feed).
+	Held []FlowEntry `json:"-"`
 }
 
 // differs reports whether o has a missing, extra or different flow.
@@ -119,7 +125,7 @@ func (c *Cookie) UnmarshalText(text []byte) error {
 // ofports and a dump, never the reconciler's own model. Without an
 // OpenFlow connection it fails with an Unavailable Error.
 func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
-	installed, err := r.sw.Dump(ctx, flows.ControllerCookie, flows.ControllerCookieMask)
+	installed, err := r.dumpControllerFlows(ctx)
 	if err == nil {
 		var learned []flows.DumpedFlow
 		learned, err = r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
@@ -137,7 +143,8 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 // flowReport compiles the desired state and reports it beside the dumps.
 func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowReport, error) {
 	names := readOwnerNames(r.state)
-	in := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning).in
+	d := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning)
+	in := d.in
 	desired := map[uint64]flows.DumpedFlow{}
 	keep := func(f *flows.Flow) {
 		desired[f.Cookie] = flows.DumpedFlow{Cookie: f.Cookie, Table: f.Table, Priority: f.Priority}
@@ -155,7 +162,7 @@ func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowRepo
 			c := &n.Connections[j]
 			for k := range c.Bindings {
 				b := &c.Bindings[k]
-				names.binding(b.ID, c.ID, formatMAC(b.MAC))
+				names.binding(flows.Owner{Kind: flows.KindBinding, ID: b.ID, Origin: b.Origin}, c.ID, formatMAC(b.MAC))
 				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
 				if err != nil {
 					return FlowReport{}, fmt.Errorf("compile binding %d: %w", b.ID, err)
@@ -166,14 +173,18 @@ func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowRepo
 			}
 		}
 	}
-	rep := FlowReport{Owners: compare(installed, desired, names), Learned: countLearned(learned, names)}
+	held := func(c uint64) bool {
+		_, o, _ := flows.DecodeCookie(c)
+		return o.Origin.Dynamic() && d.unsynced[o.Origin]
+	}
+	rep := FlowReport{Owners: compare(installed, desired, held, names), Learned: countLearned(learned, names)}
 	rep.summarize()
 	return rep, nil
 }
 
 // compare groups the installed and desired flows by owner and tells them
-// apart.
-func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, names *ownerNames) []OwnerFlows {
+// apart; held says which installed flows that are not desired are kept.
+func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, held func(uint64) bool, names *ownerNames) []OwnerFlows {
 	owners := map[flows.Owner]*OwnerFlows{}
 	owner := func(c uint64) *OwnerFlows {
 		_, o, _ := flows.DecodeCookie(c)
@@ -199,7 +210,11 @@ func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, 
 		o := owner(f.Cookie)
 		o.Flows = append(o.Flows, entry(f))
 		if _, ok := desired[f.Cookie]; !ok {
-			extra[slotOf(f)] = append(extra[slotOf(f)], f.Cookie)
+			if held(f.Cookie) {
+				o.Held = append(o.Held, entry(f))
+			} else {
+				extra[slotOf(f)] = append(extra[slotOf(f)], f.Cookie)
+			}
 		}
 	}
 	for c, f := range desired {
@@ -234,6 +249,7 @@ func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, 
 		sortEntries(of.Flows)
 		sortEntries(of.Missing)
 		sortEntries(of.Extra)
+		sortEntries(of.Held)
 		slices.SortFunc(of.Different, func(a, b FlowDiff) int {
 			return cmp.Or(cmp.Compare(a.TableID, b.TableID), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Installed, b.Installed))
 		})
@@ -242,9 +258,9 @@ func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, 
 	return out
 }
 
-// compareOwners orders owners by kind, then ID.
+// compareOwners orders owners by kind, then origin, then ID.
 func compareOwners(a, b flows.Owner) int {
-	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Origin, b.Origin), cmp.Compare(a.ID, b.ID))
 }
 
 // entry is f as a report lists it.
@@ -281,7 +297,7 @@ func (rep *FlowReport) summarize() {
 	s := FlowSummary{}
 	for i := range rep.Owners {
 		o := &rep.Owners[i]
-		for _, l := range []*[]FlowEntry{&o.Flows, &o.Missing, &o.Extra} {
+		for _, l := range []*[]FlowEntry{&o.Flows, &o.Missing, &o.Extra, &o.Held} {
 			if *l == nil {
 				*l = []FlowEntry{}
 			}
@@ -290,7 +306,8 @@ func (rep *FlowReport) summarize() {
 			o.Different = []FlowDiff{}
 		}
 		s.Installed += len(o.Flows)
-		s.Desired += len(o.Flows) - len(o.Extra) + len(o.Missing)
+		s.Desired += len(o.Flows) - len(o.Extra) - len(o.Held) + len(o.Missing)
+		s.Held += len(o.Held)
 		s.Missing += len(o.Missing)
 		s.Extra += len(o.Extra)
 		s.Different += len(o.Different)
@@ -352,7 +369,7 @@ func (rep FlowReport) Differences() FlowReport {
 type ownerNames struct {
 	networks    map[uint32]string
 	connections map[uint32]Connection
-	bindings    map[uint32]bindingName
+	bindings    map[flows.Owner]bindingName
 }
 
 // bindingName is a binding's MAC and connection ID.
@@ -363,7 +380,7 @@ type bindingName struct {
 
 // readOwnerNames reads the networks' and connections' names by ID.
 func readOwnerNames(state *State) *ownerNames {
-	names := &ownerNames{networks: map[uint32]string{}, connections: map[uint32]Connection{}, bindings: map[uint32]bindingName{}}
+	names := &ownerNames{networks: map[uint32]string{}, connections: map[uint32]Connection{}, bindings: map[flows.Owner]bindingName{}}
 	state.view(func(v stateView) {
 		snap := v.topology()
 		for _, n := range snap.Networks {
@@ -376,14 +393,14 @@ func readOwnerNames(state *State) *ownerNames {
 	return names
 }
 
-// binding records that binding id is mac on connection conn.
-func (n *ownerNames) binding(id, conn uint32, mac string) {
-	n.bindings[id] = bindingName{conn: conn, mac: mac}
+// binding records that binding owner o is mac on connection conn.
+func (n *ownerNames) binding(o flows.Owner, conn uint32, mac string) {
+	n.bindings[o] = bindingName{conn: conn, mac: mac}
 }
 
 // owner returns an empty OwnerFlows naming o.
 func (n *ownerNames) owner(o flows.Owner) *OwnerFlows {
-	of := &OwnerFlows{Kind: o.Kind.String(), ID: o.ID, Name: "#" + strconv.FormatUint(uint64(o.ID), 10)}
+	of := &OwnerFlows{Kind: o.Kind.String(), ID: o.ID, Origin: o.Origin, Name: "#" + strconv.FormatUint(uint64(o.ID), 10)}
 	switch o.Kind {
 	case flows.KindPipeline:
 		of.Name = "pipeline"
@@ -400,7 +417,7 @@ func (n *ownerNames) owner(o flows.Owner) *OwnerFlows {
 			of.Name, of.Network, of.Connection = c.Name, c.Network, c.Name
 		}
 	case flows.KindBinding:
-		if b, ok := n.bindings[o.ID]; ok {
+		if b, ok := n.bindings[o]; ok {
 			if c, ok := n.connections[b.conn]; ok {
 				of.Name, of.Network, of.Connection = c.Name+"/"+b.mac, c.Network, c.Name
 			}

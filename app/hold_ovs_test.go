@@ -1,0 +1,253 @@
+package app
+
+import (
+	"bufio"
+	"io"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/internal/ovstest"
+	"github.com/l2gw/l2gw/ovsdb"
+)
+
+// ovsDaemon is l2gwd's core on a real Open vSwitch: its state, OpenFlow
+// session and reconciler, as cmd/l2gwd wires them; stop ends it as SIGTERM
+// does (the flows stay).
+type ovsDaemon struct {
+	state   *State
+	session *flows.Session
+	rec     *Reconciler
+	stop    func()
+}
+
+// ovsSite is one bridge of a private Open vSwitch, its OVSDB client and
+// what a daemon needs to drive it.
+type ovsSite struct {
+	ovs    *ovstest.OVS
+	db     *ovsdb.Client
+	addr   string // the OpenFlow listener's address
+	target string // the bridge's controller target, relayed to addr
+	dir    string // the daemon's data directory
+}
+
+func newOVSSite(t *testing.T) *ovsSite {
+	t.Helper()
+	o := ovstest.StartIsolated(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	db, err := ovsdb.Dial(ctx, o.Endpoint(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return &ovsSite{ovs: o, db: db, addr: addr, target: o.RelayController(t, addr), dir: t.TempDir()}
+}
+
+// start runs a daemon on the site's store with opts.
+func (site *ovsSite) start(t *testing.T, opts Options) *ovsDaemon {
+	t.Helper()
+	state, err := Open(site.dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := flows.Listen(site.addr, slog.New(slog.DiscardHandler))
+	if err != nil {
+		state.Close()
+		t.Fatal(err)
+	}
+	rec := NewReconciler(ReconcilerConfig{Bridge: "br-int", DatapathType: "netdev", ControllerTarget: site.target,
+		TunnelIP: localTunnelIP, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); rec.Run(ctx) }()
+	var once sync.Once
+	d := &ovsDaemon{state: state, session: session, rec: rec, stop: func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			session.Close()
+			state.Close()
+		})
+	}}
+	t.Cleanup(d.stop)
+	return d
+}
+
+// waitReconciled waits until the daemon's switch is connected and holds
+// the desired state.
+func (d *ovsDaemon) waitReconciled(t *testing.T) Status {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := d.rec.Status()
+		if st.Connected && st.Reconciled {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reconciled: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// flowMonitor records every change OVS reports on a bridge's flows (as
+// `ovs-ofctl monitor BR watch:!initial` prints them).
+type flowMonitor struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func monitorFlows(t *testing.T, o *ovstest.OVS, bridge string) *flowMonitor {
+	t.Helper()
+	// ovs-ofctl prints the flow updates on its standard error.
+	cmd := o.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge, "watch:!initial")
+	out, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); w.Close() })
+	m := &flowMonitor{}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		close(started)
+		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, "event=") {
+				m.mu.Lock()
+				m.events = append(m.events, line)
+				m.mu.Unlock()
+			}
+		}
+	}()
+	<-started
+	time.Sleep(300 * time.Millisecond) // the monitor request is in
+	return m
+}
+
+// take returns the events since the last take, after letting late ones in.
+func (m *flowMonitor) take() []string {
+	time.Sleep(300 * time.Millisecond)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ev := m.events
+	m.events = nil
+	return ev
+}
+
+// originFlows counts the bridge's flows of origin o.
+func originFlows(t *testing.T, o *ovstest.OVS, origin flows.Origin) int {
+	t.Helper()
+	out := o.Ofctl(t, "dump-flows", "br-int", fmt.Sprintf("cookie=%#x/%#x", origin.Cookie(), flows.ControllerCookieMask))
+	return strings.Count(out, "\n cookie=")
+}
+
+// trace runs a packet through the bridge's flows and returns OVS's trace.
+func trace(t *testing.T, o *ovstest.OVS, packet string) string {
+	t.Helper()
+	return o.Appctl(t, "ovs-vswitchd", "ofproto/trace", "br-int", packet)
+}
+
+// TestRestartHoldsADynamicOriginsFlowsOnOVS: after a restart, what an
+// origin told before stays on a real bridge, untouched, until the origin is
+// synced; then exactly what it did not tell again goes.
+func TestRestartHoldsADynamicOriginsFlowsOnOVS(t *testing.T) {
+	site := newOVSSite(t)
+	opts := feedOptions(0)
+	d := site.start(t, opts)
+	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
+	d.waitReconciled(t)
+	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
+	evpn := feedOf(t, d.state, OriginEVPN)
+	siteC := vxlanTo("198.51.100.3", 5003)
+	mustOK(t, evpn.AddFloodTargets(FloodTarget{Network: "plane", Tunnel: siteC}))
+	mustOK(t, evpn.UpsertRemoteMACs(
+		remote("plane", siteC, "02:0c:00:00:00:01", "192.0.2.31"),
+		remote("plane", siteC, "02:0c:00:00:00:02", "192.0.2.32"),
+		remote("plane", siteC, "02:0c:00:00:00:03", "192.0.2.33")))
+	evpn.Synced()
+	d.waitReconciled(t)
+	const toHeld = "in_port=h1,dl_src=02:0a:00:00:00:10,dl_dst=02:0c:00:00:00:03"
+	if tr := trace(t, site.ovs, toHeld); !strings.Contains(tr, "set_field:198.51.100.3->tun_dst") {
+		t.Fatalf("unicast to evpn's MAC does not go to its tunnel:\n%s", tr)
+	}
+	evpnFlows := originFlows(t, site.ovs, flows.OriginEVPN)
+	if evpnFlows != 3+3*2 {
+		t.Fatalf("%d evpn flows on the bridge, want 9:\n%s", evpnFlows,
+			site.ovs.Ofctl(t, "dump-flows", "br-int", fmt.Sprintf("cookie=%#x/%#x", flows.OriginEVPN.Cookie(), flows.ControllerCookieMask)))
+	}
+
+	// SIGTERM, and a new l2gwd on the same store and bridge.
+	mon := monitorFlows(t, site.ovs, "br-int")
+	d.stop()
+	d = site.start(t, opts)
+	st := d.waitReconciled(t)
+	if ev := mon.take(); len(ev) != 0 {
+		t.Fatalf("the restart changed the bridge before evpn told anything:\n%s", strings.Join(ev, "\n"))
+	}
+	if st.FlowMods != 0 || originFlows(t, site.ovs, flows.OriginEVPN) != evpnFlows {
+		t.Fatalf("the restart sent %d flow_mods; evpn flows %d, want %d", st.FlowMods, originFlows(t, site.ovs, flows.OriginEVPN), evpnFlows)
+	}
+	if o := d.rec.Status().Origins; len(o) != 2 || o[1].Synced || o[1].HeldFlows != 6 {
+		t.Fatalf("origins %+v: want evpn unsynced, holding 6 flows", o)
+	}
+
+	// evpn tells two MACs again, one with another IP, and its flooding.
+	evpn = feedOf(t, d.state, OriginEVPN)
+	mustOK(t, evpn.AddFloodTargets(FloodTarget{Network: "plane", Tunnel: siteC}))
+	mustOK(t, evpn.UpsertRemoteMACs(
+		remote("plane", siteC, "02:0c:00:00:00:01", "192.0.2.31"),
+		remote("plane", siteC, "02:0c:00:00:00:02", "192.0.2.42")))
+	d.waitReconciled(t)
+	if ev := mon.take(); len(ev) != 1 || !strings.Contains(ev[0], "event=ADDED") || !strings.Contains(ev[0], "arp_tpa=192.0.2.42") {
+		t.Fatalf("telling again: want only the new ARP answer added, got:\n%s\n%s", strings.Join(ev, "\n"), site.ovs.Ofctl(t, "dump-flows", "br-int", "table=20"))
+	}
+	if tr := trace(t, site.ovs, toHeld); !strings.Contains(tr, "set_field:198.51.100.3->tun_dst") {
+		t.Fatalf("the MAC evpn has not told again lost its flows before evpn was synced:\n%s", tr)
+	}
+
+	// Synced: the untold MAC's flows and the old ARP answer go, nothing else.
+	evpn.Synced()
+	waitFor(t, "the held flows to go", func() bool { return d.rec.Status().Origins[1].HeldFlows == 0 })
+	d.waitReconciled(t)
+	ev := mon.take()
+	deleted := 0
+	for _, e := range ev {
+		if !strings.Contains(e, "event=DELETED") {
+			t.Fatalf("synced changed a flow it should have left:\n%s", strings.Join(ev, "\n"))
+		}
+		deleted++
+	}
+	if deleted != 3 || originFlows(t, site.ovs, flows.OriginEVPN) != evpnFlows-2 {
+		t.Fatalf("synced: %d deleted (want 3), %d evpn flows left (want %d):\n%s", deleted,
+			originFlows(t, site.ovs, flows.OriginEVPN), evpnFlows-2, strings.Join(ev, "\n"))
+	}
+	if tr := trace(t, site.ovs, toHeld); strings.Contains(tr, "set_field:198.51.100.3->tun_dst,set_field:0x138b->tun_id,load:0x") {
+		t.Fatalf("unicast to the MAC evpn no longer has still goes to its tunnel as a known MAC:\n%s", tr)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
