@@ -357,16 +357,17 @@ func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)
 				if err != nil {
 					return nil, err
 				}
-				record := m.record
-				if b.Origin.Dynamic() {
-					key := remoteKey{origin: b.Origin, network: d.networks[i], mac: b.MAC}
-					record = func(f *flows.Flow) { m.recordRemote(key, f) }
-				} else {
+				dynamic, key := b.Origin.Dynamic(), remoteKey{origin: b.Origin, network: d.networks[i], mac: b.MAC}
+				if !dynamic {
 					cm.bindings[b.ID] = struct{}{}
 				}
 				*b = flows.Binding{} // compiled: let its bytes go (see arena)
 				for _, f := range fs {
-					record(f)
+					if dynamic {
+						m.recordRemote(key, f)
+					} else {
+						m.record(f)
+					}
 					if !visit(f) {
 						return m, nil
 					}
