@@ -44,6 +44,7 @@ func buildStoreFixture(t *testing.T, s *State) {
 	must[[]MACBinding](t)(s.ReplaceMACs("lab-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"198.51.100.31"}}}))
 	must[[]MACBinding](t)(s.MoveMACs(MACMove{To: "backup-c", MACs: []string{"02:0b:00:00:00:03"}}))
 	mustOK(t, s.DeleteMAC("backup-b", "02:0b:00:00:00:02"))
+	must[Network](t)(s.CreateNetwork(Network{Name: "empty"}))
 }
 
 // storeContents reads every bucket of the store file in dir, key by key.
@@ -90,6 +91,7 @@ func TestStoreFromEarlierRelease(t *testing.T) {
 	want := Snapshot{
 		Networks: []Network{
 			{Name: "backup", ID: 1, Attachments: []Attachment{{Port: "eth1"}, {Port: "trunk0", VLAN: 100}}},
+			{Name: "empty", ID: 4, Attachments: []Attachment{}},
 			{Name: "lab", ID: 3, Attachments: []Attachment{{Port: "eth2", VLAN: 4094}}},
 		},
 		RemoteGateways: []RemoteGateway{{Name: "site-b", TunnelIP: "203.0.113.2"}, {Name: "site-c", TunnelIP: "2001:db8::3"}},
@@ -108,8 +110,8 @@ func TestStoreFromEarlierRelease(t *testing.T) {
 		t.Fatalf("loaded state:\n got %+v\nwant %+v", got, want)
 	}
 	// The cursors were read too: freed IDs are not handed out again.
-	if n := must[Network](t)(s.CreateNetwork(Network{Name: "new"})); n.ID != 4 {
-		t.Errorf("network created after loading: ID %d, want 4", n.ID)
+	if n := must[Network](t)(s.CreateNetwork(Network{Name: "new"})); n.ID != 5 {
+		t.Errorf("network created after loading: ID %d, want 5", n.ID)
 	}
 
 	fresh := t.TempDir()
