@@ -41,7 +41,7 @@ func (h *handler) learner(r *http.Request) (Learner, string, error) {
 		return nil, "", err
 	}
 	if h.learned == nil {
-		return nil, "", &apiError{status: http.StatusServiceUnavailable, code: app.CodeUnavailable,
+		return nil, "", &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this daemon has no switch to read learned MACs from"}
 	}
 	return h.learned, name, nil

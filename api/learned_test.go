@@ -39,7 +39,7 @@ func TestLearnedRoutes(t *testing.T) {
 		t.Errorf("flushed %v, want [backup]", l.flushed)
 	}
 	resp := c.do(http.MethodDelete, "/v1/networks/nope/learned", "")
-	wantError(t, "DELETE /v1/networks/nope/learned", resp, http.StatusNotFound, app.CodeNotFound, "")
+	wantError(t, "DELETE /v1/networks/nope/learned", resp, http.StatusNotFound, codeNotFound, "")
 	if len(l.flushed) != 1 {
 		t.Errorf("flushed %v for an unknown network", l.flushed)
 	}

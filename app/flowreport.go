@@ -128,7 +128,7 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 		}
 	}
 	if errors.Is(err, flows.ErrNotConnected) {
-		return FlowReport{}, &Error{Kind: Unavailable, Code: CodeUnavailable,
+		return FlowReport{}, &Error{Kind: Unavailable,
 			Message: fmt.Sprintf("cannot read the flows of bridge %s: %v", r.cfg.Bridge, err)}
 	}
 	return FlowReport{}, fmt.Errorf("dump the flows of bridge %s: %w", r.cfg.Bridge, err)

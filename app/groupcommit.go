@@ -55,10 +55,10 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 	}
 	cs := s.conns[conn]
 	if cs == nil {
-		return nil, false, notFound("", "connection %q not found", conn)
+		return nil, false, notFound(nil, "connection %q not found", conn)
 	}
 	if n == 0 {
-		return nil, false, invalid("macs", "at least one MAC binding is required")
+		return nil, false, invalid(At(FieldMACs), "at least one MAC binding is required")
 	}
 	if parseErr != nil {
 		return nil, false, parseErr

@@ -119,7 +119,7 @@ func (r *Reconciler) learnedOwners(network string) (uint32, map[uint32]Connectio
 // Error without an OpenFlow connection.
 func (r *Reconciler) switchError(what string, err error) error {
 	if errors.Is(err, flows.ErrNotConnected) {
-		return &Error{Kind: Unavailable, Code: CodeUnavailable,
+		return &Error{Kind: Unavailable,
 			Message: fmt.Sprintf("cannot %s on bridge %s: %v", what, r.cfg.Bridge, err)}
 	}
 	return fmt.Errorf("%s on bridge %s: %w", what, r.cfg.Bridge, err)

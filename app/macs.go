@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"fmt"
 	"maps"
 	"net"
 	"slices"
@@ -18,7 +17,7 @@ func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error
 	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
-			return notFound("", "connection %q not found", conn)
+			return notFound(nil, "connection %q not found", conn)
 		}
 		entries, err := parseMACs(macs)
 		if err != nil {
@@ -94,7 +93,7 @@ func (s *State) ListMACs(conn string) ([]MACBinding, error) {
 	defer s.mu.RUnlock()
 	cs := s.conns[conn]
 	if cs == nil {
-		return nil, notFound("", "connection %q not found", conn)
+		return nil, notFound(nil, "connection %q not found", conn)
 	}
 	return cs.sortedBindings(), nil
 }
@@ -105,15 +104,15 @@ func (s *State) DeleteMAC(conn, mac string) error {
 	return s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
 		if cs == nil {
-			return notFound("", "connection %q not found", conn)
+			return notFound(nil, "connection %q not found", conn)
 		}
 		parsed, err := net.ParseMAC(mac)
 		if err != nil || len(parsed) != 6 {
-			return invalid("", "mac %q is not a 6-byte MAC address", mac)
+			return invalid(nil, "mac %q is not a 6-byte MAC address", mac)
 		}
 		e, bound := cs.macs[[6]byte(parsed)]
 		if !bound {
-			return notFound("", "mac %s is not bound on connection %q", parsed, conn)
+			return notFound(nil, "mac %s is not bound on connection %q", parsed, conn)
 		}
 		if err := s.commit(func(tx *bolt.Tx) error { return deleteMAC(tx, conn, e.hw) }); err != nil {
 			return err
@@ -133,11 +132,11 @@ func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error 
 	ns := s.networks[cs.Network]
 	for i, e := range entries {
 		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
-			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
+			return conflict(macPath(i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
 		}
 		for k, a := range e.addrs {
 			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
-				return conflict(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is already bound to mac %s on connection %q of network %q",
+				return conflict(ipPath(i, k), "ip %s is already bound to mac %s on connection %q of network %q",
 					a, formatMAC(mac), ns.macs[mac], ns.Name)
 			}
 		}

@@ -60,7 +60,7 @@ func TestDualStackGatewayRefusesBothOwnAddresses(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	for _, ip := range []string{"198.51.100.1", "2001:db8::1", "2001:DB8:0::1"} {
 		_, err := s.CreateRemoteGateway(RemoteGateway{Name: "gw", TunnelIP: ip})
-		if e, ok := err.(*Error); !ok || e.Code != CodeInvalidArgument || !strings.Contains(e.Message, "own tunnel IP") {
+		if e, ok := err.(*Error); !ok || e.Kind != Invalid || !strings.Contains(e.Message, "own tunnel IP") {
 			t.Errorf("remote gateway at this gateway's own %s: %v", ip, err)
 		}
 	}
