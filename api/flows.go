@@ -62,5 +62,5 @@ func (h *handler) getFlows(r *http.Request) (int, any, error) {
 	if diff {
 		rep = rep.Differences()
 	}
-	return http.StatusOK, rep, nil
+	return http.StatusOK, flowReportOf(rep), nil
 }

@@ -14,7 +14,7 @@ import (
 type stubLearner struct{ flushed []string }
 
 func (*stubLearner) Learned(_ context.Context, network string) ([]app.LearnedMAC, error) {
-	return []app.LearnedMAC{{MAC: "02:00:00:00:00:01", Via: "port eth1", Age: 42 * time.Second, AgeSeconds: 42}}, nil
+	return []app.LearnedMAC{{MAC: "02:00:00:00:00:01", Via: "port eth1", Age: 42*time.Second + 900*time.Millisecond}}, nil
 }
 
 func (l *stubLearner) FlushLearned(_ context.Context, network string) (int, error) {

@@ -196,10 +196,10 @@ func TestConcurrentAddsOfOneMACOrIP(t *testing.T) {
 			add  func(c int) ([]MACBinding, error)
 		}{
 			{"same mac", At(FieldMACs).Index(0).Field(FieldMAC), func(c int) ([]MACBinding, error) {
-				return s.AddMACs([]string{"a-b", "a-c"}[c%2], []MACBinding{{MAC: mac}})
+				return s.AddMACs([]string{"a-b", "a-c"}[c%2], MACBindings{{MAC: mac}})
 			}},
 			{"same ip", At(FieldMACs).Index(0).Field(FieldIPs).Index(0), func(c int) ([]MACBinding, error) {
-				return s.AddMACs("a-b", []MACBinding{{MAC: fmt.Sprintf("02:ee:00:00:%02x:%02x", round, c), IPs: []string{ip}}})
+				return s.AddMACs("a-b", MACBindings{{MAC: fmt.Sprintf("02:ee:00:00:%02x:%02x", round, c), IPs: []string{ip}}})
 			}},
 		}
 		for _, race := range races {

@@ -12,7 +12,7 @@ import (
 // ReplaceMACs makes macs the connection's whole set of bindings (empty
 // clears it) and returns them normalised, in request order. A MAC that
 // stays keeps its ID.
-func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 	var out []MACBinding
 	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]

@@ -6,9 +6,9 @@ import bolt "go.etcd.io/bbolt"
 // from wherever they are bound in To's network. From, when set, is a
 // precondition: every MAC not yet on To must be bound on From.
 type MACMove struct {
-	To   string   `json:"to"`
-	From string   `json:"from,omitempty"`
-	MACs []string `json:"macs"`
+	To   string
+	From string
+	MACs []string
 }
 
 // MoveMACs moves bindings from the connections they are bound on to

@@ -24,7 +24,7 @@ func moveFixture(t *testing.T, s *State) {
 	fixture(t, s)
 	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-d", TunnelIP: "198.51.100.4"}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-d", Network: "net-a", RemoteGateway: "site-d", SegmentationID: 5001}))
-	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23", "2001:db8::23"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23", "2001:db8::23"}}}))
 }
 
 // TestMoveMACs: a move takes bindings from their connections (two
@@ -84,7 +84,7 @@ func TestMoveMACs(t *testing.T) {
 		t.Fatalf("retry: %+v and %d changes, want %+v and no new change", again, len(changes), want[:1])
 	}
 	// The IPs moved with their MAC: they are taken on the target now.
-	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:09", IPs: []string{"192.0.2.31"}}})
+	_, err := s.AddMACs("a-c", MACBindings{{MAC: "02:0c:00:00:00:09", IPs: []string{"192.0.2.31"}}})
 	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0))
 
 	s = reopen(t, s, dir)

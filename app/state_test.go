@@ -85,9 +85,9 @@ func fixture(t testing.TB, s *State) {
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-a", RemoteGateway: "site-b", SegmentationID: 5001, Flood: true}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-c", Network: "net-a", RemoteGateway: "site-c", SegmentationID: 5001, NetworkType: TypeGeneve}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "b-b", Network: "net-b", RemoteGateway: "site-b", SegmentationID: 5002, Flood: true}))
-	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
-	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.31"}}}))
-	must[[]MACBinding](t)(s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", MACBindings{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.31"}}}))
+	must[[]MACBinding](t)(s.AddMACs("b-b", MACBindings{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22"}}}))
 }
 
 func discard[T any](_ T, err error) error { return err }
@@ -208,7 +208,7 @@ var rejectCases = []rejectCase{
 	{"ip with zone", addBinding("a-b", "02:0b:00:00:00:09", "fe80::1%eth0"), Invalid, At(FieldMACs).Index(0).Field(FieldIPs).Index(0)},
 	{"ip twice in binding", addBinding("a-b", "02:0b:00:00:00:09", "192.0.2.40", "::ffff:192.0.2.40"), Invalid, At(FieldMACs).Index(0).Field(FieldIPs).Index(1)},
 	{"ip twice in request", func(s *State) error {
-		return discard(s.AddMACs("a-b", []MACBinding{
+		return discard(s.AddMACs("a-b", MACBindings{
 			{MAC: "02:0b:00:00:00:09", IPs: []string{"2001:db8::9"}},
 			{MAC: "02:0b:00:00:00:0a", IPs: []string{"192.0.2.41", "2001:DB8::9"}},
 		}))
@@ -218,13 +218,13 @@ var rejectCases = []rejectCase{
 	{"ip bound to other mac of network", addBinding("a-b", "02:0b:00:00:00:09", "192.0.2.31"), Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0)},
 	{"replace macs unknown connection", func(s *State) error { return discard(s.ReplaceMACs("x-y", nil)) }, NotFound, nil},
 	{"replace macs invalid", func(s *State) error {
-		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01"}, {MAC: "01:00:00:00:00:01"}}))
+		return discard(s.ReplaceMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:01"}, {MAC: "01:00:00:00:00:01"}}))
 	}, Invalid, At(FieldMACs).Index(1).Field(FieldMAC)},
 	{"replace macs with other connection's mac", func(s *State) error {
-		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01"}, {MAC: "02:0c:00:00:00:01"}}))
+		return discard(s.ReplaceMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:01"}, {MAC: "02:0c:00:00:00:01"}}))
 	}, Conflict, At(FieldMACs).Index(1).Field(FieldMAC)},
 	{"replace macs with other connection's ip", func(s *State) error {
-		return discard(s.ReplaceMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.31"}}}))
+		return discard(s.ReplaceMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.31"}}}))
 	}, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(1)},
 	{"delete mac unknown connection", func(s *State) error { return s.DeleteMAC("x-y", "02:0b:00:00:00:01") }, NotFound, nil},
 	{"delete mac not bound", func(s *State) error { return s.DeleteMAC("a-b", "02:0c:00:00:00:01") }, NotFound, nil},
@@ -245,7 +245,7 @@ func conn(network, gateway, typ string, seg uint32) func(s *State) error {
 
 func addMACs(conn string, macs ...string) func(s *State) error {
 	return func(s *State) error {
-		b := make([]MACBinding, len(macs))
+		b := make(MACBindings, len(macs))
 		for i, m := range macs {
 			b[i].MAC = m
 		}
@@ -254,7 +254,7 @@ func addMACs(conn string, macs ...string) func(s *State) error {
 }
 
 func addBinding(conn, mac string, ips ...string) func(s *State) error {
-	return func(s *State) error { return discard(s.AddMACs(conn, []MACBinding{{MAC: mac, IPs: ips}})) }
+	return func(s *State) error { return discard(s.AddMACs(conn, MACBindings{{MAC: mac, IPs: ips}})) }
 }
 
 // TestRejected checks every validation rule: the error's kind and path, that the state in memory and on disk is unchanged, and that no
@@ -329,7 +329,7 @@ func TestAccepted(t *testing.T) {
 	must[Connection](t)(s.CreateConnection(Connection{Name: "e-b", Network: "empty", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeGRE}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "e-d", Network: "empty", RemoteGateway: "site-d", SegmentationID: 1<<32 - 1, NetworkType: TypeGRE}))
 
-	got := must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{
+	got := must[[]MACBinding](t)(s.AddMACs("a-b", MACBindings{
 		{MAC: "02:0B:00:00:00:10", IPs: []string{"::ffff:192.0.2.50", "2001:DB8::0050"}},
 		{MAC: "02-0b-00-00-00-11"},
 		{MAC: "020b.0000.0012", IPs: []string{"192.0.2.52"}},
@@ -349,7 +349,7 @@ func TestAccepted(t *testing.T) {
 		t.Errorf("AddMACs returned %+v, want %+v", got, want)
 	}
 	// The same MAC and IPs are free in another network.
-	must[[]MACBinding](t)(s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.50"}}}))
+	must[[]MACBinding](t)(s.AddMACs("b-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "192.0.2.50"}}}))
 	// DeleteMAC takes any notation.
 	mustOK(t, s.DeleteMAC("a-b", "02-0B-00-00-00-11"))
 	list := must[[]MACBinding](t)(s.ListMACs("a-b"))
@@ -431,7 +431,7 @@ func TestDeleteConnectionCascade(t *testing.T) {
 		t.Error("snapshot still has bindings of the deleted connection")
 	}
 	// Its MACs and IPs are free in the network again, on another connection.
-	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
 	must[[]MACBinding](t)(s.AddMACs("a-c", manyBindings(500, 1)))
 	// A connection of the same name starts empty, also after a restart.
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 9}))
@@ -446,8 +446,8 @@ func TestDeleteConnectionCascade(t *testing.T) {
 
 // manyBindings returns n bindings with distinct MACs 02:aa:xx:xx:xx:xx and
 // one IPv6 each from 2001:db8:aa::/48 (documentation), numbered from first.
-func manyBindings(n, first int) []MACBinding {
-	out := make([]MACBinding, n)
+func manyBindings(n, first int) MACBindings {
+	out := make(MACBindings, n)
 	for i := range out {
 		v := first + i
 		out[i] = MACBinding{
@@ -489,12 +489,12 @@ func TestReplaceMACs(t *testing.T) {
 	s := openState(t, dir)
 	defer func() { s.Close() }()
 	fixture(t, s)
-	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23"}}}))
 	old := must[[]MACBinding](t)(s.ListMACs("a-b"))
 	keptID := old[0].ID // 02:0b:00:00:00:01
 
 	// The new set may reuse the old set's MACs and move its IPs between MACs.
-	got := must[[]MACBinding](t)(s.ReplaceMACs("a-b", []MACBinding{
+	got := must[[]MACBinding](t)(s.ReplaceMACs("a-b", MACBindings{
 		{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.23"}},
 		{MAC: "02:0b:00:00:00:04", IPs: []string{"192.0.2.21"}},
 	}))
@@ -517,9 +517,9 @@ func TestReplaceMACs(t *testing.T) {
 		t.Fatalf("after restart:\n got %+v\nwant %+v", after.MACs, before.MACs)
 	}
 	// 02:0b:00:00:00:03 is gone from the network: another connection may bind it.
-	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:03"}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", MACBindings{{MAC: "02:0b:00:00:00:03"}}))
 	// The old IP→MAC pairs are gone: 192.0.2.21 now belongs to ...:04.
-	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:05", IPs: []string{"192.0.2.21"}}})
+	_, err := s.AddMACs("a-c", MACBindings{{MAC: "02:0c:00:00:00:05", IPs: []string{"192.0.2.21"}}})
 	e := wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0))
 	if !strings.Contains(e.Message, "02:0b:00:00:00:04") {
 		t.Errorf("message %q does not name the owning MAC", e.Message)
@@ -531,7 +531,7 @@ func TestReplaceMACs(t *testing.T) {
 	if got := must[[]MACBinding](t)(s.ListMACs("a-b")); len(got) != 0 {
 		t.Errorf("after clearing, ListMACs = %v", got)
 	}
-	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.23"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.23"}}}))
 }
 
 func TestSnapshotIsDeepCopy(t *testing.T) {

@@ -36,12 +36,12 @@ func buildStoreFixture(t *testing.T, s *State) {
 	must[Connection](t)(s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b", SegmentationID: 5001, Flood: true}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "backup-c", Network: "backup", RemoteGateway: "site-c", SegmentationID: 1 << 31, NetworkType: TypeGRE}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "lab-c", Network: "lab", RemoteGateway: "site-c", SegmentationID: 7, NetworkType: TypeGeneve, Flood: true}))
-	must[[]MACBinding](t)(s.AddMACs("backup-b", []MACBinding{
+	must[[]MACBinding](t)(s.AddMACs("backup-b", MACBindings{
 		{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "2001:db8::21"}},
 		{MAC: "02:0b:00:00:00:02"},
 		{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23"}},
 	}))
-	must[[]MACBinding](t)(s.ReplaceMACs("lab-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"198.51.100.31"}}}))
+	must[[]MACBinding](t)(s.ReplaceMACs("lab-c", MACBindings{{MAC: "02:0c:00:00:00:01", IPs: []string{"198.51.100.31"}}}))
 	must[[]MACBinding](t)(s.MoveMACs(MACMove{To: "backup-c", MACs: []string{"02:0b:00:00:00:03"}}))
 	mustOK(t, s.DeleteMAC("backup-b", "02:0b:00:00:00:02"))
 	must[Network](t)(s.CreateNetwork(Network{Name: "empty"}))

@@ -44,9 +44,9 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		}
 	}
 	// Restored indexes still enforce the rules.
-	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01"}})
+	_, err := s.AddMACs("a-c", MACBindings{{MAC: "02:0b:00:00:00:01"}})
 	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldMAC))
-	_, err = s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:98", IPs: []string{"2001:db8::99"}}})
+	_, err = s.AddMACs("b-b", MACBindings{{MAC: "02:0b:00:00:00:98", IPs: []string{"2001:db8::99"}}})
 	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0))
 	_, err = s.CreateNetwork(Network{Name: "x", Attachments: []Attachment{{Port: "trunk0", VLAN: 100}}})
 	wantError(t, err, Conflict, At(FieldAttachments).Index(0))

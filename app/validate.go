@@ -157,18 +157,20 @@ func (e *macEntry) binding() MACBinding {
 // parseMACs validates a batch of bindings on its own (not against the
 // state): every MAC unicast, non-zero and given once; every IP valid and
 // bound to one MAC only. The result is normalised, in request order.
-func parseMACs(in []MACBinding) ([]macEntry, error) {
+func parseMACs(in MACBatch) ([]macEntry, error) {
+	n := batchLen(in)
 	total := 0
-	for _, b := range in {
-		total += len(b.IPs)
+	for i := range n {
+		total += len(in.Binding(i).IPs)
 	}
 	// One backing array for all the batch's addresses.
 	addrs := make([]netip.Addr, 0, total)
-	out := make([]macEntry, len(in))
-	macAt := make(map[[6]byte]int, len(in))
+	out := make([]macEntry, n)
+	macAt := make(map[[6]byte]int, n)
 	ipAt := make(map[netip.Addr]int, total)
 	var scratch [64]byte
-	for i, b := range in {
+	for i := range n {
+		b := in.Binding(i)
 		hw, mac, err := parseMAC(b.MAC, &scratch)
 		if err != "" {
 			return nil, invalid(macPath(i), "mac %q %s", b.MAC, err)

@@ -185,7 +185,7 @@ func readBindingIP(s string) (netip.Addr, bool) {
 
 // firstInvalid is the path of in's first invalid value, in request order
 // (a binding's MAC, then its IPs), or nil when the batch is valid.
-func firstInvalid(in []MACBinding) Path {
+func firstInvalid(in MACBindings) Path {
 	macs := map[[6]byte]bool{}
 	ips := map[netip.Addr]bool{}
 	for i, b := range in {
@@ -206,7 +206,7 @@ func firstInvalid(in []MACBinding) Path {
 }
 
 // checkNormalisedBatch checks that out is in, valid, normalised and in order.
-func checkNormalisedBatch(t *testing.T, in []MACBinding, out []macEntry) {
+func checkNormalisedBatch(t *testing.T, in MACBindings, out []macEntry) {
 	t.Helper()
 	if len(out) != len(in) {
 		t.Fatalf("parseMACs of %d bindings returned %d", len(in), len(out))
@@ -231,8 +231,8 @@ func checkNormalisedBatch(t *testing.T, in []MACBinding, out []macEntry) {
 
 // decodeMACBatch reads one binding a line: the MAC, then its IPs, separated by
 // spaces.
-func decodeMACBatch(text string) []MACBinding {
-	var out []MACBinding
+func decodeMACBatch(text string) MACBindings {
+	var out MACBindings
 	for line := range strings.Lines(text) {
 		fields := strings.Split(strings.TrimSuffix(line, "\n"), " ")
 		b := MACBinding{MAC: fields[0]}
@@ -244,7 +244,7 @@ func decodeMACBatch(text string) []MACBinding {
 	return out
 }
 
-func cloneMACBatch(in []MACBinding) []MACBinding {
+func cloneMACBatch(in MACBindings) MACBindings {
 	out := slices.Clone(in)
 	for i := range out {
 		out[i].IPs = slices.Clone(out[i].IPs)
@@ -253,8 +253,8 @@ func cloneMACBatch(in []MACBinding) []MACBinding {
 }
 
 // entryBindings is the API form of parsed entries.
-func entryBindings(entries []macEntry) []MACBinding {
-	out := make([]MACBinding, len(entries))
+func entryBindings(entries []macEntry) MACBindings {
+	out := make(MACBindings, len(entries))
 	for i, e := range entries {
 		out[i] = e.binding()
 	}
