@@ -8,6 +8,25 @@ import (
 	"github.com/l2gw/l2gw/app"
 )
 
+// Connection joins a network to a remote gateway on one segmentation ID:
+// the answer of POST and GET /v1/connections[/{name}]. A POST's body has
+// the same fields; its network_type defaults to vxlan and its flood to
+// true.
+type Connection struct {
+	Name           string `json:"name"`
+	Network        string `json:"network"`
+	RemoteGateway  string `json:"remote_gateway"`
+	SegmentationID uint32 `json:"segmentation_id"`
+	NetworkType    string `json:"network_type"` // vxlan, gre or geneve
+	Flood          bool   `json:"flood"`        // broadcast and unknown traffic go to the gateway
+}
+
+// connectionOf is c as the API shows it.
+func connectionOf(c app.Connection) Connection {
+	return Connection{Name: c.Name, Network: c.Network, RemoteGateway: c.RemoteGateway,
+		SegmentationID: c.SegmentationID, NetworkType: c.NetworkType, Flood: c.Flood}
+}
+
 // connectionRequest is the body of POST /v1/connections; it tells an absent
 // "flood" (which defaults to true) from false.
 type connectionRequest struct {
@@ -38,7 +57,7 @@ func (c connectionRequest) connection() app.Connection {
 
 // connectionList is the body of GET /v1/connections.
 type connectionList struct {
-	Connections []app.Connection `json:"connections"`
+	Connections []Connection `json:"connections"`
 }
 
 // createConnection serves POST /v1/connections.
@@ -51,14 +70,15 @@ func (h *handler) createConnection(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, created, nil
+	return http.StatusCreated, connectionOf(created), nil
 }
 
 // listConnections serves GET /v1/connections.
 func (h *handler) listConnections(*http.Request) (int, any, error) {
-	list := connectionList{Connections: h.state.ListConnections()}
-	if list.Connections == nil {
-		list.Connections = []app.Connection{}
+	conns := h.state.ListConnections()
+	list := connectionList{Connections: make([]Connection, len(conns))}
+	for i, c := range conns {
+		list.Connections[i] = connectionOf(c)
 	}
 	return http.StatusOK, list, nil
 }
@@ -69,7 +89,7 @@ func (h *handler) getConnection(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, c, nil
+	return http.StatusOK, connectionOf(c), nil
 }
 
 // deleteConnection serves DELETE /v1/connections/{name}.

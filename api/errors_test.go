@@ -244,16 +244,33 @@ func TestInternalErrorsHidden(t *testing.T) {
 }
 
 // TestUnavailable checks that app's Unavailable kind is answered 503 with
-// app's code and message.
+// the API's code and app's message.
 func TestUnavailable(t *testing.T) {
 	h := &handler{log: slog.New(slog.DiscardHandler)}
 	rec := httptest.NewRecorder()
 	h.serve(func(*http.Request) (int, any, error) {
 		return 0, nil, fmt.Errorf("create network: %w",
-			&app.Error{Kind: app.Unavailable, Code: app.CodeUnavailable, Message: "the change was not saved"})
+			&app.Error{Kind: app.Unavailable, Message: "the change was not saved"})
 	}).ServeHTTP(rec, httptest.NewRequest("POST", "/v1/networks", nil))
 	resp := response{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
 	wantError(t, "unavailable", resp, 503, "unavailable", "")
 	assertJSON(t, "unavailable", resp.body,
 		`{"error":{"code":"unavailable","message":"the change was not saved"}}`)
+}
+
+// TestUnnamedFieldIsLoggedNotGuessed: an app error blaming a field the API
+// has no JSON name for keeps its status, code and message, leaves the field
+// out, and says so in the log.
+func TestUnnamedFieldIsLoggedNotGuessed(t *testing.T) {
+	var log bytes.Buffer
+	h := &handler{log: slog.New(slog.NewTextHandler(&log, nil))}
+	rec := httptest.NewRecorder()
+	h.serve(func(*http.Request) (int, any, error) {
+		return 0, nil, &app.Error{Kind: app.Conflict, Message: "port taken", Path: app.At(app.FieldAttachments).Index(1).Field(200)}
+	}).ServeHTTP(rec, httptest.NewRequest("POST", "/v1/networks", nil))
+	resp := response{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
+	assertJSON(t, "unnamed field", resp.body, `{"error":{"code":"conflict","message":"port taken"}}`)
+	if resp.status != http.StatusConflict || !strings.Contains(log.String(), "no name for") {
+		t.Errorf("status %d, log %q", resp.status, log.String())
+	}
 }

@@ -51,7 +51,7 @@ func (h *handler) getFlows(r *http.Request) (int, any, error) {
 		}
 	}
 	if h.flows == nil {
-		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: app.CodeUnavailable,
+		return 0, nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this daemon has no switch to read flows from"}
 	}
 	rep, err := h.flows(r.Context())
@@ -62,5 +62,5 @@ func (h *handler) getFlows(r *http.Request) (int, any, error) {
 	if diff {
 		rep = rep.Differences()
 	}
-	return http.StatusOK, rep, nil
+	return http.StatusOK, flowReportOf(rep), nil
 }

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/l2gw/l2gw/app"
 	"github.com/l2gw/l2gw/flows"
 )
 
@@ -23,9 +22,9 @@ func newFlowsSite(t *testing.T) *site {
 }
 
 // flowReport answers GET path, which must succeed.
-func (s *site) flowReport(path string) app.FlowReport {
+func (s *site) flowReport(path string) FlowReport {
 	s.t.Helper()
-	var rep app.FlowReport
+	var rep FlowReport
 	if err := json.Unmarshal([]byte(s.get(path)), &rep); err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}

@@ -71,7 +71,7 @@ var fuzzStatuses = map[int][]string{
 	http.StatusCreated:               nil,
 	http.StatusBadRequest:            {codeInvalid},
 	http.StatusNotFound:              {codeNotFound},
-	http.StatusConflict:              {app.CodeAlreadyExists, app.CodeConflict, app.CodeInUse},
+	http.StatusConflict:              {codeAlreadyExists, codeConflict, codeInUse},
 	http.StatusRequestEntityTooLarge: {codeBodyTooLarge},
 	http.StatusUnsupportedMediaType:  {codeUnsupportedMedia},
 }

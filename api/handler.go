@@ -1,7 +1,11 @@
 // Package api serves l2gwd's HTTP API v1 (JSON) over the desired state held
-// by package app. It owns routing, request decoding, response shapes and the
-// mapping of app errors to HTTP statuses; it never validates API objects
-// itself (app does) and never touches the switch.
+// by package app. It owns the wire: routing, the JSON types of requests and
+// answers (Network, RemoteGateway, Connection, MACBinding, MACMove, Status,
+// LearnedMAC, FlowReport, each in the file of its handler), converted to
+// and from app's Go types at the handler, request decoding, and the error
+// body: app's error kinds mapped to HTTP statuses and codes, app's field
+// paths rendered as JSON paths ("macs[3].ips[0]"). It never validates API
+// objects itself (app does) and never touches the switch.
 package api
 
 import (
@@ -86,11 +90,6 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 // route registers fn for method on the path template tmpl.
 func (h *handler) route(r *mux.Router, tmpl, method string, fn apiFunc) {
 	r.Handle(tmpl, h.observed(tmpl, h.serve(fn))).Methods(method)
-}
-
-// getStatus serves GET /v1/status.
-func (h *handler) getStatus(*http.Request) (int, any, error) {
-	return http.StatusOK, h.status(), nil
 }
 
 // healthz answers liveness probes.

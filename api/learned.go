@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -23,9 +24,22 @@ func WithLearned(l Learner) HandlerOption {
 	return func(o *handlerOptions) { o.learned = l }
 }
 
+// LearnedMAC is one MAC OVS learned in a network: an element of the
+// answer of GET /v1/networks/{name}/learned.
+type LearnedMAC struct {
+	MAC string `json:"mac"`
+	// Via is where the MAC was learned: "port NAME" (or "port NUMBER")
+	// for a local port, "gateway GW (connection CONN)" for a remote
+	// gateway.
+	Via string `json:"via"`
+	// AgeSeconds is how long the entry has existed, in whole seconds:
+	// since the MAC was first learned, not since it was last seen.
+	AgeSeconds int64 `json:"age_seconds"`
+}
+
 // learnedList is the body of GET /v1/networks/{name}/learned.
 type learnedList struct {
-	Learned []app.LearnedMAC `json:"learned"`
+	Learned []LearnedMAC `json:"learned"`
 }
 
 // flushed is the body of DELETE /v1/networks/{name}/learned.
@@ -41,7 +55,7 @@ func (h *handler) learner(r *http.Request) (Learner, string, error) {
 		return nil, "", err
 	}
 	if h.learned == nil {
-		return nil, "", &apiError{status: http.StatusServiceUnavailable, code: app.CodeUnavailable,
+		return nil, "", &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this daemon has no switch to read learned MACs from"}
 	}
 	return h.learned, name, nil
@@ -58,7 +72,11 @@ func (h *handler) getLearned(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, learnedList{Learned: macs}, nil
+	list := learnedList{Learned: make([]LearnedMAC, len(macs))}
+	for i, m := range macs {
+		list.Learned[i] = LearnedMAC{MAC: m.MAC, Via: m.Via, AgeSeconds: int64(m.Age / time.Second)}
+	}
+	return http.StatusOK, list, nil
 }
 
 // flushLearned serves DELETE /v1/networks/{name}/learned: it forgets the

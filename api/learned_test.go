@@ -14,7 +14,7 @@ import (
 type stubLearner struct{ flushed []string }
 
 func (*stubLearner) Learned(_ context.Context, network string) ([]app.LearnedMAC, error) {
-	return []app.LearnedMAC{{MAC: "02:00:00:00:00:01", Via: "port eth1", Age: 42 * time.Second, AgeSeconds: 42}}, nil
+	return []app.LearnedMAC{{MAC: "02:00:00:00:00:01", Via: "port eth1", Age: 42*time.Second + 900*time.Millisecond}}, nil
 }
 
 func (l *stubLearner) FlushLearned(_ context.Context, network string) (int, error) {
@@ -39,7 +39,7 @@ func TestLearnedRoutes(t *testing.T) {
 		t.Errorf("flushed %v, want [backup]", l.flushed)
 	}
 	resp := c.do(http.MethodDelete, "/v1/networks/nope/learned", "")
-	wantError(t, "DELETE /v1/networks/nope/learned", resp, http.StatusNotFound, app.CodeNotFound, "")
+	wantError(t, "DELETE /v1/networks/nope/learned", resp, http.StatusNotFound, codeNotFound, "")
 	if len(l.flushed) != 1 {
 		t.Errorf("flushed %v for an unknown network", l.flushed)
 	}

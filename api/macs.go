@@ -11,48 +11,64 @@ import (
 	"github.com/l2gw/l2gw/app"
 )
 
-// macsRequest is the body of POST and PUT /v1/connections/{name}/macs. The
-// batch decodes straight into the bindings app takes; "macs" is required so
-// that a PUT of {} cannot clear a connection's bindings by mistake.
+// MACBinding is a static MAC and its IP addresses, reachable through a
+// connection's remote gateway: an element of the "macs" of POST and PUT
+// /v1/connections/{name}/macs and of MAC answers (normalised: lowercase
+// colon MAC, canonical IPs; ips left out when there are none).
+type MACBinding struct {
+	MAC string   `json:"mac"`
+	IPs []string `json:"ips,omitempty"`
+}
+
+// macsRequest is the body of POST and PUT /v1/connections/{name}/macs;
+// "macs" is required so that a PUT of {} cannot clear a connection's
+// bindings by mistake.
 type macsRequest struct {
-	MACs *[]app.MACBinding `json:"macs"`
+	MACs *bindingBatch `json:"macs"`
 }
 
-// macList is the body of MAC responses.
+// bindingBatch is a decoded batch, handed to app as it is (an app.MACBatch):
+// a batch of a million bindings is never copied into app's type.
+type bindingBatch []MACBinding
+
+// Len is the number of bindings.
+func (b bindingBatch) Len() int { return len(b) }
+
+// Binding is binding i as app takes it.
+func (b bindingBatch) Binding(i int) app.MACBinding {
+	return app.MACBinding{MAC: b[i].MAC, IPs: b[i].IPs}
+}
+
+// macList is the body of MAC answers: app's bindings, each shown as a
+// MACBinding while it is written.
 type macList struct {
-	MACs []app.MACBinding `json:"macs"`
+	MACs []app.MACBinding
 }
 
-// writeJSON writes l as json.Encoder would, one binding at a time through
-// a small buffer: a list of 100,000 bindings is never whole in memory as
-// JSON.
+// writeJSON writes l as json.Encoder would write {"macs":[MACBinding...]},
+// one binding at a time through a small buffer: a list of 100,000 bindings
+// is never whole in memory as JSON, nor as MACBindings.
 func (l macList) writeJSON(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString(`{"macs":[`)
-	for i := range l.MACs {
+	var m MACBinding // one for all: json.Marshal would move each to the heap
+	for i, b := range l.MACs {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(&l.MACs[i])
+		m = MACBinding{MAC: b.MAC, IPs: b.IPs}
+		data, err := json.Marshal(&m)
 		if err != nil {
 			return err
 		}
-		bw.Write(b)
+		bw.Write(data)
 	}
 	bw.WriteString("]}\n")
 	return bw.Flush()
 }
 
-// newMACList wraps macs, never as a JSON null.
-func newMACList(macs []app.MACBinding) macList {
-	if macs == nil {
-		macs = []app.MACBinding{}
-	}
-	return macList{MACs: macs}
-}
-
 // decodeMACs reads the batch of a POST or PUT.
-func decodeMACs(r *http.Request) ([]app.MACBinding, error) {
+func decodeMACs(r *http.Request) (bindingBatch, error) {
 	var req macsRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
@@ -74,7 +90,7 @@ func (h *handler) addMACs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, newMACList(added), nil
+	return http.StatusCreated, macList{MACs: added}, nil
 }
 
 // replaceMACs serves PUT /v1/connections/{name}/macs.
@@ -87,7 +103,7 @@ func (h *handler) replaceMACs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newMACList(set), nil
+	return http.StatusOK, macList{MACs: set}, nil
 }
 
 // listMACs serves GET /v1/connections/{name}/macs.
@@ -96,7 +112,7 @@ func (h *handler) listMACs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, newMACList(macs), nil
+	return http.StatusOK, macList{MACs: macs}, nil
 }
 
 // deleteMAC serves DELETE /v1/connections/{name}/macs/{mac}.

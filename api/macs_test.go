@@ -9,13 +9,19 @@ import (
 )
 
 func TestMACListStreamsWhatTheEncoderWould(t *testing.T) {
-	for _, list := range []macList{newMACList(nil), newMACList([]app.MACBinding{{MAC: "02:00:00:00:00:01"}}),
-		newMACList([]app.MACBinding{{MAC: "02:00:00:00:00:01", IPs: []string{"192.0.2.1", "2001:db8::1"}}, {MAC: "02:00:00:00:00:02", IPs: []string{"<&>"}}})} {
+	for _, macs := range [][]app.MACBinding{nil, {{MAC: "02:00:00:00:00:01", ID: 1}},
+		{{MAC: "02:00:00:00:00:01", IPs: []string{"192.0.2.1", "2001:db8::1"}}, {MAC: "02:00:00:00:00:02", IPs: []string{"<&>"}}}} {
+		wire := struct {
+			MACs []MACBinding `json:"macs"`
+		}{MACs: []MACBinding{}}
+		for _, m := range macs {
+			wire.MACs = append(wire.MACs, MACBinding{MAC: m.MAC, IPs: m.IPs})
+		}
 		var want, got bytes.Buffer
-		if err := json.NewEncoder(&want).Encode(list); err != nil {
+		if err := json.NewEncoder(&want).Encode(wire); err != nil {
 			t.Fatal(err)
 		}
-		if err := list.writeJSON(&got); err != nil {
+		if err := (macList{MACs: macs}).writeJSON(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got.String() != want.String() {

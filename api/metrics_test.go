@@ -124,6 +124,7 @@ func (b *fakeBridge) connect() {
 type site struct {
 	*client
 	state *app.State
+	rec   *app.Reconciler
 	sw    *fakeSwitch
 	br    *fakeBridge
 }
@@ -137,6 +138,7 @@ func newSite(t *testing.T) *site {
 	}
 	s := &site{state: state, sw: newFakeSwitch(), br: &fakeBridge{changes: make(chan struct{}, 1)}}
 	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: quiet}, state, s.sw, s.br)
+	s.rec = rec
 	reg := NewRegistry()
 	if err := rec.Instrument(reg); err != nil {
 		t.Fatal(err)

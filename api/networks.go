@@ -9,38 +9,64 @@ import (
 	"github.com/l2gw/l2gw/app"
 )
 
-// networkList is the body of GET /v1/networks.
-type networkList struct {
-	Networks []app.Network `json:"networks"`
+// Network is a local layer-2 segment on the gateway bridge: the body of
+// POST and PUT /v1/networks[/{name}] and of their answers.
+type Network struct {
+	Name string `json:"name"`
+	// Attachments are the bridge ports that carry the network; an answer
+	// always has the array, empty if there are none.
+	Attachments []Attachment `json:"attachments"`
 }
 
-// networkView is n as the API shows it: attachments always an array.
-func networkView(n app.Network) app.Network {
-	if n.Attachments == nil {
-		n.Attachments = []app.Attachment{}
+// Attachment is a bridge port that carries a network: untagged when VLAN is
+// 0 (omitted), else tagged with VLAN 1-4094.
+type Attachment struct {
+	Port string `json:"port"`
+	VLAN uint16 `json:"vlan,omitempty"`
+}
+
+// networkOf is n as the API shows it.
+func networkOf(n app.Network) Network {
+	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments))}
+	for i, a := range n.Attachments {
+		out.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
 	}
-	return n
+	return out
+}
+
+// network is n as app takes it.
+func (n Network) network() app.Network {
+	out := app.Network{Name: n.Name, Attachments: make([]app.Attachment, len(n.Attachments))}
+	for i, a := range n.Attachments {
+		out.Attachments[i] = app.Attachment{Port: a.Port, VLAN: a.VLAN}
+	}
+	return out
+}
+
+// networkList is the body of GET /v1/networks.
+type networkList struct {
+	Networks []Network `json:"networks"`
 }
 
 // createNetwork serves POST /v1/networks.
 func (h *handler) createNetwork(r *http.Request) (int, any, error) {
-	var n app.Network
+	var n Network
 	if err := decodeBody(r, &n); err != nil {
 		return 0, nil, err
 	}
-	created, err := h.state.CreateNetwork(n)
+	created, err := h.state.CreateNetwork(n.network())
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, networkView(created), nil
+	return http.StatusCreated, networkOf(created), nil
 }
 
 // listNetworks serves GET /v1/networks.
 func (h *handler) listNetworks(*http.Request) (int, any, error) {
 	networks := h.state.ListNetworks()
-	list := networkList{Networks: make([]app.Network, 0, len(networks))}
-	for _, n := range networks {
-		list.Networks = append(list.Networks, networkView(n))
+	list := networkList{Networks: make([]Network, len(networks))}
+	for i, n := range networks {
+		list.Networks[i] = networkOf(n)
 	}
 	return http.StatusOK, list, nil
 }
@@ -51,24 +77,24 @@ func (h *handler) getNetwork(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, networkView(n), nil
+	return http.StatusOK, networkOf(n), nil
 }
 
 // replaceNetwork serves PUT /v1/networks/{name}.
 func (h *handler) replaceNetwork(r *http.Request) (int, any, error) {
 	name := mux.Vars(r)["name"]
-	var n app.Network
+	var n Network
 	if err := decodeBody(r, &n); err != nil {
 		return 0, nil, err
 	}
 	if err := sameName(n.Name, name); err != nil {
 		return 0, nil, err
 	}
-	replaced, err := h.state.ReplaceNetwork(name, n)
+	replaced, err := h.state.ReplaceNetwork(name, n.network())
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, networkView(replaced), nil
+	return http.StatusOK, networkOf(replaced), nil
 }
 
 // deleteNetwork serves DELETE /v1/networks/{name}.

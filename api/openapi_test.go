@@ -787,10 +787,10 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	}
 	noSwitch := NewHandler(state, func() app.Status { return status }, nil)
 	resp := c.send(noSwitch, oaStep{method: "GET", path: "/v1/flows", status: http.StatusServiceUnavailable})
-	wantError(t, "GET /v1/flows without a switch", resp, http.StatusServiceUnavailable, app.CodeUnavailable, "")
+	wantError(t, "GET /v1/flows without a switch", resp, http.StatusServiceUnavailable, codeUnavailable, "")
 	for _, method := range []string{"GET", "DELETE"} {
 		resp := c.send(noSwitch, oaStep{method: method, path: "/v1/networks/backup/learned", status: http.StatusServiceUnavailable})
-		wantError(t, method+" /v1/networks/backup/learned without a switch", resp, http.StatusServiceUnavailable, app.CodeUnavailable, "")
+		wantError(t, method+" /v1/networks/backup/learned without a switch", resp, http.StatusServiceUnavailable, codeUnavailable, "")
 	}
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusServiceUnavailable})
 	status.Reconciled = true

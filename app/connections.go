@@ -20,19 +20,19 @@ func (s *State) CreateConnection(c Connection) (Connection, error) {
 		}
 		ns := s.networks[c.Network]
 		if ns == nil {
-			return notFound("network", "network %q not found", c.Network)
+			return notFound(At(FieldNetwork), "network %q not found", c.Network)
 		}
 		if _, exists := s.gateways[c.RemoteGateway]; !exists {
-			return notFound("remote_gateway", "remote gateway %q not found", c.RemoteGateway)
+			return notFound(At(FieldRemoteGateway), "remote gateway %q not found", c.RemoteGateway)
 		}
 		if s.conns[c.Name] != nil {
 			return alreadyExists("connection", c.Name)
 		}
 		if other, taken := ns.byGateway[c.RemoteGateway]; taken {
-			return conflict("remote_gateway", "network %q already has connection %q to remote gateway %q", c.Network, other, c.RemoteGateway)
+			return conflict(At(FieldRemoteGateway), "network %q already has connection %q to remote gateway %q", c.Network, other, c.RemoteGateway)
 		}
 		if other, taken := s.tunnels[tunnelKeyOf(c)]; taken {
-			return conflict("segmentation_id", "remote gateway %q already carries %s segmentation_id %d for connection %q",
+			return conflict(At(FieldSegmentationID), "remote gateway %q already carries %s segmentation_id %d for connection %q",
 				c.RemoteGateway, c.NetworkType, c.SegmentationID, other)
 		}
 		ids, next, err := s.connIDs.allocate(1)
@@ -105,7 +105,7 @@ func (s *State) GetConnection(name string) (Connection, error) {
 		if d := s.derivedConnNamed(name); d != nil {
 			return d.connection(), nil
 		}
-		return Connection{}, notFound("", "connection %q not found", name)
+		return Connection{}, notFound(nil, "connection %q not found", name)
 	}
 	return cs.Connection, nil
 }

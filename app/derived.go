@@ -141,10 +141,10 @@ func (s *State) derivedConnNamed(name string) *derivedConn {
 // connNotFound is the error for connection name missing where an API
 // connection is wanted: a Conflict when a dynamic origin's connection has
 // the name (it is read-only), else NotFound.
-func (s *State) connNotFound(name string) error { return s.connNotFoundAt("", name) }
+func (s *State) connNotFound(name string) error { return s.connNotFoundAt(nil, name) }
 
 // connNotFoundAt is connNotFound for the request's field.
-func (s *State) connNotFoundAt(field, name string) error {
+func (s *State) connNotFoundAt(field Path, name string) error {
 	if d := s.derivedConnNamed(name); d != nil {
 		return conflict(field, "connection %q belongs to origin %s: it is read-only here", name, d.owner())
 	}

@@ -72,11 +72,11 @@ func (f *Feed) UpsertRemoteMACs(macs ...RemoteMAC) error {
 	for i, m := range macs {
 		e, hw, problem := checkRemoteMAC(m, f.s.local)
 		if problem != "" {
-			return invalid("", "%s remote MAC %d: %s", f.origin, i, problem)
+			return invalid(nil, "%s remote MAC %d: %s", f.origin, i, problem)
 		}
 		k := key{m.Network, hw}
 		if j, dup := seen[k]; dup {
-			return invalid("", "%s remote MAC %d: mac %s of network %q is also remote MAC %d of this call", f.origin, i, m.MAC, m.Network, j)
+			return invalid(nil, "%s remote MAC %d: mac %s of network %q is also remote MAC %d of this call", f.origin, i, m.MAC, m.Network, j)
 		}
 		seen[k] = i
 		parsed[i] = parsedRemote{network: m.Network, mac: hw, entry: e}
@@ -94,7 +94,7 @@ func (f *Feed) WithdrawRemoteMACs(keys ...RemoteMACKey) error {
 	hws := make([][6]byte, len(keys))
 	for i, k := range keys {
 		if len(k.MAC) != 6 {
-			return invalid("", "%s withdrawal %d: mac %v is not a 6-byte MAC address", f.origin, i, k.MAC)
+			return invalid(nil, "%s withdrawal %d: mac %v is not a 6-byte MAC address", f.origin, i, k.MAC)
 		}
 		hws[i] = [6]byte(k.MAC)
 	}
@@ -146,10 +146,10 @@ func (f *Feed) floodKeys(targets []FloodTarget) ([]derivedKey, error) {
 	keys := make([]derivedKey, len(targets))
 	for i, t := range targets {
 		if t.Network == "" {
-			return nil, invalid("", "%s flood target %d names no network", f.origin, i)
+			return nil, invalid(nil, "%s flood target %d names no network", f.origin, i)
 		}
 		if problem := checkTunnel(&t.Tunnel, f.s.local); problem != "" {
-			return nil, invalid("", "%s flood target %d: %s", f.origin, i, problem)
+			return nil, invalid(nil, "%s flood target %d: %s", f.origin, i, problem)
 		}
 		keys[i] = derivedKey{network: t.Network, tunnel: t.Tunnel}
 	}

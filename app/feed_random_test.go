@@ -79,7 +79,7 @@ func checkFeedsMatchFull(t *testing.T, seed uint64) {
 			return nil
 		},
 		func() error { // the API binds a MAC, maybe with an IP a feed gives
-			_, err := s.AddMACs("backup-b", []MACBinding{{MAC: mac(), IPs: []string{ip()}}})
+			_, err := s.AddMACs("backup-b", MACBindings{{MAC: mac(), IPs: []string{ip()}}})
 			return err
 		},
 		func() error { // the API lets one go

@@ -40,7 +40,7 @@ func feedSite(t *testing.T, hold time.Duration) (*State, string) {
 	must[Network](t)(s.CreateNetwork(Network{Name: "backup", Attachments: []Attachment{{Port: "eth1"}, {Port: "trunk0", VLAN: 100}}}))
 	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
-	must[[]MACBinding](t)(s.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must[[]MACBinding](t)(s.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
 	return s, dir
 }
 
@@ -283,7 +283,7 @@ func TestPrecedenceOfAMACStaticThenVTEPThenEVPN(t *testing.T) {
 	if o, _ := l2Owner(t, sw, m); o != OriginVTEP {
 		t.Fatalf("vtep beside evpn: forwarding by %s", o)
 	}
-	must[[]MACBinding](t)(s.AddMACs("backup-b", []MACBinding{{MAC: m}}))
+	must[[]MACBinding](t)(s.AddMACs("backup-b", MACBindings{{MAC: m}}))
 	reconcileOK(t, r)
 	if o, _ := l2Owner(t, sw, m); o != OriginStatic {
 		t.Fatalf("statically bound: forwarding by %s", o)
@@ -427,7 +427,7 @@ func TestWritesToADynamicOriginsConnectionConflict(t *testing.T) {
 	}
 	writes := map[string]error{
 		"delete":      s.DeleteConnection(name),
-		"add macs":    second(s.AddMACs(name, []MACBinding{{MAC: "02:0c:00:00:00:02"}})),
+		"add macs":    second(s.AddMACs(name, MACBindings{{MAC: "02:0c:00:00:00:02"}})),
 		"replace":     second(s.ReplaceMACs(name, nil)),
 		"delete mac":  s.DeleteMAC(name, "02:0c:00:00:00:01"),
 		"move to":     second(s.MoveMACs(MACMove{To: name, MACs: []string{"02:0b:00:00:00:01"}})),

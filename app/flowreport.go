@@ -8,33 +8,32 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/l2gw/l2gw/flows"
 )
 
 // FlowReport is the bridge's l2gw flows read back to their owners (the API
-// objects), with how they differ from the desired state: GET /v1/flows.
+// objects), with how they differ from the desired state.
 //
 // The dump and the desired state are read at two instants: a change
 // committed a moment ago may show as a difference until the reconciler has
 // applied it (Status.Reconciled).
 type FlowReport struct {
-	Summary FlowSummary  `json:"summary"`
-	Owners  []OwnerFlows `json:"owners"`
-	Learned []Learned    `json:"learned"`
+	Summary FlowSummary
+	Owners  []OwnerFlows
+	Learned []Learned
 }
 
 // FlowSummary counts the flows of a report's owners.
 type FlowSummary struct {
-	InSync    bool `json:"in_sync"` // nothing missing, extra or different
-	Installed int  `json:"installed"`
-	Desired   int  `json:"desired"`
-	Missing   int  `json:"missing"`
-	Extra     int  `json:"extra"`
-	Different int  `json:"different"`
-	Learned   int  `json:"learned"` // entries OVS learned
-	Held      int  `json:"-"`       // installed, kept until their origin is synced
+	InSync    bool // nothing missing, extra or different
+	Installed int
+	Desired   int
+	Missing   int
+	Extra     int
+	Different int
+	Learned   int // entries OVS learned
+	Held      int // installed, kept until their origin is synced
 }
 
 // OwnerFlows is one owner's flows: those installed and how they differ from
@@ -43,23 +42,23 @@ type FlowSummary struct {
 // desired one in the same table and priority is Different: the same flow
 // with other content (the dump carries no match to tell more).
 type OwnerFlows struct {
-	Kind string `json:"kind"` // pipeline, network, connection, binding or tunnel
-	ID   uint32 `json:"id"`   // the owner's ID in cookies
+	Kind string // pipeline, network, connection, binding or tunnel
+	ID   uint32 // the owner's ID in cookies
 	// Origin is where the owner comes from (its cookies' tag).
-	Origin Origin `json:"-"`
+	Origin Origin
 	// Name is the network's or connection's name, "CONN/MAC" for a
 	// binding, "pipeline", the tunnel type, or "#ID" for an owner the
 	// desired state no longer has.
-	Name       string      `json:"name"`
-	Network    string      `json:"network,omitempty"`    // the network the owner belongs to
-	Connection string      `json:"connection,omitempty"` // the connection the owner belongs to
-	Flows      []FlowEntry `json:"flows"`                // installed, by table, priority, cookie
-	Missing    []FlowEntry `json:"missing"`              // desired, not installed
-	Extra      []FlowEntry `json:"extra"`                // installed, not desired
-	Different  []FlowDiff  `json:"different"`            // installed with other content
+	Name       string
+	Network    string      // the network the owner belongs to
+	Connection string      // the connection the owner belongs to
+	Flows      []FlowEntry // installed, by table, priority, cookie
+	Missing    []FlowEntry // desired, not installed
+	Extra      []FlowEntry // installed, not desired
+	Different  []FlowDiff  // installed with other content
 	// Held are installed, not desired (yet), and kept: their dynamic
 	// origin has not told everything since l2gwd started (see Feed).
-	Held []FlowEntry `json:"-"`
+	Held []FlowEntry
 }
 
 // differs reports whether o has a missing, extra or different flow.
@@ -69,54 +68,31 @@ func (o *OwnerFlows) differs() bool {
 
 // FlowEntry names one flow on the bridge.
 type FlowEntry struct {
-	Table    string `json:"table"` // the pipeline table's name
-	TableID  uint8  `json:"table_id"`
-	Priority uint16 `json:"priority"`
-	Cookie   Cookie `json:"cookie"`
+	Table    string // the pipeline table's name
+	TableID  uint8
+	Priority uint16
+	Cookie   uint64
 }
 
 // FlowDiff is a flow installed with other content than desired: same owner,
 // table and priority, another content hash.
 type FlowDiff struct {
-	Table     string `json:"table"`
-	TableID   uint8  `json:"table_id"`
-	Priority  uint16 `json:"priority"`
-	Installed Cookie `json:"installed"`
-	Desired   Cookie `json:"desired"`
+	Table     string
+	TableID   uint8
+	Priority  uint16
+	Installed uint64 // the installed flow's cookie
+	Desired   uint64 // the desired flow's cookie
 }
 
 // Learned counts the MACs OVS learned for a network (from its local ports)
 // or a connection (from its remote gateway).
 type Learned struct {
-	Kind       string `json:"kind"` // network or connection
-	ID         uint32 `json:"id"`
-	Name       string `json:"name"`
-	Network    string `json:"network,omitempty"`
-	Connection string `json:"connection,omitempty"`
-	Entries    int    `json:"entries"`
-}
-
-// Cookie is a flow cookie; in JSON, the hex string ovs-ofctl prints
-// ("0xa1000001cd728697").
-type Cookie uint64
-
-// MarshalText writes c as 0x and 16 hex digits.
-func (c Cookie) MarshalText() ([]byte, error) {
-	return fmt.Appendf(nil, "0x%016x", uint64(c)), nil
-}
-
-// UnmarshalText reads a cookie MarshalText wrote.
-func (c *Cookie) UnmarshalText(text []byte) error {
-	s, ok := strings.CutPrefix(string(text), "0x")
-	if !ok {
-		return fmt.Errorf("cookie %q: want 0x and hex digits", text)
-	}
-	v, err := strconv.ParseUint(s, 16, 64)
-	if err != nil {
-		return fmt.Errorf("cookie %q: %w", text, err)
-	}
-	*c = Cookie(v)
-	return nil
+	Kind       string // network or connection
+	ID         uint32
+	Name       string
+	Network    string
+	Connection string
+	Entries    int
 }
 
 // Flows dumps the bridge's l2gw flows and learned entries, compiles the
@@ -134,7 +110,7 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 		}
 	}
 	if errors.Is(err, flows.ErrNotConnected) {
-		return FlowReport{}, &Error{Kind: Unavailable, Code: CodeUnavailable,
+		return FlowReport{}, &Error{Kind: Unavailable,
 			Message: fmt.Sprintf("cannot read the flows of bridge %s: %v", r.cfg.Bridge, err)}
 	}
 	return FlowReport{}, fmt.Errorf("dump the flows of bridge %s: %w", r.cfg.Bridge, err)
@@ -231,7 +207,7 @@ func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, 
 		n := min(len(cs), len(ex))
 		for i := range n {
 			o.Different = append(o.Different, FlowDiff{Table: flows.TableName(s.table), TableID: s.table,
-				Priority: s.priority, Installed: Cookie(ex[i]), Desired: Cookie(cs[i])})
+				Priority: s.priority, Installed: ex[i], Desired: cs[i]})
 		}
 		for _, c := range cs[n:] {
 			o.Missing = append(o.Missing, entry(desired[c]))
@@ -265,11 +241,11 @@ func compareOwners(a, b flows.Owner) int {
 
 // entry is f as a report lists it.
 func entry(f flows.DumpedFlow) FlowEntry {
-	return FlowEntry{Table: flows.TableName(f.Table), TableID: f.Table, Priority: f.Priority, Cookie: Cookie(f.Cookie)}
+	return FlowEntry{Table: flows.TableName(f.Table), TableID: f.Table, Priority: f.Priority, Cookie: f.Cookie}
 }
 
 // sortEntries orders flows as the pipeline runs them: by table, then by
-// falling priority, then by cookie; an empty list becomes [].
+// falling priority, then by cookie.
 func sortEntries(es []FlowEntry) {
 	slices.SortFunc(es, func(a, b FlowEntry) int {
 		return cmp.Or(cmp.Compare(a.TableID, b.TableID), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Cookie, b.Cookie))
@@ -292,31 +268,17 @@ func countLearned(learned []flows.DumpedFlow, names *ownerNames) []Learned {
 	return out
 }
 
-// summarize counts the report's flows and fills empty lists as [].
+// summarize counts the report's flows.
 func (rep *FlowReport) summarize() {
 	s := FlowSummary{}
 	for i := range rep.Owners {
 		o := &rep.Owners[i]
-		for _, l := range []*[]FlowEntry{&o.Flows, &o.Missing, &o.Extra, &o.Held} {
-			if *l == nil {
-				*l = []FlowEntry{}
-			}
-		}
-		if o.Different == nil {
-			o.Different = []FlowDiff{}
-		}
 		s.Installed += len(o.Flows)
 		s.Desired += len(o.Flows) - len(o.Extra) - len(o.Held) + len(o.Missing)
 		s.Held += len(o.Held)
 		s.Missing += len(o.Missing)
 		s.Extra += len(o.Extra)
 		s.Different += len(o.Different)
-	}
-	if rep.Owners == nil {
-		rep.Owners = []OwnerFlows{}
-	}
-	if rep.Learned == nil {
-		rep.Learned = []Learned{}
 	}
 	for _, l := range rep.Learned {
 		s.Learned += l.Entries

@@ -90,16 +90,16 @@ func TestFlowReportFindsMissingExtraAndDifferentFlows(t *testing.T) {
 		t.Fatalf("summary %+v; want 1 missing, 1 extra, 1 different, 3 learned", s)
 	}
 	b := ownerFlows(t, rep, "binding", "backup-b/02:0b:00:00:00:01")
-	if len(b.Missing) != 1 || b.Missing[0] != (FlowEntry{Table: "arp_responder", TableID: 20, Priority: 100, Cookie: Cookie(lost)}) {
+	if len(b.Missing) != 1 || b.Missing[0] != (FlowEntry{Table: "arp_responder", TableID: 20, Priority: 100, Cookie: lost}) {
 		t.Errorf("binding missing %+v", b.Missing)
 	}
 	c := ownerFlows(t, rep, "connection", "backup-b")
-	if len(c.Different) != 1 || c.Different[0].Installed != Cookie(changed+1) || c.Different[0].Desired != Cookie(changed) ||
+	if len(c.Different) != 1 || c.Different[0].Installed != changed+1 || c.Different[0].Desired != changed ||
 		c.Different[0].Table != "classifier" || len(c.Missing)+len(c.Extra) != 0 {
 		t.Errorf("connection: different %+v, missing %+v, extra %+v; want one different classifier flow", c.Different, c.Missing, c.Extra)
 	}
 	x := ownerFlows(t, rep, "binding", "#99")
-	if len(x.Extra) != 1 || x.Extra[0].Cookie != Cookie(stray) || x.Network != "" {
+	if len(x.Extra) != 1 || x.Extra[0].Cookie != stray || x.Network != "" {
 		t.Errorf("stray binding %+v", x)
 	}
 	want := []Learned{
@@ -158,17 +158,5 @@ func TestTunnelOwnerNames(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no tunnel-owned flow", typ)
 		}
-	}
-}
-
-func TestCookieText(t *testing.T) {
-	c := Cookie(0xa1000001cd728697)
-	text, _ := c.MarshalText()
-	var back Cookie
-	if string(text) != "0xa1000001cd728697" || back.UnmarshalText(text) != nil || back != c {
-		t.Errorf("cookie text %s read back as %#x", text, uint64(back))
-	}
-	if back.UnmarshalText([]byte("a1")) == nil || back.UnmarshalText([]byte("0xzz")) == nil {
-		t.Error("malformed cookies were accepted")
 	}
 }

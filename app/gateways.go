@@ -47,10 +47,10 @@ func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGatewa
 		ch.Topology = true
 		old, exists := s.gateways[name]
 		if !exists {
-			return notFound("", "remote gateway %q not found", name)
+			return notFound(nil, "remote gateway %q not found", name)
 		}
 		if g.Name != "" && g.Name != name {
-			return invalid("name", "name %q does not match remote gateway %q being replaced", g.Name, name)
+			return invalid(At(FieldName), "name %q does not match remote gateway %q being replaced", g.Name, name)
 		}
 		g.Name = name
 		ip, err := parseTunnelIP(g.TunnelIP, s.local)
@@ -80,7 +80,7 @@ func (s *State) DeleteRemoteGateway(name string) error {
 		ch.Topology = true
 		g, exists := s.gateways[name]
 		if !exists {
-			return notFound("", "remote gateway %q not found", name)
+			return notFound(nil, "remote gateway %q not found", name)
 		}
 		var users []string
 		for _, cs := range s.conns {
@@ -107,7 +107,7 @@ func (s *State) GetRemoteGateway(name string) (RemoteGateway, error) {
 	defer s.mu.RUnlock()
 	g, exists := s.gateways[name]
 	if !exists {
-		return RemoteGateway{}, notFound("", "remote gateway %q not found", name)
+		return RemoteGateway{}, notFound(nil, "remote gateway %q not found", name)
 	}
 	return g, nil
 }
@@ -129,7 +129,7 @@ func (s *State) listGateways() []RemoteGateway {
 
 func (s *State) checkTunnelIP(gateway string, ip netip.Addr) error {
 	if owner, taken := s.tunnelIPs[ip]; taken && owner != gateway {
-		return conflict("tunnel_ip", "tunnel_ip %s is already used by remote gateway %q", ip, owner)
+		return conflict(At(FieldTunnelIP), "tunnel_ip %s is already used by remote gateway %q", ip, owner)
 	}
 	return nil
 }

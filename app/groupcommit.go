@@ -13,9 +13,9 @@ import bolt "go.etcd.io/bbolt"
 // applied to the connection, or, if the write failed, its reservation is
 // dropped. Other changes wait until no call is in flight, so a call's
 // connection stays as it was checked until the call is settled.
-func (s *State) AddMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+func (s *State) AddMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 	entries, parseErr := parseMACs(macs)
-	cs, alone, err := s.reserveMACs(conn, len(macs), entries, parseErr)
+	cs, alone, err := s.reserveMACs(conn, batchLen(macs), entries, parseErr)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 		return nil, false, s.connNotFound(conn)
 	}
 	if n == 0 {
-		return nil, false, invalid("macs", "at least one MAC binding is required")
+		return nil, false, invalid(At(FieldMACs), "at least one MAC binding is required")
 	}
 	if parseErr != nil {
 		return nil, false, parseErr

@@ -191,14 +191,15 @@ func TestConcurrentAddsOfOneMACOrIP(t *testing.T) {
 		mac := fmt.Sprintf("02:dd:00:00:00:%02x", round)
 		ip := fmt.Sprintf("192.0.2.%d", 100+round)
 		races := []struct {
-			name, field string
-			add         func(c int) ([]MACBinding, error)
+			name string
+			at   Path
+			add  func(c int) ([]MACBinding, error)
 		}{
-			{"same mac", "macs[0].mac", func(c int) ([]MACBinding, error) {
-				return s.AddMACs([]string{"a-b", "a-c"}[c%2], []MACBinding{{MAC: mac}})
+			{"same mac", At(FieldMACs).Index(0).Field(FieldMAC), func(c int) ([]MACBinding, error) {
+				return s.AddMACs([]string{"a-b", "a-c"}[c%2], MACBindings{{MAC: mac}})
 			}},
-			{"same ip", "macs[0].ips[0]", func(c int) ([]MACBinding, error) {
-				return s.AddMACs("a-b", []MACBinding{{MAC: fmt.Sprintf("02:ee:00:00:%02x:%02x", round, c), IPs: []string{ip}}})
+			{"same ip", At(FieldMACs).Index(0).Field(FieldIPs).Index(0), func(c int) ([]MACBinding, error) {
+				return s.AddMACs("a-b", MACBindings{{MAC: fmt.Sprintf("02:ee:00:00:%02x:%02x", round, c), IPs: []string{ip}}})
 			}},
 		}
 		for _, race := range races {
@@ -210,8 +211,8 @@ func TestConcurrentAddsOfOneMACOrIP(t *testing.T) {
 					return
 				}
 				var e *Error
-				if !errors.As(err, &e) || e.Code != CodeConflict || e.Field != race.field {
-					t.Errorf("round %d %s: client %d: %v, want conflict on %s", round, race.name, c, err, race.field)
+				if !errors.As(err, &e) || e.Kind != Conflict || !slices.Equal(e.Path, race.at) {
+					t.Errorf("round %d %s: client %d: %v, want conflict on %v", round, race.name, c, err, race.at)
 				}
 			})
 			if won.Load() != 1 {
@@ -364,7 +365,7 @@ func TestFailedSharedWriteChangesNothing(t *testing.T) {
 			}
 		})
 	}
-	unavailable := func(err error) { wantError(t, err, Unavailable, CodeUnavailable, "") }
+	unavailable := func(err error) { wantError(t, err, Unavailable, nil) }
 	update, batch := s.update, s.batch
 	shareOneTransaction(s, errors.New("injected: I/O error"))
 	concurrently(func(c int) { unavailable(discard(s.AddMACs("a-b", manyBindings(1, 1+c*10)))) })

@@ -2,9 +2,9 @@ package app
 
 import (
 	"bufio"
-	"io"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"

@@ -23,7 +23,7 @@ func newIDSpace(kind string) *idSpace {
 // store once they are taken.
 func (ids *idSpace) allocate(n int) ([]uint32, uint32, error) {
 	if len(ids.used)+n > maxObjectID {
-		return nil, 0, conflict("", "no free %s IDs left: %d are in use", ids.kind, len(ids.used))
+		return nil, 0, conflict(nil, "no free %s IDs left: %d are in use", ids.kind, len(ids.used))
 	}
 	out := make([]uint32, 0, n)
 	id := ids.next.Load()

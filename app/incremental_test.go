@@ -45,7 +45,7 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 	conns := []string{"backup-b", "backup-d"}
 	ops := []func() error{
 		func() error { // add a few bindings
-			var batch []MACBinding
+			var batch MACBindings
 			for range 1 + rng.IntN(3) {
 				batch = append(batch, MACBinding{MAC: mac(), IPs: []string{ip()}})
 			}
@@ -53,7 +53,7 @@ func checkIncrementalMatchesFull(t *testing.T, seed uint64) {
 			return err
 		},
 		func() error { // replace a connection's set
-			_, err := state.ReplaceMACs(conns[rng.IntN(len(conns))], []MACBinding{{MAC: mac(), IPs: []string{ip(), ip()}}, {MAC: mac()}})
+			_, err := state.ReplaceMACs(conns[rng.IntN(len(conns))], MACBindings{{MAC: mac(), IPs: []string{ip(), ip()}}, {MAC: mac()}})
 			return err
 		},
 		func() error { // delete one binding
@@ -182,8 +182,8 @@ func TestAPassCompilesFromOneInstant(t *testing.T) {
 	must(state.CreateNetwork(Network{Name: "red", Attachments: []Attachment{{Port: "eth3"}}}))
 	must(state.CreateRemoteGateway(RemoteGateway{Name: "site-c", TunnelIP: "203.0.113.3"}))
 	must(state.CreateConnection(Connection{Name: "red-c", Network: "red", RemoteGateway: "site-c", SegmentationID: 9, NetworkType: TypeGRE}))
-	must(state.AddMACs("red-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.32"}}}))
-	must(state.ReplaceMACs("red-c", []MACBinding{{MAC: "02:0c:00:00:00:02", IPs: []string{"192.0.2.32"}}}))
+	must(state.AddMACs("red-c", MACBindings{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.32"}}}))
+	must(state.ReplaceMACs("red-c", MACBindings{{MAC: "02:0c:00:00:00:02", IPs: []string{"192.0.2.32"}}}))
 
 	// The replace is in the state but reaches the reconciler only after
 	// its next pass.

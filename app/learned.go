@@ -12,20 +12,17 @@ import (
 	"github.com/l2gw/l2gw/flows"
 )
 
-// LearnedMAC is one MAC OVS learned in a network: GET
-// /v1/networks/{name}/learned.
+// LearnedMAC is one MAC OVS learned in a network.
 type LearnedMAC struct {
-	MAC string `json:"mac"`
+	MAC string
 	// Via is where the MAC was learned: "port NAME" (or "port NUMBER" for
 	// an ofport l2gw does not know) for a local port, "gateway GW
 	// (connection CONN)" for a remote gateway.
-	Via string `json:"via"`
+	Via string
 	// Age is how long the entry has existed: since the MAC was first
 	// learned, not since it was last seen (OpenFlow 1.3 reports no idle
 	// age).
-	Age time.Duration `json:"-"`
-	// AgeSeconds is Age in whole seconds.
-	AgeSeconds int64 `json:"age_seconds"`
+	Age time.Duration
 }
 
 // Learned lists the MACs OVS learned in network, from its local ports and
@@ -60,7 +57,7 @@ func (r *Reconciler) Learned(ctx context.Context, network string) ([]LearnedMAC,
 		default:
 			continue
 		}
-		out = append(out, LearnedMAC{MAC: f.MAC().String(), Via: via, Age: f.Duration, AgeSeconds: int64(f.Duration / time.Second)})
+		out = append(out, LearnedMAC{MAC: f.MAC().String(), Via: via, Age: f.Duration})
 	}
 	slices.SortFunc(out, func(a, b LearnedMAC) int { return cmp.Or(cmp.Compare(a.MAC, b.MAC), cmp.Compare(a.Via, b.Via)) })
 	return out, nil
@@ -119,7 +116,7 @@ func (r *Reconciler) learnedOwners(network string) (uint32, map[uint32]Connectio
 // Error without an OpenFlow connection.
 func (r *Reconciler) switchError(what string, err error) error {
 	if errors.Is(err, flows.ErrNotConnected) {
-		return &Error{Kind: Unavailable, Code: CodeUnavailable,
+		return &Error{Kind: Unavailable,
 			Message: fmt.Sprintf("cannot %s on bridge %s: %v", what, r.cfg.Bridge, err)}
 	}
 	return fmt.Errorf("%s on bridge %s: %w", what, r.cfg.Bridge, err)

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"fmt"
 	"maps"
 	"net"
 	"slices"
@@ -12,7 +11,7 @@ import (
 // ReplaceMACs makes macs the connection's whole set of bindings (empty
 // clears it) and returns them normalised, in request order. A MAC that
 // stays keeps its ID.
-func (s *State) ReplaceMACs(conn string, macs []MACBinding) ([]MACBinding, error) {
+func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 	var out []MACBinding
 	err := s.mutate(func(ch *Change) error {
 		cs := s.conns[conn]
@@ -101,7 +100,7 @@ func (s *State) ListMACs(conn string) ([]MACBinding, error) {
 		if d := s.derivedConnNamed(conn); d != nil {
 			return s.derivedBindings(d), nil
 		}
-		return nil, notFound("", "connection %q not found", conn)
+		return nil, notFound(nil, "connection %q not found", conn)
 	}
 	return cs.sortedBindings(), nil
 }
@@ -116,14 +115,14 @@ func (s *State) DeleteMAC(conn, mac string) error {
 		}
 		parsed, err := net.ParseMAC(mac)
 		if err != nil || len(parsed) != 6 {
-			return invalid("", "mac %q is not a 6-byte MAC address", mac)
+			return invalid(nil, "mac %q is not a 6-byte MAC address", mac)
 		}
 		e, bound := cs.macs[[6]byte(parsed)]
 		if !bound {
 			if act, ok := s.remote[cs.Network].activeOn(cs, [6]byte(parsed), s); ok {
-				return conflict("", "mac %s on connection %q is told by origin %s: it is read-only here", parsed, conn, act.origin)
+				return conflict(nil, "mac %s on connection %q is told by origin %s: it is read-only here", parsed, conn, act.origin)
 			}
-			return notFound("", "mac %s is not bound on connection %q", parsed, conn)
+			return notFound(nil, "mac %s is not bound on connection %q", parsed, conn)
 		}
 		if err := s.commit(func(tx *bolt.Tx) error { return deleteMAC(tx, conn, e.hw) }); err != nil {
 			return err
@@ -144,11 +143,11 @@ func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error 
 	ns := s.networks[cs.Network]
 	for i, e := range entries {
 		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
-			return conflict(fmt.Sprintf(macFieldFmt, i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
+			return conflict(macPath(i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
 		}
 		for k, a := range e.addrs {
 			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
-				return conflict(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is already bound to mac %s on connection %q of network %q",
+				return conflict(ipPath(i, k), "ip %s is already bound to mac %s on connection %q of network %q",
 					a, formatMAC(mac), ns.macs[mac], ns.Name)
 			}
 		}

@@ -104,7 +104,7 @@ func TestMetricsReportTheReconcilersWork(t *testing.T) {
 
 	// A binding with two IPs: one forwarding flow, two ARP answers.
 	mods := sw.mods
-	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22", "192.0.2.23"}}}); err != nil {
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22", "192.0.2.23"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := scrape(t, reg); got["l2gw_bridge_reconciled"] != 0 {
@@ -145,11 +145,11 @@ func TestTableFlowsFollowTheSwitch(t *testing.T) {
 	ip := func() string { return fmt.Sprintf("192.0.2.%d", 1+rng.IntN(40)) }
 	ops := []func(){
 		func() {
-			_, err := state.AddMACs("backup-b", []MACBinding{{MAC: mac(), IPs: []string{ip(), ip()}}})
+			_, err := state.AddMACs("backup-b", MACBindings{{MAC: mac(), IPs: []string{ip(), ip()}}})
 			ignoreConflict(t, err)
 		},
 		func() {
-			_, err := state.ReplaceMACs("backup-b", []MACBinding{{MAC: mac(), IPs: []string{ip()}}, {MAC: mac()}})
+			_, err := state.ReplaceMACs("backup-b", MACBindings{{MAC: mac(), IPs: []string{ip()}}, {MAC: mac()}})
 			ignoreConflict(t, err)
 		},
 		func() {

@@ -1,31 +1,34 @@
 // Package app owns the desired state of one site's gateway: the API objects
 // (networks, remote gateways, connections, MAC bindings), their validation and
 // durable store, and the reconciler that turns them into flows and tunnel
-// ports. It never speaks HTTP (package api does) and never builds an OpenFlow
-// message itself (package flows does).
+// ports. It speaks Go types and typed errors (Error: a Kind and a Path of
+// Fields) and never HTTP or JSON: package api owns the wire shapes, the
+// error codes and the field paths' text. Its one JSON is the store's own
+// record format (store.go). It never builds an OpenFlow message itself
+// (package flows does).
 package app
 
 // Network is a local layer-2 segment on the gateway bridge.
 type Network struct {
-	Name        string       `json:"name"`
-	Attachments []Attachment `json:"attachments"`
+	Name        string
+	Attachments []Attachment
 	// ID is the network's number in the data path (register and cookie);
 	// assigned by the store, stable for the network's life, never reused
 	// while the network exists.
-	ID uint32 `json:"-"`
+	ID uint32
 }
 
 // Attachment is a bridge port that carries a network: untagged when VLAN is
 // 0, else tagged with VLAN (1-4094; stripped on ingress, pushed on egress).
 type Attachment struct {
-	Port string `json:"port"`
-	VLAN uint16 `json:"vlan,omitempty"`
+	Port string
+	VLAN uint16
 }
 
 // RemoteGateway is another site's tunnel endpoint.
 type RemoteGateway struct {
-	Name     string `json:"name"`
-	TunnelIP string `json:"tunnel_ip"`
+	Name     string
+	TunnelIP string
 }
 
 // Network types (tunnel encapsulations) a connection may use.
@@ -37,32 +40,58 @@ const (
 
 // Connection joins a network to a remote gateway on one segmentation ID.
 type Connection struct {
-	Name           string `json:"name"`
-	Network        string `json:"network"`
-	RemoteGateway  string `json:"remote_gateway"`
-	SegmentationID uint32 `json:"segmentation_id"`
-	NetworkType    string `json:"network_type"`
-	Flood          bool   `json:"flood"`
+	Name           string
+	Network        string
+	RemoteGateway  string
+	SegmentationID uint32
+	NetworkType    string
+	Flood          bool
 	// ID is the connection's number in cookies; assigned by the store.
-	ID uint32 `json:"-"`
+	ID uint32
 	// Origin is where the connection comes from: static for the API's,
 	// else the first origin in precedence that names its tunnel.
-	Origin Origin `json:"-"`
+	Origin Origin
 	// TunnelIP is the remote endpoint of a connection a dynamic origin
 	// named; "" for an API connection (its remote gateway has it).
-	TunnelIP string `json:"-"`
+	TunnelIP string
 }
 
 // MACBinding is a static MAC (and its IP addresses) reachable through a
 // connection's remote gateway.
 type MACBinding struct {
-	MAC string   `json:"mac"`
-	IPs []string `json:"ips,omitempty"`
+	MAC string
+	IPs []string
 	// ID is the binding's number in cookies; assigned by the store.
-	ID uint32 `json:"-"`
+	ID uint32
 	// Origin is static for the API's bindings, else the dynamic origin
 	// that told the remote MAC.
-	Origin Origin `json:"-"`
+	Origin Origin
+}
+
+// MACBatch is a batch of bindings handed to AddMACs or ReplaceMACs in the
+// caller's own form: Len bindings, binding i read by Binding (its ID is
+// ignored). A caller that decoded a large batch hands it over as it is,
+// not copied into MACBindings first. A nil MACBatch is empty.
+type MACBatch interface {
+	Len() int
+	Binding(i int) MACBinding
+}
+
+// MACBindings is a MACBatch of MACBindings.
+type MACBindings []MACBinding
+
+// Len is the number of bindings.
+func (b MACBindings) Len() int { return len(b) }
+
+// Binding is binding i.
+func (b MACBindings) Binding(i int) MACBinding { return b[i] }
+
+// batchLen is the number of bindings of b, 0 for nil.
+func batchLen(b MACBatch) int {
+	if b == nil {
+		return 0
+	}
+	return b.Len()
 }
 
 // Snapshot is a consistent, read-only copy of the whole desired state.
@@ -74,15 +103,15 @@ type Snapshot struct {
 	MACs map[string][]MACBinding
 }
 
-// Status is the daemon's view of its switch, as GET /v1/status serves it.
+// Status is the daemon's view of its switch.
 type Status struct {
-	Bridge         string `json:"bridge"`
-	Connected      bool   `json:"connected"`       // OpenFlow session with the bridge is up
-	OVSDBConnected bool   `json:"ovsdb_connected"` // OVSDB session is up
-	Reconciled     bool   `json:"reconciled"`      // installed flows match the latest committed desired state
-	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
-	FlowMods       uint64 `json:"flow_mods"`       // flow_mods sent since l2gwd started
-	Bundles        uint64 `json:"bundles"`         // OpenFlow bundles committed since l2gwd started
+	Bridge         string
+	Connected      bool   // OpenFlow session with the bridge is up
+	OVSDBConnected bool   // OVSDB session is up
+	Reconciled     bool   // installed flows match the latest committed desired state
+	Flows          int    // flows the controller owns on the bridge
+	FlowMods       uint64 // flow_mods sent since l2gwd started
+	Bundles        uint64 // OpenFlow bundles committed since l2gwd started
 	// Origins is the standing of each dynamic origin with a feed.
-	Origins []OriginStatus `json:"-"`
+	Origins []OriginStatus
 }

@@ -1,27 +1,15 @@
 package app
 
-import (
-	"fmt"
-
-	bolt "go.etcd.io/bbolt"
-)
+import bolt "go.etcd.io/bbolt"
 
 // MACMove asks to move static bindings, each with its IPs, to connection To
 // from wherever they are bound in To's network. From, when set, is a
 // precondition: every MAC not yet on To must be bound on From.
 type MACMove struct {
-	To   string   `json:"to"`
-	From string   `json:"from,omitempty"`
-	MACs []string `json:"macs"`
+	To   string
+	From string
+	MACs []string
 }
-
-// Field paths of a move request, for errors.
-const (
-	moveToField   = "to"
-	moveFromField = "from"
-	moveMACsField = "macs"
-	moveMACFmt    = "macs[%d]"
-)
 
 // MoveMACs moves bindings from the connections they are bound on to
 // connection mv.To of the same network in one change: one transaction,
@@ -72,6 +60,9 @@ func (s *State) MoveMACs(mv MACMove) ([]MACBinding, error) {
 	return out, err
 }
 
+// movedMACPath is the path of MAC i of a move request.
+func movedMACPath(i int) Path { return At(FieldMACs).Index(i) }
+
 // macMove is one MAC of a move request: its binding and the connection it
 // is bound on now.
 type macMove struct {
@@ -84,24 +75,24 @@ type macMove struct {
 // those not on the target yet, each binding and where it is.
 func (s *State) planMove(mv MACMove) (*connState, []macEntry, []macMove, error) {
 	if mv.To == "" {
-		return nil, nil, nil, invalid(moveToField, "to (the target connection) is required")
+		return nil, nil, nil, invalid(At(FieldTo), "to (the target connection) is required")
 	}
 	to := s.conns[mv.To]
 	if to == nil {
-		return nil, nil, nil, s.connNotFoundAt(moveToField, mv.To)
+		return nil, nil, nil, s.connNotFoundAt(At(FieldTo), mv.To)
 	}
 	var from *connState
 	if mv.From != "" {
 		if from = s.conns[mv.From]; from == nil {
-			return nil, nil, nil, s.connNotFoundAt(moveFromField, mv.From)
+			return nil, nil, nil, s.connNotFoundAt(At(FieldFrom), mv.From)
 		}
 		if from.Network != to.Network {
-			return nil, nil, nil, invalid(moveFromField, "connection %q is on network %q, not on %q's network %q",
+			return nil, nil, nil, invalid(At(FieldFrom), "connection %q is on network %q, not on %q's network %q",
 				mv.From, from.Network, mv.To, to.Network)
 		}
 	}
 	if len(mv.MACs) == 0 {
-		return nil, nil, nil, invalid(moveMACsField, "at least one MAC is required")
+		return nil, nil, nil, invalid(At(FieldMACs), "at least one MAC is required")
 	}
 	ns := s.networks[to.Network]
 	bindings := make([]macEntry, len(mv.MACs))
@@ -109,22 +100,21 @@ func (s *State) planMove(mv MACMove) (*connState, []macEntry, []macMove, error) 
 	seen := make(map[[6]byte]int, len(mv.MACs))
 	var scratch [64]byte
 	for i, text := range mv.MACs {
-		field := fmt.Sprintf(moveMACFmt, i)
 		hw, _, problem := parseMAC(text, &scratch)
 		if problem != "" {
-			return nil, nil, nil, invalid(field, "mac %q %s", text, problem)
+			return nil, nil, nil, invalid(movedMACPath(i), "mac %q %s", text, problem)
 		}
 		if j, dup := seen[hw]; dup {
-			return nil, nil, nil, invalid(field, "mac %s is also macs[%d] of this request", formatMAC(hw), j)
+			return nil, nil, nil, invalid(movedMACPath(i), "mac %s is also macs[%d] of this request", formatMAC(hw), j)
 		}
 		seen[hw] = i
 		owner, bound := ns.macs[hw]
 		switch {
 		case !bound:
-			return nil, nil, nil, notFound(field, "mac %s is not bound on any connection of network %q", formatMAC(hw), ns.Name)
+			return nil, nil, nil, notFound(movedMACPath(i), "mac %s is not bound on any connection of network %q", formatMAC(hw), ns.Name)
 		case owner == to.Name: // already there: from does not matter
 		case from != nil && owner != from.Name:
-			return nil, nil, nil, conflict(field, "mac %s is bound on connection %q, not on %q", formatMAC(hw), owner, from.Name)
+			return nil, nil, nil, conflict(movedMACPath(i), "mac %s is bound on connection %q, not on %q", formatMAC(hw), owner, from.Name)
 		}
 		cs := s.conns[owner]
 		bindings[i] = cs.macs[hw]

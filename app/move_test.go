@@ -24,7 +24,7 @@ func moveFixture(t *testing.T, s *State) {
 	fixture(t, s)
 	must[RemoteGateway](t)(s.CreateRemoteGateway(RemoteGateway{Name: "site-d", TunnelIP: "198.51.100.4"}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-d", Network: "net-a", RemoteGateway: "site-d", SegmentationID: 5001}))
-	must[[]MACBinding](t)(s.AddMACs("a-b", []MACBinding{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23", "2001:db8::23"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-b", MACBindings{{MAC: "02:0b:00:00:00:03", IPs: []string{"192.0.2.23", "2001:db8::23"}}}))
 }
 
 // TestMoveMACs: a move takes bindings from their connections (two
@@ -84,8 +84,8 @@ func TestMoveMACs(t *testing.T) {
 		t.Fatalf("retry: %+v and %d changes, want %+v and no new change", again, len(changes), want[:1])
 	}
 	// The IPs moved with their MAC: they are taken on the target now.
-	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:09", IPs: []string{"192.0.2.31"}}})
-	wantError(t, err, Conflict, CodeConflict, "macs[0].ips[0]")
+	_, err := s.AddMACs("a-c", MACBindings{{MAC: "02:0c:00:00:00:09", IPs: []string{"192.0.2.31"}}})
+	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0))
 
 	s = reopen(t, s, dir)
 	if got := s.Snapshot(); !reflect.DeepEqual(got, after) {
@@ -122,27 +122,26 @@ func TestMoveMACsRejected(t *testing.T) {
 	s.Subscribe(func(Change) { notified++ })
 	ok := []string{"02:0b:00:00:00:01"}
 	for _, tc := range []struct {
-		name  string
-		move  MACMove
-		kind  ErrorKind
-		code  string
-		field string
+		name string
+		move MACMove
+		kind ErrorKind
+		at   Path
 	}{
-		{"no target", MACMove{MACs: ok}, Invalid, CodeInvalidArgument, "to"},
-		{"unknown target", MACMove{To: "x-y", MACs: ok}, NotFound, CodeNotFound, "to"},
-		{"unknown from", MACMove{To: "a-c", From: "x-y", MACs: ok}, NotFound, CodeNotFound, "from"},
-		{"from on another network", MACMove{To: "a-c", From: "b-b", MACs: ok}, Invalid, CodeInvalidArgument, "from"},
-		{"no MACs", MACMove{To: "a-c"}, Invalid, CodeInvalidArgument, "macs"},
-		{"garbage MAC", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "zz"}}, Invalid, CodeInvalidArgument, "macs[1]"},
-		{"broadcast MAC", MACMove{To: "a-c", MACs: []string{"ff:ff:ff:ff:ff:ff"}}, Invalid, CodeInvalidArgument, "macs[0]"},
-		{"MAC twice", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02-0B-00-00-00-01"}}, Invalid, CodeInvalidArgument, "macs[1]"},
-		{"MAC bound nowhere", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02:0b:00:00:00:99"}}, NotFound, CodeNotFound, "macs[1]"},
-		{"MAC bound on another network only", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02:0b:00:00:00:02"}}, NotFound, CodeNotFound, "macs[1]"},
-		{"MAC not on from", MACMove{To: "a-d", From: "a-b", MACs: []string{"02:0b:00:00:00:01", "02:0c:00:00:00:01"}}, Conflict, CodeConflict, "macs[1]"},
+		{"no target", MACMove{MACs: ok}, Invalid, At(FieldTo)},
+		{"unknown target", MACMove{To: "x-y", MACs: ok}, NotFound, At(FieldTo)},
+		{"unknown from", MACMove{To: "a-c", From: "x-y", MACs: ok}, NotFound, At(FieldFrom)},
+		{"from on another network", MACMove{To: "a-c", From: "b-b", MACs: ok}, Invalid, At(FieldFrom)},
+		{"no MACs", MACMove{To: "a-c"}, Invalid, At(FieldMACs)},
+		{"garbage MAC", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "zz"}}, Invalid, At(FieldMACs).Index(1)},
+		{"broadcast MAC", MACMove{To: "a-c", MACs: []string{"ff:ff:ff:ff:ff:ff"}}, Invalid, At(FieldMACs).Index(0)},
+		{"MAC twice", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02-0B-00-00-00-01"}}, Invalid, At(FieldMACs).Index(1)},
+		{"MAC bound nowhere", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02:0b:00:00:00:99"}}, NotFound, At(FieldMACs).Index(1)},
+		{"MAC bound on another network only", MACMove{To: "a-c", MACs: []string{"02:0b:00:00:00:01", "02:0b:00:00:00:02"}}, NotFound, At(FieldMACs).Index(1)},
+		{"MAC not on from", MACMove{To: "a-d", From: "a-b", MACs: []string{"02:0b:00:00:00:01", "02:0c:00:00:00:01"}}, Conflict, At(FieldMACs).Index(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.MoveMACs(tc.move)
-			wantError(t, err, tc.kind, tc.code, tc.field)
+			wantError(t, err, tc.kind, tc.at)
 			if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 				t.Fatal("state changed by a rejected move")
 			}
@@ -160,7 +159,7 @@ func TestMoveMACsRejected(t *testing.T) {
 		})
 	}
 	_, err := s.MoveMACs(MACMove{To: "a-c", MACs: ok})
-	wantError(t, err, Unavailable, CodeUnavailable, "")
+	wantError(t, err, Unavailable, nil)
 	s.update = update
 	if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 		t.Fatal("state changed by a move the store did not save")

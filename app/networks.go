@@ -56,10 +56,10 @@ func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 		ch.Topology = true
 		ns := s.networks[name]
 		if ns == nil {
-			return notFound("", "network %q not found", name)
+			return notFound(nil, "network %q not found", name)
 		}
 		if n.Name != "" && n.Name != name {
-			return invalid("name", "name %q does not match network %q being replaced", n.Name, name)
+			return invalid(At(FieldName), "name %q does not match network %q being replaced", n.Name, name)
 		}
 		n.Name = name
 		n, err := validateNetwork(n)
@@ -87,7 +87,7 @@ func (s *State) DeleteNetwork(name string) error {
 		ch.Topology = true
 		ns := s.networks[name]
 		if ns == nil {
-			return notFound("", "network %q not found", name)
+			return notFound(nil, "network %q not found", name)
 		}
 		if len(ns.byGateway) > 0 {
 			return inUse("network %q is used by connections %s", name, quotedList(slices.Collect(maps.Values(ns.byGateway))))
@@ -110,7 +110,7 @@ func (s *State) GetNetwork(name string) (Network, error) {
 	defer s.mu.RUnlock()
 	ns := s.networks[name]
 	if ns == nil {
-		return Network{}, notFound("", "network %q not found", name)
+		return Network{}, notFound(nil, "network %q not found", name)
 	}
 	return cloneNetwork(ns.Network), nil
 }
@@ -134,7 +134,7 @@ func (s *State) listNetworks() []Network {
 func (s *State) checkPorts(n Network) error {
 	for i, a := range n.Attachments {
 		if owner, taken := s.ports[a]; taken && owner != n.Name {
-			return conflict(fmt.Sprintf("attachments[%d]", i), "port %q %s is already attached to network %q", a.Port, vlanText(a.VLAN), owner)
+			return conflict(attachmentPath(i), "port %q %s is already attached to network %q", a.Port, vlanText(a.VLAN), owner)
 		}
 	}
 	return nil

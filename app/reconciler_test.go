@@ -128,7 +128,7 @@ func siteState(t *testing.T) *State {
 	must(s.CreateNetwork(Network{Name: "backup", Attachments: []Attachment{{Port: "eth1"}, {Port: "trunk0", VLAN: 100}}}))
 	must(s.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
 	must(s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
-	must(s.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
+	must(s.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21"}}}))
 	return s
 }
 
@@ -199,7 +199,7 @@ func TestAChangeSendsOnlyItsOwnFlows(t *testing.T) {
 	r := newTestReconciler(state, sw)
 	reconcileOK(t, r)
 	sw.mods = 0
-	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22", "192.0.2.23"}}}); err != nil {
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:02", IPs: []string{"192.0.2.22", "192.0.2.23"}}}); err != nil {
 		t.Fatal(err)
 	}
 	reconcileOK(t, r)
@@ -279,7 +279,7 @@ func TestRestartedDaemonCompilesBeforeTheSwitchReconnects(t *testing.T) {
 		t.Fatalf("adopting the prepared compile sent %d flow_mods, status %+v", sw.mods, r.Status())
 	}
 	// It is a working model: a change still sends only its own flows.
-	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:07"}}); err != nil {
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:07"}}); err != nil {
 		t.Fatal(err)
 	}
 	reconcileOK(t, r)
@@ -294,7 +294,7 @@ func TestPreparedCompileIsNotUsedOnceTheStateChanged(t *testing.T) {
 	sw.connected, sw.mods = false, 0
 	r := newTestReconciler(state, sw)
 	reconcileOK(t, r)
-	if _, err := state.AddMACs("backup-b", []MACBinding{{MAC: "02:0b:00:00:00:07", IPs: []string{"192.0.2.77"}}}); err != nil {
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:07", IPs: []string{"192.0.2.77"}}}); err != nil {
 		t.Fatal(err)
 	}
 	sw.connected = true

@@ -43,7 +43,7 @@ func (s *State) RemoteMACs(network string) ([]RemoteMACInfo, error) {
 	defer s.mu.RUnlock()
 	ns := s.networks[network]
 	if ns == nil {
-		return nil, notFound("", "network %q not found", network)
+		return nil, notFound(nil, "network %q not found", network)
 	}
 	out := []RemoteMACInfo{}
 	for _, name := range ns.connections() {

@@ -23,7 +23,7 @@ import (
 //
 //	meta             schema_version → "1"; next_id.<kind> → uint32 (ID cursors)
 //	networks         name → networkRecord (JSON)
-//	remote_gateways  name → RemoteGateway (JSON)
+//	remote_gateways  name → gatewayRecord (JSON)
 //	connections      name → connectionRecord (JSON)
 //	macs             connection name, 0x00, 6 MAC bytes → binding value
 //	derived_connections  derived connection name → derivedRecord (JSON):
@@ -68,10 +68,22 @@ const (
 	kindMAC        = "mac"
 )
 
+// The records of networks, remote gateways and connections: their JSON,
+// field names included, is the file format (schema 1).
 type networkRecord struct {
-	ID          uint32       `json:"id"`
-	Name        string       `json:"name"`
-	Attachments []Attachment `json:"attachments"`
+	ID          uint32             `json:"id"`
+	Name        string             `json:"name"`
+	Attachments []attachmentRecord `json:"attachments"`
+}
+
+type attachmentRecord struct {
+	Port string `json:"port"`
+	VLAN uint16 `json:"vlan,omitempty"`
+}
+
+type gatewayRecord struct {
+	Name     string `json:"name"`
+	TunnelIP string `json:"tunnel_ip"`
 }
 
 type connectionRecord struct {
@@ -157,11 +169,15 @@ func deleteKey(tx *bolt.Tx, bucket []byte, key string) error {
 }
 
 func putNetwork(tx *bolt.Tx, n Network) error {
-	return putJSON(tx, bucketNetworks, n.Name, networkRecord{ID: n.ID, Name: n.Name, Attachments: n.Attachments})
+	r := networkRecord{ID: n.ID, Name: n.Name, Attachments: make([]attachmentRecord, len(n.Attachments))}
+	for i, a := range n.Attachments {
+		r.Attachments[i] = attachmentRecord{Port: a.Port, VLAN: a.VLAN}
+	}
+	return putJSON(tx, bucketNetworks, n.Name, r)
 }
 
 func putGateway(tx *bolt.Tx, g RemoteGateway) error {
-	return putJSON(tx, bucketGateways, g.Name, g)
+	return putJSON(tx, bucketGateways, g.Name, gatewayRecord{Name: g.Name, TunnelIP: g.TunnelIP})
 }
 
 func putConnection(tx *bolt.Tx, c Connection) error {
@@ -285,18 +301,22 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("network %s: %w", k, err)
 			}
-			st.networks = append(st.networks, Network{ID: r.ID, Name: r.Name, Attachments: r.Attachments})
+			n := Network{ID: r.ID, Name: r.Name, Attachments: make([]Attachment, len(r.Attachments))}
+			for i, a := range r.Attachments {
+				n.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
+			}
+			st.networks = append(st.networks, n)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 		err = tx.Bucket(bucketGateways).ForEach(func(k, v []byte) error {
-			var g RemoteGateway
-			if err := json.Unmarshal(v, &g); err != nil {
+			var r gatewayRecord
+			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("remote gateway %s: %w", k, err)
 			}
-			st.gateways = append(st.gateways, g)
+			st.gateways = append(st.gateways, RemoteGateway{Name: r.Name, TunnelIP: r.TunnelIP})
 			return nil
 		})
 		if err != nil {

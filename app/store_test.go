@@ -44,14 +44,14 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 		}
 	}
 	// Restored indexes still enforce the rules.
-	_, err := s.AddMACs("a-c", []MACBinding{{MAC: "02:0b:00:00:00:01"}})
-	wantError(t, err, Conflict, CodeConflict, "macs[0].mac")
-	_, err = s.AddMACs("b-b", []MACBinding{{MAC: "02:0b:00:00:00:98", IPs: []string{"2001:db8::99"}}})
-	wantError(t, err, Conflict, CodeConflict, "macs[0].ips[0]")
+	_, err := s.AddMACs("a-c", MACBindings{{MAC: "02:0b:00:00:00:01"}})
+	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldMAC))
+	_, err = s.AddMACs("b-b", MACBindings{{MAC: "02:0b:00:00:00:98", IPs: []string{"2001:db8::99"}}})
+	wantError(t, err, Conflict, At(FieldMACs).Index(0).Field(FieldIPs).Index(0))
 	_, err = s.CreateNetwork(Network{Name: "x", Attachments: []Attachment{{Port: "trunk0", VLAN: 100}}})
-	wantError(t, err, Conflict, CodeConflict, "attachments[0]")
+	wantError(t, err, Conflict, At(FieldAttachments).Index(0))
 	_, err = s.CreateConnection(Connection{Name: "x", Network: "net-b", RemoteGateway: "site-c", SegmentationID: 5001, NetworkType: TypeGeneve})
-	wantError(t, err, Conflict, CodeConflict, "segmentation_id")
+	wantError(t, err, Conflict, At(FieldSegmentationID))
 }
 
 func TestSecondOpenFails(t *testing.T) {
@@ -142,7 +142,7 @@ func TestWriteFailureChangesNothing(t *testing.T) {
 	}
 	restore := failWrites(s)
 	for _, o := range ops {
-		e := wantError(t, o.op(), Unavailable, CodeUnavailable, "")
+		e := wantError(t, o.op(), Unavailable, nil)
 		if !strings.Contains(e.Message, "no space left on device") || !strings.Contains(e.Message, dbFileName) {
 			t.Errorf("%s: message %q does not say what failed where", o.name, e.Message)
 		}
@@ -171,7 +171,7 @@ func TestChangesAfterCloseAreUnavailable(t *testing.T) {
 	fixture(t, s)
 	mustOK(t, s.Close())
 	_, err := s.CreateNetwork(Network{Name: "late"})
-	wantError(t, err, Unavailable, CodeUnavailable, "")
+	wantError(t, err, Unavailable, nil)
 	if _, err := s.GetNetwork("net-a"); err != nil {
 		t.Errorf("read after Close: %v", err)
 	}
@@ -220,7 +220,7 @@ func TestConcurrentUse(t *testing.T) {
 				name := fmt.Sprintf("w%d-%d", w, i)
 				if _, err := s.CreateNetwork(Network{Name: name, Attachments: []Attachment{{Port: "shared", VLAN: uint16(1 + i)}}}); err != nil {
 					var e *Error
-					if !errors.As(err, &e) || e.Code != CodeConflict {
+					if !errors.As(err, &e) || e.Kind != Conflict {
 						t.Errorf("create %s: %v", name, err)
 					}
 				}

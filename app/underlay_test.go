@@ -20,7 +20,7 @@ func TestMixedUnderlayCompiles(t *testing.T) {
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-b", Network: "net-a", RemoteGateway: "site-b", SegmentationID: 5001, Flood: true}))
 	must[Connection](t)(s.CreateConnection(Connection{Name: "a-c", Network: "net-a", RemoteGateway: "site-c", SegmentationID: 5001,
 		NetworkType: TypeGRE, Flood: true}))
-	must[[]MACBinding](t)(s.AddMACs("a-c", []MACBinding{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.31"}}}))
+	must[[]MACBinding](t)(s.AddMACs("a-c", MACBindings{{MAC: "02:0c:00:00:00:01", IPs: []string{"192.0.2.31"}}}))
 
 	in := snapshotInput(s, map[string]uint32{"eth1": 1, "l2gw-vxlan": 10, "l2gw-gre": 11})
 	if len(in.Networks) != 1 || len(in.Networks[0].Connections) != 2 {
@@ -60,7 +60,7 @@ func TestDualStackGatewayRefusesBothOwnAddresses(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	for _, ip := range []string{"198.51.100.1", "2001:db8::1", "2001:DB8:0::1"} {
 		_, err := s.CreateRemoteGateway(RemoteGateway{Name: "gw", TunnelIP: ip})
-		if e, ok := err.(*Error); !ok || e.Code != CodeInvalidArgument || !strings.Contains(e.Message, "own tunnel IP") {
+		if e, ok := err.(*Error); !ok || e.Kind != Invalid || !strings.Contains(e.Message, "own tunnel IP") {
 			t.Errorf("remote gateway at this gateway's own %s: %v", ip, err)
 		}
 	}

@@ -15,21 +15,25 @@ const (
 	maxVLAN     = 4094
 	maxVNI      = 1<<24 - 1 // VXLAN and Geneve carry 24-bit segment IDs
 	maxObjectID = 1<<24 - 1 // IDs go into 24-bit cookie and register fields
-	macFieldFmt = "macs[%d].mac"
-	ipFieldFmt  = "macs[%d].ips[%d]"
 )
+
+// macPath is the path of the MAC of binding i of a batch.
+func macPath(i int) Path { return At(FieldMACs).Index(i).Field(FieldMAC) }
+
+// ipPath is the path of IP k of binding i of a batch.
+func ipPath(i, k int) Path { return At(FieldMACs).Index(i).Field(FieldIPs).Index(k) }
 
 // validateName checks an object name: 1-63 characters of [a-z0-9-].
 func validateName(name string) error {
 	if name == "" {
-		return invalid("name", "name is required")
+		return invalid(At(FieldName), "name is required")
 	}
 	if len(name) > maxNameLen {
-		return invalid("name", "name %q is longer than %d characters", name, maxNameLen)
+		return invalid(At(FieldName), "name %q is longer than %d characters", name, maxNameLen)
 	}
 	for _, r := range name {
 		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
-			return invalid("name", "name %q may only contain a-z, 0-9 and '-'", name)
+			return invalid(At(FieldName), "name %q may only contain a-z, 0-9 and '-'", name)
 		}
 	}
 	return nil
@@ -44,21 +48,23 @@ func validateNetwork(n Network) (Network, error) {
 	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments))}
 	seen := make(map[string]int, len(n.Attachments))
 	for i, a := range n.Attachments {
-		field := fmt.Sprintf("attachments[%d]", i)
 		if msg := checkPortName(a.Port); msg != "" {
-			return Network{}, invalid(field+".port", "port %q: %s", a.Port, msg)
+			return Network{}, invalid(attachmentPath(i).Field(FieldPort), "port %q: %s", a.Port, msg)
 		}
 		if a.VLAN > maxVLAN {
-			return Network{}, invalid(field+".vlan", "vlan %d is out of range: use 1-%d, or omit it for untagged", a.VLAN, maxVLAN)
+			return Network{}, invalid(attachmentPath(i).Field(FieldVLAN), "vlan %d is out of range: use 1-%d, or omit it for untagged", a.VLAN, maxVLAN)
 		}
 		if j, dup := seen[a.Port]; dup {
-			return Network{}, invalid(field+".port", "port %q is already attachments[%d] of this network", a.Port, j)
+			return Network{}, invalid(attachmentPath(i).Field(FieldPort), "port %q is already attachments[%d] of this network", a.Port, j)
 		}
 		seen[a.Port] = i
 		out.Attachments[i] = a
 	}
 	return out, nil
 }
+
+// attachmentPath is the path of attachment i of a network.
+func attachmentPath(i int) Path { return At(FieldAttachments).Index(i) }
 
 // checkPortName applies the kernel's interface-name rules (dev_valid_name)
 // and returns what is wrong, or "".
@@ -83,7 +89,7 @@ func checkPortName(port string) string {
 // IPv4 address). An IPv6 link-local address is refused: a flow's tunnel
 // destination carries no zone, so OVS could not tell which link it is on.
 func parseTunnelIP(s string, local []netip.Addr) (netip.Addr, error) {
-	const field = "tunnel_ip"
+	field := At(FieldTunnelIP)
 	if s == "" {
 		return netip.Addr{}, invalid(field, "tunnel_ip is required")
 	}
@@ -134,20 +140,20 @@ func validateConnection(c Connection) (Connection, error) {
 		return Connection{}, err
 	}
 	if c.Network == "" {
-		return Connection{}, invalid("network", "network is required")
+		return Connection{}, invalid(At(FieldNetwork), "network is required")
 	}
 	if c.RemoteGateway == "" {
-		return Connection{}, invalid("remote_gateway", "remote_gateway is required")
+		return Connection{}, invalid(At(FieldRemoteGateway), "remote_gateway is required")
 	}
 	if c.NetworkType == "" {
 		c.NetworkType = TypeVXLAN
 	}
 	maxSeg, known := maxSegmentationID(c.NetworkType)
 	if !known {
-		return Connection{}, invalid("network_type", "network_type %q is not one of vxlan, gre, geneve", c.NetworkType)
+		return Connection{}, invalid(At(FieldNetworkType), "network_type %q is not one of vxlan, gre, geneve", c.NetworkType)
 	}
 	if c.SegmentationID < 1 || c.SegmentationID > maxSeg {
-		return Connection{}, invalid("segmentation_id", "segmentation_id %d is out of range for %s: use 1-%d", c.SegmentationID, c.NetworkType, maxSeg)
+		return Connection{}, invalid(At(FieldSegmentationID), "segmentation_id %d is out of range for %s: use 1-%d", c.SegmentationID, c.NetworkType, maxSeg)
 	}
 	c.ID = 0
 	return c, nil
@@ -169,37 +175,39 @@ func (e *macEntry) binding() MACBinding {
 // parseMACs validates a batch of bindings on its own (not against the
 // state): every MAC unicast, non-zero and given once; every IP valid and
 // bound to one MAC only. The result is normalised, in request order.
-func parseMACs(in []MACBinding) ([]macEntry, error) {
+func parseMACs(in MACBatch) ([]macEntry, error) {
+	n := batchLen(in)
 	total := 0
-	for _, b := range in {
-		total += len(b.IPs)
+	for i := range n {
+		total += len(in.Binding(i).IPs)
 	}
 	// One backing array for all the batch's addresses.
 	addrs := make([]netip.Addr, 0, total)
-	out := make([]macEntry, len(in))
-	macAt := make(map[[6]byte]int, len(in))
+	out := make([]macEntry, n)
+	macAt := make(map[[6]byte]int, n)
 	ipAt := make(map[netip.Addr]int, total)
 	var scratch [64]byte
-	for i, b := range in {
+	for i := range n {
+		b := in.Binding(i)
 		hw, mac, err := parseMAC(b.MAC, &scratch)
 		if err != "" {
-			return nil, invalid(fmt.Sprintf(macFieldFmt, i), "mac %q %s", b.MAC, err)
+			return nil, invalid(macPath(i), "mac %q %s", b.MAC, err)
 		}
 		if j, dup := macAt[hw]; dup {
-			return nil, invalid(fmt.Sprintf(macFieldFmt, i), "mac %s is also macs[%d] of this request", mac, j)
+			return nil, invalid(macPath(i), "mac %s is also macs[%d] of this request", mac, j)
 		}
 		macAt[hw] = i
 		first := len(addrs)
 		for k, s := range b.IPs {
 			a, err := parseBindingIP(s)
 			if err != "" {
-				return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %q %s", s, err)
+				return nil, invalid(ipPath(i, k), "ip %q %s", s, err)
 			}
 			if j, dup := ipAt[a]; dup {
 				if j == i {
-					return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is listed twice for mac %s", a, mac)
+					return nil, invalid(ipPath(i, k), "ip %s is listed twice for mac %s", a, mac)
 				}
-				return nil, invalid(fmt.Sprintf(ipFieldFmt, i, k), "ip %s is also given for macs[%d] in this request", a, j)
+				return nil, invalid(ipPath(i, k), "ip %s is also given for macs[%d] in this request", a, j)
 			}
 			ipAt[a] = i
 			addrs = append(addrs, a)

@@ -97,19 +97,19 @@ func FuzzParseMACs(f *testing.F) {
 		if !reflect.DeepEqual(out, out2) || !reflect.DeepEqual(err, err2) {
 			t.Fatalf("parseMACs(%+v) gave %+v, %v then %+v, %v", in, out, err, out2, err2)
 		}
-		field := firstInvalid(in)
+		at := firstInvalid(in)
 		if err != nil {
 			var appErr *Error
-			if !errors.As(err, &appErr) || appErr.Kind != Invalid || appErr.Field != field || appErr.Message == "" {
-				t.Fatalf("parseMACs(%+v) refused with %#v, want an Invalid error for field %q", in, err, field)
+			if !errors.As(err, &appErr) || appErr.Kind != Invalid || !slices.Equal(appErr.Path, at) || appErr.Message == "" {
+				t.Fatalf("parseMACs(%+v) refused with %#v, want an Invalid error at %v", in, err, at)
 			}
 			if out != nil {
 				t.Fatalf("parseMACs(%+v) refused but returned %+v", in, out)
 			}
 			return
 		}
-		if field != "" {
-			t.Fatalf("parseMACs(%+v) accepted %+v, but %s is invalid", in, out, field)
+		if at != nil {
+			t.Fatalf("parseMACs(%+v) accepted %+v, but %v is invalid", in, out, at)
 		}
 		checkNormalisedBatch(t, in, out)
 		again, err := parseMACs(entryBindings(out))
@@ -183,30 +183,30 @@ func readBindingIP(s string) (netip.Addr, bool) {
 	return a, true
 }
 
-// firstInvalid is the field of in's first invalid value, in request order
-// (a binding's MAC, then its IPs), or "" when the batch is valid.
-func firstInvalid(in []MACBinding) string {
+// firstInvalid is the path of in's first invalid value, in request order
+// (a binding's MAC, then its IPs), or nil when the batch is valid.
+func firstInvalid(in MACBindings) Path {
 	macs := map[[6]byte]bool{}
 	ips := map[netip.Addr]bool{}
 	for i, b := range in {
 		hw, ok := readMACNotation(b.MAC)
 		if !ok || hw == [6]byte{} || hw[0]&1 != 0 || macs[hw] {
-			return fmt.Sprintf("macs[%d].mac", i)
+			return At(FieldMACs).Index(i).Field(FieldMAC)
 		}
 		macs[hw] = true
 		for k, s := range b.IPs {
 			a, ok := readBindingIP(s)
 			if !ok || ips[a] {
-				return fmt.Sprintf("macs[%d].ips[%d]", i, k)
+				return At(FieldMACs).Index(i).Field(FieldIPs).Index(k)
 			}
 			ips[a] = true
 		}
 	}
-	return ""
+	return nil
 }
 
 // checkNormalisedBatch checks that out is in, valid, normalised and in order.
-func checkNormalisedBatch(t *testing.T, in []MACBinding, out []macEntry) {
+func checkNormalisedBatch(t *testing.T, in MACBindings, out []macEntry) {
 	t.Helper()
 	if len(out) != len(in) {
 		t.Fatalf("parseMACs of %d bindings returned %d", len(in), len(out))
@@ -231,8 +231,8 @@ func checkNormalisedBatch(t *testing.T, in []MACBinding, out []macEntry) {
 
 // decodeMACBatch reads one binding a line: the MAC, then its IPs, separated by
 // spaces.
-func decodeMACBatch(text string) []MACBinding {
-	var out []MACBinding
+func decodeMACBatch(text string) MACBindings {
+	var out MACBindings
 	for line := range strings.Lines(text) {
 		fields := strings.Split(strings.TrimSuffix(line, "\n"), " ")
 		b := MACBinding{MAC: fields[0]}
@@ -244,7 +244,7 @@ func decodeMACBatch(text string) []MACBinding {
 	return out
 }
 
-func cloneMACBatch(in []MACBinding) []MACBinding {
+func cloneMACBatch(in MACBindings) MACBindings {
 	out := slices.Clone(in)
 	for i := range out {
 		out[i].IPs = slices.Clone(out[i].IPs)
@@ -253,8 +253,8 @@ func cloneMACBatch(in []MACBinding) []MACBinding {
 }
 
 // entryBindings is the API form of parsed entries.
-func entryBindings(entries []macEntry) []MACBinding {
-	out := make([]MACBinding, len(entries))
+func entryBindings(entries []macEntry) MACBindings {
+	out := make(MACBindings, len(entries))
 	for i, e := range entries {
 		out[i] = e.binding()
 	}

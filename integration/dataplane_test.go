@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/integration/lab"
 )
 
@@ -257,10 +257,10 @@ func TestVswitchdRestartIsRepaired(t *testing.T) {
 func TestFlowReportReadsTheBridge(t *testing.T) {
 	a, b, _, _ := twoSites(t, "l2fr-", "vxlan")
 	bindHosts(t, a, b, "plane")
-	report := func(query string) app.FlowReport {
+	report := func(query string) api.FlowReport {
 		t.Helper()
 		code, out := a.call(t, http.MethodGet, "/v1/flows"+query, nil)
-		var rep app.FlowReport
+		var rep api.FlowReport
 		if code != http.StatusOK || json.Unmarshal(out, &rep) != nil {
 			t.Fatalf("GET /v1/flows%s: %d %s", query, code, out)
 		}

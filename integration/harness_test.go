@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/integration/lab"
 )
 
@@ -134,14 +134,14 @@ func (g *gateway) must(t *testing.T, method, path string, body any, want int) []
 	return out
 }
 
-func (g *gateway) status(t *testing.T) (app.Status, error) {
+func (g *gateway) status(t *testing.T) (api.Status, error) {
 	req, _ := http.NewRequest(http.MethodGet, apiURL+"/v1/status", nil)
 	resp, err := g.client.Do(req)
 	if err != nil {
-		return app.Status{}, err
+		return api.Status{}, err
 	}
 	defer resp.Body.Close()
-	var st app.Status
+	var st api.Status
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 

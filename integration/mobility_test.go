@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/integration/lab"
 )
 
@@ -145,7 +145,7 @@ func TestGratuitousARPMovesALearnedMAC(t *testing.T) {
 }
 
 // mustStatus returns gateway g's GET /v1/status.
-func mustStatus(t *testing.T, g *gateway) app.Status {
+func mustStatus(t *testing.T, g *gateway) api.Status {
 	t.Helper()
 	st, err := g.status(t)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 )
 
 // Where l2gwd listens inside the benchmark's namespace, and what it drives.
@@ -28,7 +28,7 @@ const (
 )
 
 // status is the body of GET /v1/status.
-type status = app.Status
+type status = api.Status
 
 // ready reports whether the daemon has the switch and its flows match the
 // latest committed state.

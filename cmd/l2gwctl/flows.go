@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 )
 
 // errFlowsDiffer is flows --diff finding differences: exit status 1, like
@@ -59,7 +59,7 @@ func flowsResource() resource {
 // returns errFlowsDiffer when the report is not in sync.
 func showFlows(format string, diff bool) func(io.Writer, []byte) error {
 	return func(w io.Writer, body []byte) error {
-		var rep app.FlowReport
+		var rep api.FlowReport
 		if err := json.Unmarshal(body, &rep); err != nil {
 			return fmt.Errorf("decode flows: %w", err)
 		}
@@ -78,14 +78,14 @@ func showFlows(format string, diff bool) func(io.Writer, []byte) error {
 
 // flowRow is one line of the flows table.
 type flowRow struct {
-	entry app.FlowEntry
+	entry api.FlowEntry
 	state string // ok, missing, extra, or different: want COOKIE
 }
 
 // writeFlows writes the report as one aligned table, grouped by owner (the
 // owner named on its first row), then the learned MACs and a summary. With
 // diff it shows only the rows that differ.
-func writeFlows(w io.Writer, rep app.FlowReport, diff bool) error {
+func writeFlows(w io.Writer, rep api.FlowReport, diff bool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	rows := 0
 	for _, o := range rep.Owners {
@@ -109,7 +109,7 @@ func writeFlows(w io.Writer, rep app.FlowReport, diff bool) error {
 		fmt.Fprintln(w)
 	}
 	if len(rep.Learned) > 0 {
-		if err := writeTable(w, []string{"LEARNED IN", "ENTRIES"}, rep.Learned, func(l app.Learned) []string {
+		if err := writeTable(w, []string{"LEARNED IN", "ENTRIES"}, rep.Learned, func(l api.Learned) []string {
 			return []string{l.Kind + " " + l.Name, strconv.Itoa(l.Entries)}
 		}); err != nil {
 			return err
@@ -123,8 +123,8 @@ func writeFlows(w io.Writer, rep app.FlowReport, diff bool) error {
 // ownerRows lists an owner's flows with their state, in pipeline order:
 // installed ones (extra or different among them) and missing ones; with
 // diff only those that differ.
-func ownerRows(o app.OwnerFlows, diff bool) []flowRow {
-	state := map[app.Cookie]string{}
+func ownerRows(o api.OwnerFlows, diff bool) []flowRow {
+	state := map[api.Cookie]string{}
 	for _, e := range o.Extra {
 		state[e.Cookie] = "extra"
 	}
@@ -153,7 +153,7 @@ func ownerRows(o app.OwnerFlows, diff bool) []flowRow {
 
 // summaryLine says in one line how the flows compare; with diff, only
 // that.
-func summaryLine(s app.FlowSummary, diff bool) string {
+func summaryLine(s api.FlowSummary, diff bool) string {
 	verdict := "in sync"
 	if !s.InSync {
 		verdict = fmt.Sprintf("%d missing, %d extra, %d different", s.Missing, s.Extra, s.Different)

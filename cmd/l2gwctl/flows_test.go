@@ -212,7 +212,7 @@ func TestFlowsDiffExitsOneOnDifferences(t *testing.T) {
 	}
 
 	code, out, _ = flowsRun(url, "flows --diff -o json")
-	var rep app.FlowReport
+	var rep api.FlowReport
 	if err := json.Unmarshal([]byte(out), &rep); code != 1 || err != nil || rep.Summary.Missing != 1 || len(rep.Owners) != 3 {
 		t.Errorf("flows --diff -o json: exit %d, %v\n%s", code, err, out)
 	}

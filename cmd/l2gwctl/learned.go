@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 )
 
 // flushedAnswer is the answer of DELETE /v1/networks/{name}/learned.
@@ -23,7 +23,7 @@ func learnedResource() resource {
 	return resource{name: "learned", summary: "MACs the bridge learned in a network, from its ports and its gateways", verbs: []verb{
 		{name: "list", synopsis: "NETWORK", nargs: 1, setup: fixed(func(args []string) request {
 			return request{method: http.MethodGet, path: path(args[0]), show: showList("learned", []string{"MAC", "VIA", "AGE"},
-				func(m app.LearnedMAC) []string {
+				func(m api.LearnedMAC) []string {
 					return []string{m.MAC, m.Via, strconv.FormatInt(m.AgeSeconds, 10) + "s"}
 				})}
 		})},

@@ -11,12 +11,12 @@ import (
 	"os"
 	"strings"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 )
 
 // macBatch is the body of a MAC add or replace, and the shape of --file.
 type macBatch struct {
-	MACs []app.MACBinding `json:"macs"`
+	MACs []api.MACBinding `json:"macs"`
 }
 
 // macResource is the "mac" resource: static remote MAC bindings of a
@@ -46,7 +46,7 @@ func macResource() resource {
 	return resource{name: "mac", summary: "static bindings of remote MACs (and their IPs) to a connection", verbs: []verb{
 		{name: "list", synopsis: "CONN", nargs: 1, setup: fixed(func(args []string) request {
 			return request{method: http.MethodGet, path: path(args[0]), show: showList("macs", []string{"MAC", "IPS"},
-				func(m app.MACBinding) []string { return []string{m.MAC, orDash(strings.Join(m.IPs, ","))} })}
+				func(m api.MACBinding) []string { return []string{m.MAC, orDash(strings.Join(m.IPs, ","))} })}
 		})},
 		batch("add", http.MethodPost, "added %d MAC(s) to connection %s", true),
 		batch("replace", http.MethodPut, "replaced the MACs of connection %[2]s with %[1]d MAC(s)", false),
@@ -67,7 +67,7 @@ func moveVerb() verb {
 			from := fs.String("from", "", "move only if every MAC not yet on --to is bound on connection `CONN`")
 			return func(args []string) (request, error) {
 				return request{method: http.MethodPost, path: "/v1/macs:move",
-					body: app.MACMove{To: *to, From: *from, MACs: args},
+					body: api.MACMove{To: *to, From: *from, MACs: args},
 					show: said("moved %d MAC(s) to connection %s", len(args), *to)}, nil
 			}
 		}}
@@ -76,7 +76,7 @@ func moveVerb() verb {
 // readMACs gathers the bindings of file ("" for none, "-" for stdin) and
 // then those of args, each MAC or MAC=IP,IP....
 func readMACs(file string, args []string) (macBatch, error) {
-	b := macBatch{MACs: []app.MACBinding{}}
+	b := macBatch{MACs: []api.MACBinding{}}
 	if file != "" {
 		var r io.Reader = os.Stdin
 		if file != "-" {
@@ -96,7 +96,7 @@ func readMACs(file string, args []string) (macBatch, error) {
 	}
 	for _, arg := range args {
 		mac, ips, _ := strings.Cut(arg, "=")
-		m := app.MACBinding{MAC: mac}
+		m := api.MACBinding{MAC: mac}
 		if ips != "" {
 			m.IPs = strings.Split(ips, ",")
 		}

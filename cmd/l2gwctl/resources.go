@@ -7,16 +7,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/app"
 )
 
 // resources is every resource of the command line, in usage order.
 var resources = []resource{
-	kind[app.Network]{
+	kind[api.Network]{
 		resource: "network", summary: "local layer-2 segments on the gateway bridge",
 		path: "/v1/networks", listKey: "networks",
 		columns: []string{"NAME", "ATTACHMENTS"},
-		row: func(n app.Network) []string {
+		row: func(n api.Network) []string {
 			atts := make([]string, len(n.Attachments))
 			for i, a := range n.Attachments {
 				atts[i] = a.Port
@@ -27,8 +28,8 @@ var resources = []resource{
 			return []string{n.Name, orDash(strings.Join(atts, ","))}
 		},
 		synopsis: "[--attach PORT[:VLAN]]...",
-		spec: func(fs *flag.FlagSet) func(string) app.Network {
-			atts := []app.Attachment{}
+		spec: func(fs *flag.FlagSet) func(string) api.Network {
+			atts := []api.Attachment{}
 			fs.Func("attach", "attach bridge port `PORT[:VLAN]` to the network, tagged with VLAN if given; "+
 				"repeat or comma-separate for more; update replaces all attachments", func(s string) error {
 				for _, one := range strings.Split(s, ",") {
@@ -40,36 +41,36 @@ var resources = []resource{
 				}
 				return nil
 			})
-			return func(name string) app.Network { return app.Network{Name: name, Attachments: atts} }
+			return func(name string) api.Network { return api.Network{Name: name, Attachments: atts} }
 		},
 		update: true,
 	}.commands(),
 
-	kind[app.RemoteGateway]{
+	kind[api.RemoteGateway]{
 		resource: "gateway", summary: "remote gateways, the tunnel endpoints of other sites",
 		path: "/v1/remote-gateways", listKey: "remote_gateways",
 		columns:  []string{"NAME", "TUNNEL-IP"},
-		row:      func(g app.RemoteGateway) []string { return []string{g.Name, g.TunnelIP} },
+		row:      func(g api.RemoteGateway) []string { return []string{g.Name, g.TunnelIP} },
 		synopsis: "--tunnel-ip IP", required: []string{"tunnel-ip"},
-		spec: func(fs *flag.FlagSet) func(string) app.RemoteGateway {
+		spec: func(fs *flag.FlagSet) func(string) api.RemoteGateway {
 			ip := fs.String("tunnel-ip", "", "the gateway's tunnel endpoint `IP` address")
-			return func(name string) app.RemoteGateway { return app.RemoteGateway{Name: name, TunnelIP: *ip} }
+			return func(name string) api.RemoteGateway { return api.RemoteGateway{Name: name, TunnelIP: *ip} }
 		},
 		update: true,
 	}.commands(),
 
-	kind[app.Connection]{
+	kind[api.Connection]{
 		resource: "connection", summary: "a network joined to a remote gateway on a segmentation ID",
 		path: "/v1/connections", listKey: "connections",
 		columns: []string{"NAME", "NETWORK", "GATEWAY", "TYPE", "SEG-ID", "FLOOD"},
-		row: func(c app.Connection) []string {
+		row: func(c api.Connection) []string {
 			return []string{c.Name, c.Network, c.RemoteGateway, c.NetworkType,
 				strconv.FormatUint(uint64(c.SegmentationID), 10), strconv.FormatBool(c.Flood)}
 		},
 		synopsis: "--network N --gateway G --segmentation-id ID [--type vxlan|gre|geneve] [--flood=true|false]",
 		required: []string{"network", "gateway", "segmentation-id"},
-		spec: func(fs *flag.FlagSet) func(string) app.Connection {
-			var c app.Connection
+		spec: func(fs *flag.FlagSet) func(string) api.Connection {
+			var c api.Connection
 			fs.StringVar(&c.Network, "network", "", "the local network `N` to join")
 			fs.StringVar(&c.RemoteGateway, "gateway", "", "the remote gateway `G` to join it to")
 			fs.Func("segmentation-id", "the segment's `ID` on the wire: VNI 1-16777215, or GRE key", func(s string) error {
@@ -79,7 +80,7 @@ var resources = []resource{
 			})
 			fs.StringVar(&c.NetworkType, "type", app.TypeVXLAN, "tunnel encapsulation `TYPE`: vxlan, gre or geneve")
 			fs.BoolVar(&c.Flood, "flood", true, "send broadcast and unknown traffic to the gateway")
-			return func(name string) app.Connection {
+			return func(name string) api.Connection {
 				c.Name = name
 				return c
 			}
@@ -98,7 +99,7 @@ var resources = []resource{
 		setup: fixed(func([]string) request {
 			return request{method: http.MethodGet, path: "/v1/status", show: showOne(
 				[]string{"BRIDGE", "CONNECTED", "OVSDB", "RECONCILED", "FLOWS"},
-				func(s app.Status) []string {
+				func(s api.Status) []string {
 					return []string{s.Bridge, strconv.FormatBool(s.Connected), strconv.FormatBool(s.OVSDBConnected),
 						strconv.FormatBool(s.Reconciled), strconv.Itoa(s.Flows)}
 				})}
@@ -107,9 +108,9 @@ var resources = []resource{
 }
 
 // parseAttachment reads PORT or PORT:VLAN.
-func parseAttachment(s string) (app.Attachment, error) {
+func parseAttachment(s string) (api.Attachment, error) {
 	port, vlan, tagged := strings.Cut(s, ":")
-	a := app.Attachment{Port: port}
+	a := api.Attachment{Port: port}
 	if tagged {
 		v, err := strconv.ParseUint(vlan, 10, 16)
 		if err != nil {

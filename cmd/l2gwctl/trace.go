@@ -18,7 +18,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/flows"
 )
 
@@ -163,7 +163,7 @@ type tracer struct {
 
 // show runs the trace and prints it with the owners body (a FlowReport) names.
 func (t tracer) show(w io.Writer, body []byte) error {
-	var rep app.FlowReport
+	var rep api.FlowReport
 	if err := json.Unmarshal(body, &rep); err != nil {
 		return fmt.Errorf("decode flows: %w", err)
 	}
@@ -336,7 +336,7 @@ func newStep(table, rest string, depth int) traceStep {
 
 // nameOwners names each step's owner from its cookie: the report's owner of
 // that very cookie, or of its decoded owner ID, or the decoded kind.
-func (tr *traceReport) nameOwners(rep app.FlowReport) {
+func (tr *traceReport) nameOwners(rep api.FlowReport) {
 	byCookie := map[uint64]string{}
 	byOwner := map[flows.Owner]string{}
 	for _, o := range rep.Owners {

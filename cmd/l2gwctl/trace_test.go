@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/api"
 )
 
 // The testdata traces are real ovs-appctl ofproto/trace output from the
@@ -33,9 +33,9 @@ func readTestdata(t *testing.T, name string) []byte {
 }
 
 // planeReport is the captured flow report of network plane.
-func planeReport(t *testing.T) app.FlowReport {
+func planeReport(t *testing.T) api.FlowReport {
 	t.Helper()
-	var rep app.FlowReport
+	var rep api.FlowReport
 	if err := json.Unmarshal(readTestdata(t, "flows-plane.json"), &rep); err != nil {
 		t.Fatal(err)
 	}
