@@ -11,20 +11,27 @@ import (
 // Connection joins a network to a remote gateway on one segmentation ID:
 // the answer of POST and GET /v1/connections[/{name}]. A POST's body has
 // the same fields; its network_type defaults to vxlan and its flood to
-// true.
+// true. A connection a dynamic origin made (a remote tunnel endpoint it
+// named) has no remote gateway: its tunnel_ip is that endpoint, and its
+// name "NETWORK:TYPE:SEGID@ENDPOINT" is derived from what it joins.
 type Connection struct {
 	Name           string `json:"name"`
 	Network        string `json:"network"`
-	RemoteGateway  string `json:"remote_gateway"`
+	RemoteGateway  string `json:"remote_gateway,omitempty"`
 	SegmentationID uint32 `json:"segmentation_id"`
 	NetworkType    string `json:"network_type"` // vxlan, gre or geneve
 	Flood          bool   `json:"flood"`        // broadcast and unknown traffic go to the gateway
+	// Origin is the dynamic origin that named the connection's tunnel,
+	// left out for the API's own (static; see origin.go).
+	Origin   string `json:"origin,omitempty"`
+	TunnelIP string `json:"tunnel_ip,omitempty"`
 }
 
 // connectionOf is c as the API shows it.
 func connectionOf(c app.Connection) Connection {
 	return Connection{Name: c.Name, Network: c.Network, RemoteGateway: c.RemoteGateway,
-		SegmentationID: c.SegmentationID, NetworkType: c.NetworkType, Flood: c.Flood}
+		SegmentationID: c.SegmentationID, NetworkType: c.NetworkType, Flood: c.Flood,
+		Origin: originOf(c.Origin), TunnelIP: c.TunnelIP}
 }
 
 // connectionRequest is the body of POST /v1/connections; it tells an absent
@@ -36,6 +43,7 @@ type connectionRequest struct {
 	SegmentationID uint32 `json:"segmentation_id"`
 	NetworkType    string `json:"network_type"`
 	Flood          *bool  `json:"flood"`
+	Origin         string `json:"origin"`
 }
 
 // connection is the request with the API's defaults applied: network type
@@ -63,7 +71,7 @@ type connectionList struct {
 // createConnection serves POST /v1/connections.
 func (h *handler) createConnection(r *http.Request) (int, any, error) {
 	var req connectionRequest
-	if err := decodeBody(r, &req); err != nil {
+	if err := decodeWritable(r, &req, &req.Origin); err != nil {
 		return 0, nil, err
 	}
 	created, err := h.state.CreateConnection(req.connection())

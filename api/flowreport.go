@@ -29,7 +29,8 @@ type FlowSummary struct {
 	Missing   int  `json:"missing"`
 	Extra     int  `json:"extra"`
 	Different int  `json:"different"`
-	Learned   int  `json:"learned"` // entries OVS learned
+	Learned   int  `json:"learned"`        // entries OVS learned
+	Held      int  `json:"held,omitempty"` // installed, kept until their dynamic origin is synced
 }
 
 // OwnerFlows is one owner's flows: those installed and how they differ from
@@ -37,8 +38,9 @@ type FlowSummary struct {
 // in the same table and priority is Different: the same flow with other
 // content.
 type OwnerFlows struct {
-	Kind string `json:"kind"` // pipeline, network, connection, binding or tunnel
-	ID   uint32 `json:"id"`   // the owner's ID in cookies
+	Kind   string `json:"kind"`             // pipeline, network, connection, binding or tunnel
+	ID     uint32 `json:"id"`               // the owner's ID in cookies
+	Origin string `json:"origin,omitempty"` // the dynamic origin the owner comes from (its cookies' tag); left out for static
 	// Name is the network's or connection's name, "CONN/MAC" for a
 	// binding, "pipeline", the tunnel type, or "#ID" for an owner the
 	// desired state no longer has.
@@ -49,6 +51,9 @@ type OwnerFlows struct {
 	Missing    []FlowEntry `json:"missing"`              // desired, not installed
 	Extra      []FlowEntry `json:"extra"`                // installed, not desired
 	Different  []FlowDiff  `json:"different"`            // installed with other content
+	// Held are installed and not desired, and kept: their dynamic origin
+	// has not told everything since l2gwd started. Left out when none.
+	Held []FlowEntry `json:"held,omitempty"`
 }
 
 // FlowEntry names one flow on the bridge.
@@ -108,14 +113,17 @@ func flowReportOf(rep app.FlowReport) FlowReport {
 	s := rep.Summary
 	out := FlowReport{
 		Summary: FlowSummary{InSync: s.InSync, Installed: s.Installed, Desired: s.Desired, Missing: s.Missing,
-			Extra: s.Extra, Different: s.Different, Learned: s.Learned},
+			Extra: s.Extra, Different: s.Different, Learned: s.Learned, Held: s.Held},
 		Owners:  make([]OwnerFlows, len(rep.Owners)),
 		Learned: make([]Learned, len(rep.Learned)),
 	}
 	for i, o := range rep.Owners {
-		of := OwnerFlows{Kind: o.Kind, ID: o.ID, Name: o.Name, Network: o.Network, Connection: o.Connection,
+		of := OwnerFlows{Kind: o.Kind, ID: o.ID, Origin: originOf(o.Origin), Name: o.Name, Network: o.Network, Connection: o.Connection,
 			Flows: flowEntries(o.Flows), Missing: flowEntries(o.Missing), Extra: flowEntries(o.Extra),
 			Different: make([]FlowDiff, len(o.Different))}
+		if len(o.Held) > 0 {
+			of.Held = flowEntries(o.Held)
+		}
 		for j, d := range o.Different {
 			of.Different[j] = FlowDiff{Table: d.Table, TableID: d.TableID, Priority: d.Priority,
 				Installed: Cookie(d.Installed), Desired: Cookie(d.Desired)}

@@ -55,6 +55,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/networks/{name}", http.MethodDelete, h.deleteNetwork)
 	h.route(r, "/v1/networks/{name}/learned", http.MethodGet, h.getLearned)
 	h.route(r, "/v1/networks/{name}/learned", http.MethodDelete, h.flushLearned)
+	h.route(r, "/v1/networks/{name}/remote-macs", http.MethodGet, h.getRemoteMACs)
 
 	h.route(r, "/v1/remote-gateways", http.MethodPost, h.createRemoteGateway)
 	h.route(r, "/v1/remote-gateways", http.MethodGet, h.listRemoteGateways)

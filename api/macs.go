@@ -1,8 +1,7 @@
 package api
 
 import (
-	"bufio"
-	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -18,6 +17,9 @@ import (
 type MACBinding struct {
 	MAC string   `json:"mac"`
 	IPs []string `json:"ips,omitempty"`
+	// Origin is the dynamic origin that told the remote MAC, left out for
+	// the API's own bindings (static; see origin.go).
+	Origin string `json:"origin,omitempty"`
 }
 
 // macsRequest is the body of POST and PUT /v1/connections/{name}/macs;
@@ -46,25 +48,12 @@ type macList struct {
 }
 
 // writeJSON writes l as json.Encoder would write {"macs":[MACBinding...]},
-// one binding at a time through a small buffer: a list of 100,000 bindings
-// is never whole in memory as JSON, nor as MACBindings.
+// one binding at a time (streamList).
 func (l macList) writeJSON(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`{"macs":[`)
-	var m MACBinding // one for all: json.Marshal would move each to the heap
-	for i, b := range l.MACs {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		m = MACBinding{MAC: b.MAC, IPs: b.IPs}
-		data, err := json.Marshal(&m)
-		if err != nil {
-			return err
-		}
-		bw.Write(data)
-	}
-	bw.WriteString("]}\n")
-	return bw.Flush()
+	return streamList(w, "macs", len(l.MACs), func(i int, m *MACBinding) {
+		b := &l.MACs[i]
+		*m = MACBinding{MAC: b.MAC, IPs: b.IPs, Origin: originOf(b.Origin)}
+	})
 }
 
 // decodeMACs reads the batch of a POST or PUT.
@@ -75,6 +64,11 @@ func decodeMACs(r *http.Request) (bindingBatch, error) {
 	}
 	if req.MACs == nil {
 		return nil, invalid("macs", `"macs" is required (an array, may be empty)`)
+	}
+	for i, m := range *req.MACs {
+		if err := writableOrigin(fmt.Sprintf("macs[%d].origin", i), m.Origin); err != nil {
+			return nil, err
+		}
 	}
 	return *req.MACs, nil
 }

@@ -16,6 +16,9 @@ type Network struct {
 	// Attachments are the bridge ports that carry the network; an answer
 	// always has the array, empty if there are none.
 	Attachments []Attachment `json:"attachments"`
+	// Origin is the dynamic origin the network comes from, left out for
+	// the API's own (static; see origin.go).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Attachment is a bridge port that carries a network: untagged when VLAN is
@@ -51,7 +54,7 @@ type networkList struct {
 // createNetwork serves POST /v1/networks.
 func (h *handler) createNetwork(r *http.Request) (int, any, error) {
 	var n Network
-	if err := decodeBody(r, &n); err != nil {
+	if err := decodeWritable(r, &n, &n.Origin); err != nil {
 		return 0, nil, err
 	}
 	created, err := h.state.CreateNetwork(n.network())
@@ -84,7 +87,7 @@ func (h *handler) getNetwork(r *http.Request) (int, any, error) {
 func (h *handler) replaceNetwork(r *http.Request) (int, any, error) {
 	name := mux.Vars(r)["name"]
 	var n Network
-	if err := decodeBody(r, &n); err != nil {
+	if err := decodeWritable(r, &n, &n.Origin); err != nil {
 		return 0, nil, err
 	}
 	if err := sameName(n.Name, name); err != nil {

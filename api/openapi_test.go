@@ -669,6 +669,19 @@ var oaScript = []oaStep{
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:99", status: 404},
 	{method: "DELETE", path: "/v1/connections/nope/macs/02:0b:00:00:00:01", status: 404},
 
+	// What EVPN told (oaEVPN): remote MACs, read-only connections.
+	{method: "GET", path: "/v1/networks/backup/remote-macs", status: 200},
+	{method: "GET", path: "/v1/networks/backup/remote-macs?origin=evpn", status: 200},
+	{method: "GET", path: "/v1/networks/backup/remote-macs?origin=bgp", status: 400},
+	{method: "GET", path: "/v1/networks/nope/remote-macs", status: 404},
+	{method: "GET", path: "/v1/connections/backup:vxlan:5009@198.51.100.9", status: 200},
+	{method: "GET", path: "/v1/connections/backup:vxlan:5009@198.51.100.9/macs", status: 200},
+	{method: "DELETE", path: "/v1/connections/backup:vxlan:5009@198.51.100.9", status: 409},
+	{method: "POST", path: "/v1/connections/backup:vxlan:5009@198.51.100.9/macs", body: `{"macs":[{"mac":"02:0e:00:00:00:09"}]}`, status: 409},
+	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0e:00:00:00:02", status: 409},
+	{method: "POST", path: "/v1/connections/backup-b/macs", body: `{"macs":[{"mac":"02:0b:00:00:00:07","origin":"evpn"}]}`, status: 400},
+	{method: "POST", path: "/v1/networks", body: `{"name":"n2","origin":"evpn"}`, status: 400},
+
 	// Moves (backup-b holds 02:0b:00:00:00:01 and 02:0b:00:00:00:02, backup-c 02:0c:00:00:00:01;
 	// backup-e, left for the store-down moves, none).
 	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-e","tunnel_ip":"203.0.113.5"}`, status: 201},
@@ -719,6 +732,31 @@ var oaScript = []oaStep{
 	{method: "DELETE", path: "/v1/networks", status: 405},
 }
 
+// oaEVPN tells what EVPN knows of network backup (before the script makes
+// it): a remote MAC behind a tunnel of its own (connection
+// backup:vxlan:5009@198.51.100.9, flooded to), one behind backup-b's
+// tunnel, and one the script binds statically (shadowed by it).
+func oaEVPN(t *testing.T, state *app.State) {
+	t.Helper()
+	feed, err := state.Feed(app.OriginEVPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := app.Tunnel{Endpoint: netip.MustParseAddr("198.51.100.9"), NetworkType: app.TypeVXLAN, SegmentationID: 5009}
+	siteB := app.Tunnel{Endpoint: netip.MustParseAddr("198.51.100.2"), NetworkType: app.TypeVXLAN, SegmentationID: 5001}
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	err = feed.UpsertRemoteMACs(
+		app.RemoteMAC{Network: "backup", Tunnel: own, MAC: mac("02:0e:00:00:00:01"), IPs: []netip.Addr{netip.MustParseAddr("192.0.2.91")}},
+		app.RemoteMAC{Network: "backup", Tunnel: siteB, MAC: mac("02:0e:00:00:00:02")},
+		app.RemoteMAC{Network: "backup", Tunnel: own, MAC: mac("02:0b:00:00:00:01"), IPs: []netip.Addr{netip.MustParseAddr("192.0.2.21")}})
+	if err == nil {
+		err = feed.AddFloodTargets(app.FloodTarget{Network: "backup", Tunnel: own})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // oaStoreDown are writes that pass every check but cannot be stored: the
 // state is closed (spare, site-d, backup-b with its MAC and backup-e exist).
 var oaStoreDown = []oaStep{
@@ -764,10 +802,12 @@ var oaStoreDown = []oaStep{
 // change.
 func TestOpenAPIResponsesConform(t *testing.T) {
 	doc := loadOpenAPI(t)
-	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
+	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"},
+		Origins: []app.Origin{app.OriginEVPN}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}
+	oaEVPN(t, state)
 	t.Cleanup(func() {
 		if err := state.Close(); err != nil {
 			t.Errorf("close state: %v", err)

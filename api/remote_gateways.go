@@ -14,6 +14,9 @@ import (
 type RemoteGateway struct {
 	Name     string `json:"name"`
 	TunnelIP string `json:"tunnel_ip"`
+	// Origin is the dynamic origin the gateway comes from, left out for
+	// the API's own (static; see origin.go).
+	Origin string `json:"origin,omitempty"`
 }
 
 // remoteGatewayOf is g as the API shows it.
@@ -34,7 +37,7 @@ type remoteGatewayList struct {
 // createRemoteGateway serves POST /v1/remote-gateways.
 func (h *handler) createRemoteGateway(r *http.Request) (int, any, error) {
 	var g RemoteGateway
-	if err := decodeBody(r, &g); err != nil {
+	if err := decodeWritable(r, &g, &g.Origin); err != nil {
 		return 0, nil, err
 	}
 	created, err := h.state.CreateRemoteGateway(g.remoteGateway())
@@ -67,7 +70,7 @@ func (h *handler) getRemoteGateway(r *http.Request) (int, any, error) {
 func (h *handler) replaceRemoteGateway(r *http.Request) (int, any, error) {
 	name := mux.Vars(r)["name"]
 	var g RemoteGateway
-	if err := decodeBody(r, &g); err != nil {
+	if err := decodeWritable(r, &g, &g.Origin); err != nil {
 		return 0, nil, err
 	}
 	if err := sameName(g.Name, name); err != nil {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -34,6 +35,29 @@ func (h *handler) serve(fn apiFunc) http.Handler {
 // json.Encoder would, without holding all of them at once.
 type streamer interface {
 	writeJSON(w io.Writer) error
+}
+
+// streamList writes {"KEY":[...]} as json.Encoder would, n elements of
+// type T, element i filled in by fill, one at a time through a small
+// buffer: a list of a million is never whole in memory as JSON, nor as Ts
+// (one T serves every element).
+func streamList[T any](w io.Writer, key string, n int, fill func(i int, v *T)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString(`{"` + key + `":[`)
+	var v T // one for all: json.Marshal would move each to the heap
+	for i := range n {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		fill(i, &v)
+		data, err := json.Marshal(&v)
+		if err != nil {
+			return err
+		}
+		bw.Write(data)
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // writeJSON sends body as JSON with status.

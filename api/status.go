@@ -15,12 +15,32 @@ type Status struct {
 	Flows          int    `json:"flows"`           // flows the controller owns on the bridge
 	FlowMods       uint64 `json:"flow_mods"`       // flow_mods sent since l2gwd started
 	Bundles        uint64 `json:"bundles"`         // OpenFlow bundles committed since l2gwd started
+	// Origins is the standing of each dynamic origin whose source runs;
+	// left out when none does.
+	Origins []OriginStatus `json:"origins,omitempty"`
+}
+
+// OriginStatus is a dynamic origin's standing.
+type OriginStatus struct {
+	Origin string `json:"origin"`
+	// Synced says the origin has told everything since l2gwd started or
+	// its source reset (or its hold time passed); until then what it told
+	// before stays, in HeldFlows flows it has not told again.
+	Synced       bool `json:"synced"`
+	RemoteMACs   int  `json:"remote_macs"`
+	FloodTargets int  `json:"flood_targets"`
+	HeldFlows    int  `json:"held_flows"`
 }
 
 // statusOf is s as the API shows it.
 func statusOf(s app.Status) Status {
-	return Status{Bridge: s.Bridge, Connected: s.Connected, OVSDBConnected: s.OVSDBConnected,
+	out := Status{Bridge: s.Bridge, Connected: s.Connected, OVSDBConnected: s.OVSDBConnected,
 		Reconciled: s.Reconciled, Flows: s.Flows, FlowMods: s.FlowMods, Bundles: s.Bundles}
+	for _, o := range s.Origins {
+		out.Origins = append(out.Origins, OriginStatus{Origin: o.Origin.String(), Synced: o.Synced,
+			RemoteMACs: o.RemoteMACs, FloodTargets: o.FloodTargets, HeldFlows: o.HeldFlows})
+	}
+	return out
 }
 
 // getStatus serves GET /v1/status.

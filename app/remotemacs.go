@@ -37,16 +37,21 @@ type ShadowedIP struct {
 }
 
 // RemoteMACs lists every remote MAC of network from every origin (the
-// API's bindings included), sorted by MAC, then origin.
-func (s *State) RemoteMACs(network string) ([]RemoteMACInfo, error) {
+// API's bindings included), or from origins only, sorted by MAC, then
+// origin.
+func (s *State) RemoteMACs(network string, origins ...Origin) ([]RemoteMACInfo, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	ns := s.networks[network]
 	if ns == nil {
 		return nil, notFound(nil, "network %q not found", network)
 	}
+	listed := func(o Origin) bool { return len(origins) == 0 || slices.Contains(origins, o) }
 	out := []RemoteMACInfo{}
 	for _, name := range ns.connections() {
+		if !listed(OriginStatic) {
+			break
+		}
 		cs := s.conns[name]
 		gw := s.gateways[cs.RemoteGateway]
 		for _, b := range cs.sortedBindings() {
@@ -57,7 +62,7 @@ func (s *State) RemoteMACs(network string) ([]RemoteMACInfo, error) {
 	if rix := s.remote[network]; rix != nil {
 		for mac, c := range rix.claims {
 			for o, e := range c {
-				if e != nil {
+				if e != nil && listed(Origin(o)) {
 					out = append(out, s.remoteMACInfo(network, ns, rix, mac, Origin(o), e))
 				}
 			}

@@ -79,7 +79,7 @@ func showFlows(format string, diff bool) func(io.Writer, []byte) error {
 // flowRow is one line of the flows table.
 type flowRow struct {
 	entry api.FlowEntry
-	state string // ok, missing, extra, or different: want COOKIE
+	state string // ok, missing, extra, held (until its origin is synced), or different: want COOKIE
 }
 
 // writeFlows writes the report as one aligned table, grouped by owner (the
@@ -92,6 +92,9 @@ func writeFlows(w io.Writer, rep api.FlowReport, diff bool) error {
 		owner := o.Kind + " " + o.Name
 		if o.Kind == o.Name { // pipeline
 			owner = o.Kind
+		}
+		if o.Origin != "" {
+			owner = o.Origin + " " + owner
 		}
 		for _, r := range ownerRows(o, diff) {
 			if rows == 0 {
@@ -128,6 +131,10 @@ func ownerRows(o api.OwnerFlows, diff bool) []flowRow {
 	for _, e := range o.Extra {
 		state[e.Cookie] = "extra"
 	}
+	held := map[api.Cookie]bool{}
+	for _, e := range o.Held {
+		held[e.Cookie] = true
+	}
 	for _, d := range o.Different {
 		state[d.Installed] = fmt.Sprintf("different: want %#x", uint64(d.Desired))
 	}
@@ -135,6 +142,8 @@ func ownerRows(o api.OwnerFlows, diff bool) []flowRow {
 	for _, e := range o.Flows {
 		if s, differs := state[e.Cookie]; differs {
 			rows = append(rows, flowRow{entry: e, state: s})
+		} else if held[e.Cookie] {
+			rows = append(rows, flowRow{entry: e, state: "held"})
 		} else if !diff {
 			rows = append(rows, flowRow{entry: e, state: "ok"})
 		}
@@ -164,5 +173,9 @@ func summaryLine(s api.FlowSummary, diff bool) string {
 		}
 		return verdict
 	}
-	return fmt.Sprintf("%d flows installed, %d desired: %s; %d learned MAC(s)", s.Installed, s.Desired, verdict, s.Learned)
+	line := fmt.Sprintf("%d flows installed, %d desired: %s; %d learned MAC(s)", s.Installed, s.Desired, verdict, s.Learned)
+	if s.Held > 0 {
+		line += fmt.Sprintf("; %d held until their origin is synced", s.Held)
+	}
+	return line
 }

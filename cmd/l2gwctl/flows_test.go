@@ -232,3 +232,29 @@ func TestFlowsHelpTellsTheExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowsShowHeldFlows: flows a dynamic origin not synced yet left are
+// shown held, owned by that origin, and are no difference.
+func TestFlowsShowHeldFlows(t *testing.T) {
+	held := api.FlowEntry{Table: "l2_lookup", TableID: 30, Priority: 200, Cookie: 0xd3642181198b3631}
+	rep := api.FlowReport{
+		Summary: api.FlowSummary{InSync: true, Installed: 1, Held: 1},
+		Owners:  []api.OwnerFlows{{Kind: "binding", Origin: "evpn", Name: "#6562817", Flows: []api.FlowEntry{held}, Held: []api.FlowEntry{held}}},
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := showFlows("table", true)(&out, body); err != nil {
+		t.Fatalf("held flows made --diff fail: %v", err)
+	}
+	want := "" +
+		"OWNER                   TABLE       PRIORITY   COOKIE               STATE\n" +
+		"evpn binding #6562817   l2_lookup   200        0xd3642181198b3631   held\n" +
+		"\n" +
+		"in sync with the desired state\n"
+	if out.String() != want {
+		t.Fatalf("flows:\n%s\nwant\n%s", out.String(), want)
+	}
+}

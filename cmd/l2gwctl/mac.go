@@ -44,10 +44,7 @@ func macResource() resource {
 			}}
 	}
 	return resource{name: "mac", summary: "static bindings of remote MACs (and their IPs) to a connection", verbs: []verb{
-		{name: "list", synopsis: "CONN", nargs: 1, setup: fixed(func(args []string) request {
-			return request{method: http.MethodGet, path: path(args[0]), show: showList("macs", []string{"MAC", "IPS"},
-				func(m api.MACBinding) []string { return []string{m.MAC, orDash(strings.Join(m.IPs, ","))} })}
-		})},
+		listMACsVerb(path),
 		batch("add", http.MethodPost, "added %d MAC(s) to connection %s", true),
 		batch("replace", http.MethodPut, "replaced the MACs of connection %[2]s with %[1]d MAC(s)", false),
 		{name: "delete", synopsis: "CONN MAC", nargs: 2, setup: fixed(func(args []string) request {
@@ -56,6 +53,50 @@ func macResource() resource {
 		})},
 		moveVerb(),
 	}}
+}
+
+// listMACsVerb is "mac list": a connection's bindings (CONN), or a
+// network's remote MACs of every origin (--network N).
+func listMACsVerb(path func(string) string) verb {
+	return verb{name: "list", synopsis: "CONN | --network N [--origin static|vtep|evpn]", variadic: true,
+		setup: func(fs *flag.FlagSet) func([]string) (request, error) {
+			network := fs.String("network", "", "list the remote MACs of network `N` from every origin: its static bindings and what vtep and evpn told, active or shadowed")
+			origin := fs.String("origin", "", "with --network: only origin `O`'s (static, vtep or evpn)")
+			return func(args []string) (request, error) {
+				switch {
+				case *network == "" && len(args) == 1 && *origin == "":
+					return request{method: http.MethodGet, path: path(args[0]), show: showList("macs", []string{"MAC", "IPS"},
+						func(m api.MACBinding) []string { return []string{m.MAC, orDash(strings.Join(m.IPs, ","))} })}, nil
+				case *network != "" && len(args) == 0:
+					p := "/v1/networks/" + url.PathEscape(*network) + "/remote-macs"
+					if *origin != "" {
+						p += "?origin=" + url.QueryEscape(*origin)
+					}
+					return request{method: http.MethodGet, path: p, show: showList("remote_macs",
+						[]string{"MAC", "IPS", "ORIGIN", "CONNECTION", "STATE"}, remoteMACRow)}, nil
+				}
+				return request{}, errors.New("usage: l2gwctl mac list CONN | --network N [--origin O]")
+			}
+		}}
+}
+
+// remoteMACRow is a row of "mac list --network": a shadowed MAC names the
+// origin that wins it, a shadowed IP the origin whose MAC answers for it.
+func remoteMACRow(m api.RemoteMAC) []string {
+	ips := make([]string, len(m.IPs))
+	for i, ip := range m.IPs {
+		ips[i] = ip
+		for _, s := range m.ShadowedIPs {
+			if s.IP == ip {
+				ips[i] += "(" + s.ShadowedBy + ")"
+			}
+		}
+	}
+	state := m.State
+	if m.ShadowedBy != "" {
+		state += " by " + m.ShadowedBy
+	}
+	return []string{m.MAC, orDash(strings.Join(ips, ",")), m.Origin, m.Connection, state}
 }
 
 // moveVerb is "mac move": bindings, with their IPs, move to another

@@ -64,7 +64,11 @@ var resources = []resource{
 		path: "/v1/connections", listKey: "connections",
 		columns: []string{"NAME", "NETWORK", "GATEWAY", "TYPE", "SEG-ID", "FLOOD"},
 		row: func(c api.Connection) []string {
-			return []string{c.Name, c.Network, c.RemoteGateway, c.NetworkType,
+			gateway := c.RemoteGateway
+			if c.Origin != "" { // a dynamic origin's: no gateway, its endpoint
+				gateway = c.Origin + " " + c.TunnelIP
+			}
+			return []string{c.Name, c.Network, gateway, c.NetworkType,
 				strconv.FormatUint(uint64(c.SegmentationID), 10), strconv.FormatBool(c.Flood)}
 		},
 		synopsis: "--network N --gateway G --segmentation-id ID [--type vxlan|gre|geneve] [--flood=true|false]",
