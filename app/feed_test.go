@@ -14,6 +14,7 @@ import (
 
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
+	bolt "go.etcd.io/bbolt"
 )
 
 // feedOptions opens a state with feeds for both dynamic origins; their
@@ -747,5 +748,24 @@ func checkSwitchIsFullCompile(t *testing.T, s *State, sw *memSwitch, r *Reconcil
 				t.Fatalf("remote MAC %s of %s compiles without any origin's entry", formatMAC(mac), network)
 			}
 		}
+	}
+}
+
+func TestARecordThatCannotBeTakenBackIsDropped(t *testing.T) {
+	l := newFeedLab(t, 0)
+	mustOK(t, l.evpn.UpsertRemoteMACs(remote("backup", vxlanTo("198.51.100.3", 5003), "02:0c:00:00:00:01")))
+	d := l.s.derivedConnNamed("backup:vxlan:5003@198.51.100.3")
+	// The record claims the API connection's ID (as after a failed delete
+	// of the record and a later connection that took the freed ID).
+	r := d.record()
+	r.ID = must[Connection](t)(l.s.GetConnection("backup-b")).ID
+	mustOK(t, l.s.commit(func(tx *bolt.Tx) error { return putJSON(tx, bucketDerived, "backup:vxlan:5003@198.51.100.3", r) }))
+	l.restart(t, feedOptions(0))
+	if conns := l.s.ListConnections(); len(conns) != 1 {
+		t.Fatalf("connections %+v: the clashing record should be dropped", conns)
+	}
+	l.restart(t, feedOptions(0))
+	if conns := l.s.ListConnections(); len(conns) != 1 {
+		t.Fatalf("the dropped record came back: %+v", conns)
 	}
 }

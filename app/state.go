@@ -81,6 +81,8 @@ type State struct {
 	holdTime time.Duration
 	remote   map[string]*remoteIndex // by network name
 	derived  map[derivedKey]*derivedConn
+	// droppedDerived names the records restore could not take back.
+	droppedDerived []string
 
 	// changesMu guards changes: committed, not yet delivered, in the
 	// order they were applied to memory. It is taken under mu (publish)
@@ -226,46 +228,76 @@ func (s *State) restore(st *storedState) error {
 			ids.next.Store(next)
 		}
 	}
-	return s.restoreDerived(st.derived)
+	s.droppedDerived = s.restoreDerived(st.derived)
+	return nil
 }
 
 // restoreDerived brings back the connections dynamic origins named before
 // l2gwd stopped, held for each origin that has a feed now until it is
-// synced (see derived.go).
-func (s *State) restoreDerived(records map[string]derivedRecord) error {
+// synced (see derived.go). The records only keep a restart hitless: one
+// that cannot be taken back (its ID is another connection's, say, after a
+// write that failed) is dropped, and the names of those are returned.
+func (s *State) restoreDerived(records map[string]derivedRecord) []string {
+	var dropped []string
 	for name, r := range records {
-		ip, err := netip.ParseAddr(r.Endpoint)
+		d, err := s.derivedOfRecord(r)
 		if err != nil {
-			return fmt.Errorf("derived connection %s: %w", name, err)
-		}
-		if !s.connIDs.free(r.ID) {
-			return fmt.Errorf("derived connection %s: id %d out of range or duplicate", name, r.ID)
-		}
-		d := &derivedConn{derivedKey: derivedKey{network: r.Network,
-			tunnel: Tunnel{Endpoint: ip, NetworkType: r.NetworkType, SegmentationID: r.SegmentationID}}, id: r.ID}
-		for oname, ro := range r.Origins {
-			o, err := ParseOrigin(oname)
-			if err != nil || !o.Dynamic() {
-				return fmt.Errorf("derived connection %s: origin %q is not a dynamic origin", name, oname)
-			}
-			d.saved[o] = recordedNamed
-			if ro.Flood {
-				d.saved[o] = recordedFlood
-			}
-			if s.feeds[o] != nil {
-				d.refs[o] = derivedRef{held: true, heldFlood: ro.Flood}
-			}
+			s.log.Warn("dropping a connection a dynamic origin named before the restart", "connection", name, "err", err)
+			dropped = append(dropped, name)
+			continue
 		}
 		s.connIDs.mark(d.id)
 		s.derived[d.derivedKey] = d
 	}
-	return nil
+	return dropped
+}
+
+// derivedOfRecord is the derived connection record r remembers, held for
+// the origins that have a feed.
+func (s *State) derivedOfRecord(r derivedRecord) (*derivedConn, error) {
+	ip, err := netip.ParseAddr(r.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if !s.connIDs.free(r.ID) {
+		return nil, fmt.Errorf("id %d out of range or another connection's", r.ID)
+	}
+	d := &derivedConn{derivedKey: derivedKey{network: r.Network,
+		tunnel: Tunnel{Endpoint: ip, NetworkType: r.NetworkType, SegmentationID: r.SegmentationID}}, id: r.ID}
+	for name, ro := range r.Origins {
+		o, err := ParseOrigin(name)
+		if err != nil || !o.Dynamic() {
+			return nil, fmt.Errorf("origin %q is not a dynamic origin", name)
+		}
+		d.saved[o] = recordedNamed
+		if ro.Flood {
+			d.saved[o] = recordedFlood
+		}
+		if s.feeds[o] != nil {
+			d.refs[o] = derivedRef{held: true, heldFlood: ro.Flood}
+		}
+	}
+	return d, nil
 }
 
 // startFeeds settles what restore brought back of the dynamic origins: the
-// records of origins without a feed now go, and the hold time of every
-// feed starts.
+// records of origins without a feed now go, as do those restore dropped,
+// and the hold time of every feed starts.
 func (s *State) startFeeds() {
+	if dropped := s.droppedDerived; len(dropped) > 0 {
+		s.droppedDerived = nil
+		err := s.commit(func(tx *bolt.Tx) error {
+			for _, name := range dropped {
+				if err := deleteKey(tx, bucketDerived, name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("could not delete the dropped records of dynamic origins' connections", "err", err)
+		}
+	}
 	var stale []*derivedConn
 	for _, d := range s.derived {
 		if d.saved != d.recordState() {
