@@ -216,6 +216,15 @@ func (o *OVS) Ofctl(t testing.TB, args ...string) string {
 	return out
 }
 
+// AddControlledBridge adds bridge name as l2gwd drives one: userspace
+// datapath, OpenFlow 1.3, fail mode secure, controller target.
+func (o *OVS) AddControlledBridge(t testing.TB, name, target string) {
+	t.Helper()
+	o.Vsctl(t, "add-br", name, "--",
+		"set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
+		"set-controller", name, target)
+}
+
 // Appctl runs ovs-appctl against one of the instance's daemons
 // ("ovs-vswitchd" or "ovsdb-server"), failing t on error.
 func (o *OVS) Appctl(t testing.TB, daemon string, args ...string) string {
