@@ -96,6 +96,15 @@ type IPv6 struct {
 // Broadcast is the Ethernet broadcast address.
 var Broadcast = MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 
+// EthTypeExperimental is the Ethernet type of the frames Ethernet makes:
+// 0x88b5, for local experiments (IEEE 802), which no flow matches.
+const EthTypeExperimental = 0x88b5
+
+// Ethernet is a frame from src to dst of a type nothing looks into.
+func Ethernet(src, dst MAC) Frame {
+	return Frame{EthSrc: src, EthDst: dst, EthType: EthTypeExperimental}
+}
+
 // ARPRequest is an ARP request from sha (IPv4 address spa) for tpa, sent to
 // the broadcast address.
 func ARPRequest(sha MAC, spa, tpa IP4) Frame {

@@ -132,3 +132,26 @@ func learns(t *testing.T, v flowsim.Verdict) []simcases.Learn {
 	}
 	return out
 }
+
+// TestVerdictSaysWhereCopiesGo: a verdict's local ports and tunnels are
+// those of its copies, as a test states a forwarding outcome ("MAC X from
+// port 1 goes to tunnel 198.51.100.2 key 5001").
+func TestVerdictSaysWhereCopiesGo(t *testing.T) {
+	sw := newSite(t)
+	src := flowsim.MustMAC("02:0a:00:00:41:01")
+	v, err := sw.Run(flowsim.FromPort(simcases.Port1, flowsim.Ethernet(src, simcases.BoundB1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.Tunnels(), []flowsim.Tunnel{{Type: "vxlan", Remote: simcases.SiteB, Key: 5001}}; !slices.Equal(got, want) || len(v.LocalPorts()) != 0 {
+		t.Errorf("unicast to %s goes to tunnels %v and ports %v, want %v only", simcases.BoundB1, got, v.LocalPorts(), want)
+	}
+	v, err = sw.Run(flowsim.FromPort(simcases.Port1, flowsim.Ethernet(src, flowsim.Broadcast)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTunnels := []flowsim.Tunnel{{Type: "vxlan", Remote: simcases.SiteB, Key: 5001}, {Type: "geneve", Remote: simcases.Site6, Key: 5003}}
+	if !slices.Equal(v.LocalPorts(), []uint32{simcases.Port3}) || !slices.Equal(v.Tunnels(), wantTunnels) {
+		t.Errorf("a broadcast goes to ports %v and tunnels %v, want [3] and %v", v.LocalPorts(), v.Tunnels(), wantTunnels)
+	}
+}

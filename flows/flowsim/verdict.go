@@ -46,6 +46,28 @@ type Step struct {
 // Dropped reports whether no copy of the packet left the bridge.
 func (v Verdict) Dropped() bool { return len(v.Outputs) == 0 }
 
+// LocalPorts returns the ports the copies that went to no tunnel left by.
+func (v Verdict) LocalPorts() []uint32 {
+	var out []uint32
+	for _, o := range v.Outputs {
+		if !o.Tunnel.Remote.IsValid() {
+			out = append(out, o.Port)
+		}
+	}
+	return out
+}
+
+// Tunnels returns the tunnels copies went into.
+func (v Verdict) Tunnels() []Tunnel {
+	var out []Tunnel
+	for _, o := range v.Outputs {
+		if o.Tunnel.Remote.IsValid() {
+			out = append(out, o.Tunnel)
+		}
+	}
+	return out
+}
+
 // Answer returns the reply the bridge made of the packet, when all it did
 // was send one back out the port it came in by as an ARP reply or a
 // neighbour advertisement: the packet was answered in OVS.

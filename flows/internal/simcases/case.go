@@ -30,10 +30,6 @@ type Learn struct {
 // host is the MAC of the n-th case's local host h.
 func host(n, h byte) flowsim.MAC { return flowsim.MAC{0x02, 0x0a, 0, 0, n, h} }
 
-func eth(src, dst flowsim.MAC) flowsim.Frame {
-	return flowsim.Frame{EthSrc: src, EthDst: dst, EthType: 0x88b5}
-}
-
 func tagged(f flowsim.Frame) flowsim.Frame { f.VLAN = VLAN; return f }
 
 func untagged(f flowsim.Frame) flowsim.Frame { f.VLAN = 0; return f }

@@ -100,7 +100,7 @@ func ProbeConfig() flowsim.Config {
 
 // ProbeCases are the probes' packets, in order.
 func ProbeCases() []Case {
-	f := eth(host(100, 1), host(100, 2))
+	f := flowsim.Ethernet(host(100, 1), host(100, 2))
 	learner, learned := host(101, 1), host(101, 2)
 	return []Case{
 		{Name: "a goto_table in a resubmitted flow is followed inside the resubmit",
@@ -111,10 +111,10 @@ func ProbeCases() []Case {
 			Packet:  flowsim.FromPort(3, f),
 			Outputs: []flowsim.Output{tunnel("vxlan", VXLAN, SiteB, ProbeKey, f), tunnel("vxlan", VXLAN, Site6, ProbeKey, f)}},
 		{Name: "a learned flow is not seen by the packet that learned it",
-			Packet: flowsim.FromPort(4, eth(learner, learner)), Outputs: []flowsim.Output{out(2, eth(learner, learner))},
+			Packet: flowsim.FromPort(4, flowsim.Ethernet(learner, learner)), Outputs: []flowsim.Output{out(2, flowsim.Ethernet(learner, learner))},
 			Learned: []Learn{{ProbeLearnCookie, learner, true}}},
 		{Name: "a learned flow is seen by the next packet, which learns too",
-			Packet: flowsim.FromPort(4, eth(learned, learner)), Outputs: []flowsim.Output{out(1, eth(learned, learner))},
+			Packet: flowsim.FromPort(4, flowsim.Ethernet(learned, learner)), Outputs: []flowsim.Output{out(1, flowsim.Ethernet(learned, learner))},
 			Learned: []Learn{{ProbeLearnCookie, learned, true}}},
 	}
 }
