@@ -26,22 +26,44 @@ type builder struct {
 	next    int // goto table, or -1
 }
 
+// flow starts a flow of table. Every part the builder is given is checked
+// against the table's contract (contract.go): the first breach is kept with
+// the flow, and makes compiling it fail.
 func flow(table uint8, priority uint16) *builder {
-	return &builder{f: Flow{Table: table, Priority: priority}, next: -1}
+	b := &builder{f: Flow{Table: table, Priority: priority}, next: -1}
+	if !contracts[table].declared {
+		b.f.breach = newBreach(breachTable, uint32(table))
+	}
+	return b
+}
+
+// keep records breach br unless the flow already broke its contract.
+func (b *builder) keep(br breach) {
+	if b.f.breach == 0 {
+		b.f.breach = br
+	}
 }
 
 // match adds match fields.
 func (b *builder) match(fields ...field) *builder {
+	r := &contracts[b.f.Table]
 	for _, f := range fields {
 		b.fields = append(b.fields, f...)
+		if br := checkMatch(r, f); br != 0 {
+			b.keep(br)
+		}
 	}
 	return b
 }
 
 // apply appends actions to the flow's apply-actions instruction.
 func (b *builder) apply(actions ...action) *builder {
+	r := &contracts[b.f.Table]
 	for _, a := range actions {
 		b.actions = append(b.actions, a...)
+		if br := checkActions(contracts, r, a); br != 0 {
+			b.keep(br)
+		}
 	}
 	return b
 }
@@ -49,6 +71,7 @@ func (b *builder) apply(actions ...action) *builder {
 // goTo sets the flow's goto_table instruction.
 func (b *builder) goTo(table uint8) *builder {
 	b.next = int(table)
+	b.keep(checkGoto(&contracts[b.f.Table], b.f.Table, b.next))
 	return b
 }
 

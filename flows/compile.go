@@ -82,11 +82,15 @@ type FlowSet map[uint64]*Flow
 // message itself.
 const maxFlowModLen = MaxMessageLen - bundleAddHeaderLen
 
-// add puts f in the set, or fails when f cannot be sent (maxFlowModLen).
+// add puts f in the set, or fails when f breaks its table's contract or
+// cannot be sent (maxFlowModLen).
 // Two different flows with the same cookie (a 32-bit
 // content-hash collision within one owner) would make the set ambiguous:
 // the later one's hash is bumped until it is free, in compile order.
 func (s FlowSet) add(f *Flow) error {
+	if err := f.breach.err(f); err != nil {
+		return err
+	}
 	if n := f.WireLen(); n > maxFlowModLen {
 		_, o, _ := DecodeCookie(f.Cookie)
 		return fmt.Errorf("a flow of %s in table %s is %d bytes, over the %d a flow_mod may have in a bundle add", o, TableName(f.Table), n, maxFlowModLen)
@@ -134,7 +138,9 @@ func sortFlows(fs []*Flow) {
 
 // Compile computes every flow the desired state needs: CompileTopology and
 // every binding's CompileBinding. It is a pure function: the same Input
-// always gives the same FlowSet.
+// always gives the same FlowSet. Like them, it fails when a flow it builds
+// breaks its table's contract (contract.go), a programming error its error
+// names by table and field.
 func Compile(in *Input) (FlowSet, error) {
 	set, err := CompileTopology(in)
 	if err != nil {
@@ -218,6 +224,9 @@ func CompileBinding(networkID uint32, c *Connection, tunnelPorts map[string]uint
 	}
 	fs := bindingFlows(networkID, c, port, b)
 	for i, f := range fs {
+		if err := f.breach.err(f); err != nil {
+			return nil, err
+		}
 		if n := f.WireLen(); n > maxFlowModLen {
 			return nil, fmt.Errorf("a flow of binding %d is %d bytes, over the %d a flow_mod may have in a bundle add", b.ID, n, maxFlowModLen)
 		}

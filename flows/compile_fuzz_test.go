@@ -281,7 +281,7 @@ func checkFuzzedFlow(t *testing.T, c uint64, f *Flow, owners map[Owner]bool) {
 	if _, err := appendBundleAdd(nil, 1, openflow13.OFPBCT_ATOMIC, 1, slices.Clone(m)); err != nil {
 		t.Fatalf("flow %x cannot be sent: %v", c, err)
 	}
-	checkContract(t, f)
+	checkFlowContract(t, f)
 }
 
 // realistic tells whether in is one the API can produce: unique IDs of

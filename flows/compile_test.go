@@ -11,74 +11,35 @@ import (
 	"github.com/contiv/libOpenflow/openflow13"
 )
 
-// fieldNames names the match fields the pipeline uses, for contract checks.
-var fieldNames = map[[2]uint16]string{
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IN_PORT}:        "in_port",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_VLAN_VID}:       "vlan_vid",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_DST}:        "eth_dst",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_SRC}:        "eth_src",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ETH_TYPE}:       "eth_type",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_OP}:         "arp_op",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ARP_TPA}:        "arp_tpa",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_TUNNEL_ID}:      "tun_id",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IP_PROTO}:       "ip_proto",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_ICMPV6_TYPE}:    "icmpv6_type",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IPV6_SRC}:       "ipv6_src",
-	{openflow13.OXM_CLASS_OPENFLOW_BASIC, openflow13.OXM_FIELD_IPV6_ND_TARGET}: "nd_target",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG3}:                       "reg3",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG4}:                       "reg4",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG5}:                       "reg5",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG6}:                       "reg6",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_REG7}:                       "reg7",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV4_SRC}:               "tun_src",
-	{openflow13.OXM_CLASS_NXM_1, openflow13.NXM_NX_TUN_IPV6_SRC}:               "tun_ipv6_src",
-}
-
-// checkContract fails t when f breaks its table's declared contract.
-func checkContract(t *testing.T, f *Flow) {
+// checkFlowContract fails t when f, as its flow_mod encodes it, breaks its
+// table's contract or miscounts its size: the builder's check, run again on
+// the bytes the switch gets.
+func checkFlowContract(t *testing.T, f *Flow) {
 	t.Helper()
-	table, ok := TableByID(f.Table)
-	if !ok {
-		t.Fatalf("flow %x in undeclared table %d", f.Cookie, f.Table)
+	if err := f.breach.err(f); err != nil {
+		t.Error(err)
 	}
-	for _, m := range parseWireMatch(t, f.Match) {
-		name := fieldNames[[2]uint16{m.class, uint16(m.field)}]
-		if !contains(table.Matches, name) {
-			t.Errorf("flow %x in %s matches %q (class %#x field %d), not in the table's contract %v",
-				f.Cookie, table.Name, name, m.class, m.field, table.Matches)
-		}
-	}
+	var actions []byte
+	next := -1
 	for _, in := range parseInstructions(t, f.Instructions) {
-		if in.typ == openflow13.InstrType_GOTO_TABLE && (in.table <= f.Table || !containsTable(table.Next, in.table)) {
-			t.Errorf("flow %x in %s goes to table %d, contract allows %v", f.Cookie, table.Name, in.table, table.Next)
-		}
-		for _, a := range in.actions {
-			if a.subtype == openflow13.NXAST_RESUBMIT_TABLE && !containsTable(table.Resubmits, a.raw[12]) {
-				t.Errorf("flow %x in %s resubmits to %d, contract allows %v", f.Cookie, table.Name, a.raw[12], table.Resubmits)
+		switch in.typ {
+		case openflow13.InstrType_GOTO_TABLE:
+			next = int(in.table)
+		case openflow13.InstrType_APPLY_ACTIONS:
+			for _, a := range in.actions {
+				actions = append(actions, a.raw...)
 			}
+		default:
+			t.Errorf("flow %x has instruction %d", f.Cookie, in.typ)
 		}
+	}
+	n := int(binary.BigEndian.Uint16(f.Match[2:]))
+	if b := checkContract(contracts, f.Table, f.Match[4:n], actions, next); b != 0 {
+		t.Errorf("flow %x as encoded: %v", f.Cookie, b.err(f))
 	}
 	if n := f.WireLen(); n > MaxMessageLen || n != len(f.AddMod()) || int(binary.BigEndian.Uint16(f.AddMod()[2:])) != n {
 		t.Errorf("flow %x is %d bytes, over OpenFlow's 64 KiB or miscounted", f.Cookie, n)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func containsTable(list []uint8, id uint8) bool {
-	for _, x := range list {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 func mac(s string) net.HardwareAddr {
@@ -123,7 +84,7 @@ func mustCompile(t *testing.T, in *Input) FlowSet {
 
 func TestCompiledFlowsKeepTableContracts(t *testing.T) {
 	for _, f := range mustCompile(t, twoSites()) {
-		checkContract(t, f)
+		checkFlowContract(t, f)
 	}
 }
 

@@ -1,9 +1,11 @@
 // Package flows owns l2gwd's OpenFlow data path: the pipeline (pipeline.go,
-// read it top to bottom to know every table), the registers it uses
-// (fields.go), the cookie scheme that ties every flow to its owner
-// (cookie.go), the pure compiler from desired state to flows (compile.go),
-// the diff between desired and installed flows (diff.go), and the OpenFlow
-// session with the bridge (session.go).
+// read it top to bottom to know every table) and the check of every built
+// flow against it (contract.go), the registers it uses (fields.go), the
+// cookie scheme that ties every flow to its owner and lets installed flows
+// be compared with desired ones by cookie alone (cookie.go), the pure
+// compiler from desired state to flows (compile.go), and the OpenFlow
+// session with the bridge (session.go): bundles that apply flow_mods
+// atomically (bundle.go) and flow dumps (dump.go).
 //
 // It knows nothing of HTTP, the store or OVSDB: its input is Input, a plain
 // description of networks, connections, bindings and port numbers.

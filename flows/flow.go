@@ -16,6 +16,7 @@ type Flow struct {
 	Cookie       uint64
 	Table        uint8
 	Priority     uint16
+	breach       breach // what the flow broke of its table's contract (contract.go)
 	Match        []byte
 	Instructions []byte
 

@@ -14,9 +14,14 @@ type learnSpec struct {
 	nBits    uint16
 }
 
-// Learn spec header bits (nx_learn_spec: src type bit 13, dst type bits 11-12).
+// Learn spec header bits (nx_learn_spec: src type bit 13, dst type bits
+// 11-12, the number of bits in the others).
 const (
-	learnSpecLoad = 1 << 11
+	learnSpecLoad      = 1 << 11
+	learnSpecOutput    = 2 << 11
+	learnSpecDstMask   = 3 << 11
+	learnSpecImmediate = 1 << 13
+	learnSpecBits      = 1<<11 - 1
 )
 
 // nxastLearn2 is the subtype of NXAST_LEARN2 (OVS 2.8+), a learn action

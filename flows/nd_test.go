@@ -26,7 +26,7 @@ func TestNDResponderHasTheCanonicalShape(t *testing.T) {
 	}
 	var matched []string
 	for _, m := range parseWireMatch(t, f.Match) {
-		matched = append(matched, fieldNames[[2]uint16{m.class, uint16(m.field)}])
+		matched = append(matched, fieldKeyName(uint32(m.class)<<7|uint32(m.field)))
 		if m.field == openflow13.OXM_FIELD_IPV6_ND_TARGET && !bytes.Equal(m.value, target) {
 			t.Errorf("responder matches nd_target %x, want %v", m.value, target)
 		}

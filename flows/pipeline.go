@@ -4,8 +4,9 @@ import "fmt"
 
 // The pipeline, one table per stage. A packet from a local attachment or a
 // tunnel walks these tables in order; every table's contract (what it
-// matches, where it may go next, what happens on a miss) is declared in
-// Pipeline and checked against every compiled flow by the unit tests.
+// matches, what it writes, where it may go next, what happens on a miss) is
+// declared in Pipeline and checked against every flow when it is built
+// (contract.go): a flow that breaks it makes compiling fail.
 //
 //	Classifier ─▶ SourceLookup ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress  (ARP answered in OVS)
 //	                                                     ├─▶ NDAdvertise ─▶ ReplyToIngress  (IPv6 ND answered)
@@ -78,50 +79,69 @@ const (
 	TableReplyToIngress uint8 = 70
 )
 
-// Table is the contract of one pipeline table.
+// Table is the contract of one pipeline table. Fields are named as
+// ovs-ofctl names them (reg0-reg15 for the registers).
 type Table struct {
 	ID   uint8
 	Name string
 	// Matches lists the fields its flows may match.
 	Matches []string
+	// Loads lists the registers its flows may write (reg_load, move, pop
+	// or set_field into a register).
+	Loads []string
+	// Sets lists the other fields its flows may write (set_field, move,
+	// pop; vlan_vid also by push_vlan and pop_vlan).
+	Sets []string
 	// Next lists the tables its flows may go to (goto_table).
 	Next []uint8
 	// Resubmits lists the tables its flows may resubmit to.
 	Resubmits []uint8
+	// Learns lists the tables its flows' learn actions may add flows to;
+	// a learned flow keeps the contract of the table it is added to.
+	Learns []uint8
 	// Miss says what a packet that matches no l2gw flow meets.
 	Miss string
 }
 
-// Pipeline declares every table of the data path, in packet order.
+// Pipeline declares every table of the data path, in packet order. It is
+// read once, when the package is initialised, to check built flows: it must
+// not be changed afterwards.
 var Pipeline = []Table{
 	{ID: TableClassifier, Name: "classifier",
 		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_ipv6_src", "tun_id", "eth_src"},
-		Next:    []uint8{TableSourceLookup}, Miss: "drop"},
+		Loads:   []string{"reg4", "reg5", "reg6"}, Sets: []string{"vlan_vid"},
+		Next: []uint8{TableSourceLookup}, Miss: "drop"},
 	{ID: TableSourceLookup, Name: "source_lookup",
+		Loads: []string{"reg7"}, Sets: []string{"eth_dst", "tun_id", "tun_dst", "tun_ipv6_dst"},
 		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
 	{ID: TableLearn, Name: "learn",
 		Matches: []string{"reg6", "reg5", "reg4", "reg3", "reg2"},
-		Next:    []uint8{TableARPResponder}, Miss: "drop (a bound source from elsewhere)"},
+		Next:    []uint8{TableARPResponder}, Learns: []uint8{TableL2Lookup}, Miss: "drop (a bound source from elsewhere)"},
 	{ID: TableARPResponder, Name: "arp_responder",
 		Matches: []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa",
 			"ip_proto", "icmpv6_type", "ipv6_src", "nd_target"},
+		Sets:      []string{"eth_dst", "eth_src", "arp_op", "arp_sha", "arp_spa", "arp_tha", "arp_tpa"},
 		Next:      []uint8{TableNDAdvertise, TableForward, TableReplyToIngress},
 		Resubmits: []uint8{TableL2Lookup}, Miss: "lookup and forward"},
 	{ID: TableNDAdvertise, Name: "nd_advertise",
 		Matches:   []string{"eth_type", "ip_proto", "icmpv6_type"},
+		Sets:      []string{"ipv6_src", "ipv6_dst", "icmpv6_type", "nd_reserved", "nd_options_type", "nd_tll"},
 		Next:      []uint8{TableReplyToIngress},
 		Resubmits: []uint8{TableNDAdvertise}, Miss: "drop"},
 	{ID: TableL2Lookup, Name: "l2_lookup",
-		Matches: []string{"reg6", "eth_dst"}, Miss: "no output (flood)"},
+		Matches: []string{"reg6", "eth_dst"},
+		Loads:   []string{"reg2", "reg3", "reg7"}, Sets: []string{"tun_dst", "tun_ipv6_dst", "tun_id"},
+		Miss: "no output (flood)"},
 	{ID: TableForward, Name: "forward",
 		Matches: []string{"reg5", "reg7"},
 		Next:    []uint8{TableFlood, TableEgress}, Miss: "egress"},
 	{ID: TableFlood, Name: "flood",
-		Matches: []string{"reg6", "reg5"}, Miss: "drop"},
+		Matches: []string{"reg6", "reg5"}, Sets: []string{"vlan_vid", "tun_dst", "tun_ipv6_dst", "tun_id"},
+		Miss: "drop"},
 	{ID: TableEgress, Name: "egress",
-		Matches: []string{"reg6", "reg7"}, Miss: "drop"},
+		Matches: []string{"reg6", "reg7"}, Sets: []string{"vlan_vid"}, Miss: "drop"},
 	{ID: TableReplyToIngress, Name: "reply_to_ingress",
-		Matches: []string{"reg6", "in_port"}, Miss: "drop"},
+		Matches: []string{"reg6", "in_port"}, Sets: []string{"vlan_vid"}, Miss: "drop"},
 }
 
 // TableByID returns the contract of table id.

@@ -175,7 +175,7 @@ func TestIPv6GatewayFlows(t *testing.T) {
 	set := mustCompile(t, in)
 	var admitted, unicast bool
 	for _, f := range set {
-		checkContract(t, f)
+		checkFlowContract(t, f)
 		_, owner, _ := DecodeCookie(f.Cookie)
 		switch {
 		case f.Table == TableClassifier && owner == Owner{Kind: KindConnection, ID: 2}:

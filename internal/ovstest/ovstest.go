@@ -7,14 +7,11 @@ package ovstest
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -219,6 +216,15 @@ func (o *OVS) Ofctl(t testing.TB, args ...string) string {
 	return out
 }
 
+// AddControlledBridge adds bridge name as l2gwd drives one: userspace
+// datapath, OpenFlow 1.3, fail mode secure, controller target.
+func (o *OVS) AddControlledBridge(t testing.TB, name, target string) {
+	t.Helper()
+	o.Vsctl(t, "add-br", name, "--",
+		"set", "bridge", name, "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
+		"set-controller", name, target)
+}
+
 // Appctl runs ovs-appctl against one of the instance's daemons
 // ("ovs-vswitchd" or "ovsdb-server"), failing t on error.
 func (o *OVS) Appctl(t testing.TB, daemon string, args ...string) string {
@@ -230,49 +236,11 @@ func (o *OVS) Appctl(t testing.TB, daemon string, args ...string) string {
 	return out
 }
 
-// StartIsolated is Start in a network namespace of its own, made for t and
-// deleted when it ends: the userspace datapaths of instances that share a
-// namespace collide on its "ovs-netdev" device.
+// StartIsolated is Start in a network namespace of its own (NetNS), made
+// for t and deleted when it ends: the userspace datapaths of instances
+// that share a namespace collide on its "ovs-netdev" device.
 func StartIsolated(t testing.TB) *OVS {
 	t.Helper()
 	Require(t)
-	ns := fmt.Sprintf("l2gw-ovs-%d-%d", os.Getpid(), isolated.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	return Start(t, ns)
+	return Start(t, NetNS(t, "l2gw-ovs"))
 }
-
-var isolated atomic.Int32
-
-// RelayController returns a controller target ("unix:PATH") for the
-// instance's bridges that reaches the TCP address addr in the test's own
-// namespace: every connection made to it is relayed to addr, until t ends.
-func (o *OVS) RelayController(t testing.TB, addr string) string {
-	t.Helper()
-	sock := filepath.Join(o.Dir, fmt.Sprintf("controller-%d.sock", relays.Add(1)))
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", addr)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return "unix:" + sock
-}
-
-var relays atomic.Int32
