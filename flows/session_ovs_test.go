@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,8 +25,9 @@ const (
 
 // lab is a private OVS with bridge br0 connected to a Session.
 type lab struct {
-	ovs *ovstest.OVS
-	s   *Session
+	ovs   *ovstest.OVS
+	s     *Session
+	relay *ovstest.Relay // the switch's connection to s
 }
 
 // startLab runs OVS in a network namespace of its own (netdev datapaths of
@@ -38,13 +36,9 @@ type lab struct {
 // TCP port.
 func startLab(t *testing.T) *lab {
 	t.Helper()
-	ns := fmt.Sprintf("l2gw-flows-%d-%d", os.Getpid(), labs.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := ovstest.NetNS(t, "l2gw-flows")
 	o := ovstest.Start(t, ns)
-	addr := freeAddr(t)
+	addr := ovstest.FreeAddr(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := Listen(addr, log)
 	if err != nil {
@@ -52,52 +46,13 @@ func startLab(t *testing.T) *lab {
 	}
 	t.Cleanup(s.Close)
 	sock := filepath.Join(o.Dir, "controller.sock")
-	relay(t, sock, addr)
+	relay := ovstest.RelayController(t, sock, addr)
 	o.Vsctl(t, "add-br", "br0", "--",
 		"set", "bridge", "br0", "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
 		"set-controller", "br0", "unix:"+sock)
-	l := &lab{ovs: o, s: s}
+	l := &lab{ovs: o, s: s, relay: relay}
 	l.waitEvent(t, true)
 	return l
-}
-
-var labs atomic.Int32
-
-// relay forwards every connection made to the unix socket sock to the TCP
-// address addr, until the test ends.
-func relay(t *testing.T, sock, addr string) {
-	t.Helper()
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", addr)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-// freeAddr returns a loopback TCP address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitEvent waits for the connection event that says connected.
