@@ -2,8 +2,10 @@
 // read it top to bottom to know every table), the registers it uses
 // (fields.go), the cookie scheme that ties every flow to its owner
 // (cookie.go), the pure compiler from desired state to flows (compile.go),
-// the diff between desired and installed flows (diff.go), and the OpenFlow
-// session with the bridge (session.go).
+// the diff between desired and installed flows (diff.go), the OpenFlow
+// session with the bridge (session.go), and the watch of the MACs the
+// bridge learns on its local ports, fed by OVS's flow monitor (macwatch.go,
+// mactable.go, monitor.go).
 //
 // It knows nothing of HTTP, the store or OVSDB: its input is Input, a plain
 // description of networks, connections, bindings and port numbers.
