@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -27,9 +26,9 @@ type ovsDaemon struct {
 	stop    func()
 }
 
-// ovsSite is one bridge of a private Open vSwitch, its OVSDB client and
+// daemonSite is one bridge of a private Open vSwitch, its OVSDB client and
 // what a daemon needs to drive it.
-type ovsSite struct {
+type daemonSite struct {
 	ovs    *ovstest.OVS
 	db     *ovsdb.Client
 	addr   string // the OpenFlow listener's address
@@ -37,15 +36,11 @@ type ovsSite struct {
 	dir    string // the daemon's data directory
 }
 
-func newOVSSite(t *testing.T) *ovsSite {
+func newDaemonSite(t *testing.T) *daemonSite {
 	t.Helper()
 	o := ovstest.StartIsolated(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := ovstest.FreeAddr(t)
+	target, _ := o.Controller(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	db, err := ovsdb.Dial(ctx, o.Endpoint(), slog.New(slog.DiscardHandler))
@@ -53,11 +48,11 @@ func newOVSSite(t *testing.T) *ovsSite {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	return &ovsSite{ovs: o, db: db, addr: addr, target: o.RelayController(t, addr), dir: t.TempDir()}
+	return &daemonSite{ovs: o, db: db, addr: addr, target: target, dir: t.TempDir()}
 }
 
 // start runs a daemon on the site's store with opts.
-func (site *ovsSite) start(t *testing.T, opts Options) *ovsDaemon {
+func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 	t.Helper()
 	state, err := Open(site.dir, opts)
 	if err != nil {
@@ -166,7 +161,7 @@ func trace(t *testing.T, o *ovstest.OVS, packet string) string {
 // origin told before stays on a real bridge, untouched, until the origin is
 // synced; then exactly what it did not tell again goes.
 func TestRestartHoldsADynamicOriginsFlowsOnOVS(t *testing.T) {
-	site := newOVSSite(t)
+	site := newDaemonSite(t)
 	opts := feedOptions(0)
 	d := site.start(t, opts)
 	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))

@@ -99,7 +99,10 @@ func (s *Session) applyBundle(ctx context.Context, sw *ofctrl.OFSwitch, conn net
 		}
 		return n, failed
 	}
-	if err := tx.Commit(); err != nil {
+	ownDone := s.macs.expectOwnDeletes(st.mods.at(0).xid, st.mods.at(n-1).xid, st.learnedDeletes)
+	err := tx.Commit()
+	ownDone()
+	if err != nil {
 		// A mod that fails at commit is reported before the commit reply.
 		return n, fmt.Errorf("commit bundle: %w", errors.Join(err, rejection(&st.mods, st.mods.len(), s.watchedErrors())))
 	}
@@ -158,6 +161,7 @@ func (s *Session) stopWatchingErrors() {
 
 // recordError collects e if a bundle is being sent.
 func (s *Session) recordError(e switchError) {
+	s.macs.refused(e)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.errs != nil {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/contiv/libOpenflow/openflow13"
 )
 
 // chunkLen is about how many bytes of bundle-add messages go to the switch
@@ -70,6 +72,9 @@ type sendStats struct {
 	sent   int           // of mods, how many went to the switch
 	bytes  int           // written
 	send   time.Duration // from the first mod produced to the last byte written
+	// learnedDeletes are the cookies of the learned entries the mods
+	// delete.
+	learnedDeletes []uint64
 }
 
 // chunkWriter writes chunks to the switch connection on its own goroutine
@@ -169,7 +174,11 @@ func sendBundleAdds(ctx context.Context, conn net.Conn, open func() (uint32, err
 			failed = fmt.Errorf("mod %d: %w", st.mods.len(), err)
 			return false
 		}
-		st.mods.add(newSentMod(m))
+		sm := newSentMod(m)
+		st.mods.add(sm)
+		if m[25] == openflow13.FC_DELETE && sm.cookie>>tagShift == TagLearned {
+			st.learnedDeletes = append(st.learnedDeletes, sm.cookie)
+		}
 		return true
 	}
 	if err := src(emit); err != nil && failed == nil {

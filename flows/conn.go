@@ -57,7 +57,9 @@ func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
 	if tc, ok := conn.(*tls.Conn); ok && !tlsHandshake(tc, log) {
 		return
 	}
-	stream := util.NewMessageStream(&errorScanner{Conn: conn, onError: s.recordError}, openflow13Parser{})
+	tap := &inboundTap{Conn: conn, onError: s.recordError}
+	s.macs.attach(tap)
+	stream := util.NewMessageStream(tap, openflow13Parser{})
 	hello, err := common.NewHello(int(openflow13.VERSION))
 	if err != nil {
 		log.Error("openflow hello", "err", err)
@@ -79,7 +81,7 @@ func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
 				stream.Version = m.Version
 				stream.Outbound <- openflow13.NewFeaturesRequest()
 			case *openflow13.SwitchFeatures:
-				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s, conn: conn}, nil, ctrlID)
+				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s, conn: conn, tap: tap}, nil, ctrlID)
 				return
 			case *openflow13.ErrorMsg:
 				log.Error("openflow handshake refused", "err", ofctrl.GetErrorMessage(m.Type, m.Code, 0))
@@ -108,23 +110,33 @@ func (e switchError) String() string {
 	return ofctrl.GetErrorMessage(e.typ, e.code, e.vendor)
 }
 
-// errorScanner wraps the switch connection and reports every OpenFlow error
-// message as its bytes are read, in the order the switch sent them: an error
-// about a bundled flow_mod is known before the reply to the bundle's close
-// request, which the switch sends after it. (libOpenflow parses messages on
-// many goroutines, so parsed messages lose that order.)
-type errorScanner struct {
+// inboundTap wraps the switch connection and sees the bytes of every
+// inbound message in the order the switch sent them, as libOpenflow's one
+// reader reads them (libOpenflow then parses messages on many goroutines,
+// which loses that order). It reports every OpenFlow error message: an
+// error about a bundled flow_mod is known before the reply to the bundle's
+// close request, which the switch sends after it. And it hands over whole,
+// in order, the messages keep asks for (the flow monitor's, see macTable).
+type inboundTap struct {
 	net.Conn
 	onError func(switchError)
+	// keep is asked, with each message's header, whether to hand the whole
+	// message to onMessage; nil keeps none. onMessage must not keep msg,
+	// which is reused. Both run on the connection's reader: they must not
+	// block.
+	keep      func(header []byte) bool
+	onMessage func(msg []byte)
 
-	head [ofpExpErrorLen]byte // header, error type and code, experimenter id
-	seen int                  // bytes of the current message read so far
-	size int                  // length of the current message once its header is read
-	want int                  // bytes of it to keep in head
+	head    [ofpExpErrorLen]byte // header, error type and code, experimenter id
+	msg     []byte               // the message being kept
+	keeping bool                 // the current message is kept in msg
+	seen    int                  // bytes of the current message read so far
+	size    int                  // length of the current message once its header is read
+	want    int                  // bytes of it to keep in head
 }
 
 // Read reads from the connection and scans what it read.
-func (c *errorScanner) Read(p []byte) (int, error) {
+func (c *inboundTap) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.scan(p[:n])
 	return n, err
@@ -136,7 +148,7 @@ const (
 	ofpExpErrorLen = 16 // and the experimenter id
 )
 
-func (c *errorScanner) scan(b []byte) {
+func (c *inboundTap) scan(b []byte) {
 	for len(b) > 0 {
 		if c.size == 0 {
 			k := copy(c.head[c.seen:ofpHeaderLen], b)
@@ -145,11 +157,7 @@ func (c *errorScanner) scan(b []byte) {
 			if c.seen < ofpHeaderLen {
 				return
 			}
-			c.size = max(int(binary.BigEndian.Uint16(c.head[2:4])), ofpHeaderLen)
-			c.want = 0
-			if c.head[1] == openflow13.Type_Error {
-				c.want = min(ofpExpErrorLen, c.size)
-			}
+			c.start()
 		}
 		if c.seen < c.want {
 			k := copy(c.head[c.seen:c.want], b)
@@ -158,19 +166,37 @@ func (c *errorScanner) scan(b []byte) {
 			if c.seen == c.want {
 				c.report()
 			}
-			continue
 		}
 		k := min(len(b), c.size-c.seen)
+		if c.keeping {
+			c.msg = append(c.msg, b[:k]...)
+		}
 		c.seen += k
 		b = b[k:]
 		if c.seen == c.size {
+			if c.keeping {
+				c.onMessage(c.msg)
+			}
 			c.seen, c.size = 0, 0
 		}
 	}
 }
 
+// start sets up the reading of the message whose header is in head.
+func (c *inboundTap) start() {
+	c.size = max(int(binary.BigEndian.Uint16(c.head[2:4])), ofpHeaderLen)
+	c.want, c.keeping = 0, false
+	switch {
+	case c.head[1] == openflow13.Type_Error:
+		c.want = min(ofpExpErrorLen, c.size)
+	case c.keep != nil && c.keep(c.head[:ofpHeaderLen]):
+		c.keeping = true
+		c.msg = append(c.msg[:0], c.head[:ofpHeaderLen]...)
+	}
+}
+
 // report hands the error message kept in head to onError.
-func (c *errorScanner) report() {
+func (c *inboundTap) report() {
 	if c.want < ofpErrorLen {
 		return // too short to be an error message; libOpenflow will complain
 	}

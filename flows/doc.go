@@ -3,9 +3,11 @@
 // flow against it (contract.go), the registers it uses (fields.go), the
 // cookie scheme that ties every flow to its owner and lets installed flows
 // be compared with desired ones by cookie alone (cookie.go), the pure
-// compiler from desired state to flows (compile.go), and the OpenFlow
-// session with the bridge (session.go): bundles that apply flow_mods
-// atomically (bundle.go) and flow dumps (dump.go).
+// compiler from desired state to flows (compile.go), the OpenFlow session
+// with the bridge (session.go): bundles that apply flow_mods atomically
+// (bundle.go) and flow dumps (dump.go), and the watch of the MACs the
+// bridge learns on its local ports, fed by OVS's flow monitor (macwatch.go,
+// mactable.go, monitor.go).
 //
 // It knows nothing of HTTP, the store or OVSDB: its input is Input, a plain
 // description of networks, connections, bindings and port numbers.

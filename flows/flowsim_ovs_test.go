@@ -117,7 +117,8 @@ func startSimLab(t *testing.T, set flows.FlowSet, ports []labPort) *simLab {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	o.AddControlledBridge(t, "br0", o.RelayController(t, addr))
+	target, _ := o.Controller(t, addr)
+	o.AddControlledBridge(t, "br0", target)
 	var args []string
 	for _, p := range ports {
 		args = append(args, "--", "add-port", "br0", p.name, "--", "set", "interface", p.name, "type="+p.typ, fmt.Sprintf("ofport_request=%d", p.port))

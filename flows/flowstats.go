@@ -10,15 +10,25 @@ import (
 )
 
 // openflow13Parser parses the switch's OpenFlow 1.3 messages: flow-stats
-// replies itself (see parseFlowStatsReply), everything else with libOpenflow.
+// replies itself (see parseFlowStatsReply), flow monitor replies not at all
+// (the session reads them in order off the connection, see inboundTap),
+// everything else with libOpenflow.
 type openflow13Parser struct{}
 
 // Parse decodes one message. It runs on libOpenflow's parser goroutines and
 // must not keep b, which is reused.
 func (openflow13Parser) Parse(b []byte) (util.Message, error) {
-	if len(b) >= 10 && b[1] == openflow13.Type_MultiPartReply &&
-		binary.BigEndian.Uint16(b[8:10]) == openflow13.MultipartType_Flow {
-		return parseFlowStatsReply(b)
+	if len(b) >= multipartHeaderLen && b[1] == openflow13.Type_MultiPartReply {
+		switch binary.BigEndian.Uint16(b[8:10]) {
+		case openflow13.MultipartType_Flow:
+			return parseFlowStatsReply(b)
+		case openflow13.MultipartType_Experimenter:
+			// libOpenflow's decoder panics on experimenter replies: hand
+			// ofctrl the header only.
+			rep := &openflow13.MultipartReply{Type: openflow13.MultipartType_Experimenter,
+				Flags: binary.BigEndian.Uint16(b[10:12])}
+			return rep, rep.Header.UnmarshalBinary(b)
+		}
 	}
 	return openflow13.Parse(b)
 }
@@ -160,18 +170,39 @@ func learnedPort(ins []byte) uint16 {
 	return 0
 }
 
+// OXM headers of the match fields learned entries match.
+var (
+	ethDstHeader = fieldHeader("OXM_OF_ETH_DST")
+	reg6Header   = fieldHeader("NXM_NX_REG6")
+)
+
 // oxmEthDst returns the OXM_OF_ETH_DST value among the OXM fields oxm
 // (masked or not), and whether there is one. It allocates nothing.
 func oxmEthDst(oxm []byte) ([6]byte, bool) {
+	v, ok := oxmField(oxm, ethDstHeader)
+	if !ok || len(v) != 6 {
+		return [6]byte{}, false
+	}
+	return [6]byte(v), true
+}
+
+// oxmField returns the value of the field of header's class and field
+// among the OXM fields oxm (without its mask when masked), and whether
+// there is one. It allocates nothing.
+func oxmField(oxm []byte, header uint32) ([]byte, bool) {
 	for len(oxm) >= 4 {
-		class, field, n := binary.BigEndian.Uint16(oxm[0:2]), oxm[2]>>1, int(oxm[3])
+		h, n := binary.BigEndian.Uint32(oxm[0:4]), int(oxm[3])
 		if len(oxm) < 4+n {
-			return [6]byte{}, false
+			return nil, false
 		}
-		if class == openflow13.OXM_CLASS_OPENFLOW_BASIC && field == openflow13.OXM_FIELD_ETH_DST && n >= 6 {
-			return [6]byte(oxm[4:10]), true
+		if h>>9 == header>>9 { // class and field; not the mask bit and length
+			v := oxm[4 : 4+n]
+			if h&(1<<8) != 0 {
+				v = v[:n/2]
+			}
+			return v, true
 		}
 		oxm = oxm[4+n:]
 	}
-	return [6]byte{}, false
+	return nil, false
 }

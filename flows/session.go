@@ -31,6 +31,7 @@ type Session struct {
 	events   chan Event
 
 	applyMu sync.Mutex // one bundle at a time
+	macs    *macTable  // the MACs learned on local ports (WatchLocalMACs)
 
 	mu      sync.Mutex
 	sw      *ofctrl.OFSwitch       // current connection, nil when none
@@ -65,6 +66,7 @@ func listen(addr string, conf *tls.Config, log *slog.Logger) (*Session, error) {
 		listener: l,
 		events:   make(chan Event, eventBuffer),
 		replies:  make(map[uint32]*replyParts),
+		macs:     newMACTable(log),
 	}
 	go s.serve(l)
 	log.Info("openflow listening", "addr", l.Addr().String(), "tls", conf != nil)
@@ -106,11 +108,14 @@ func (s *Session) Close() {
 type switchApp struct {
 	s    *Session
 	conn net.Conn
+	tap  *inboundTap // conn as libOpenflow reads it
 }
 
-// SwitchConnected makes sw the session's switch.
+// SwitchConnected arms the connection's learned-MAC monitor, then makes sw
+// the session's switch: the monitor is armed before any bundle is sent.
 func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 	s := a.s
+	s.macs.arm(a.tap, sw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sw, s.conn = sw, a.conn
@@ -121,6 +126,7 @@ func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 // SwitchDisconnected forgets sw unless a newer connection already replaced it.
 func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
 	s := a.s
+	s.macs.detach(a.tap)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sw != sw {

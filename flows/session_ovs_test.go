@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +24,9 @@ const (
 
 // lab is a private OVS with bridge br0 connected to a Session.
 type lab struct {
-	ovs *ovstest.OVS
-	s   *Session
+	ovs   *ovstest.OVS
+	s     *Session
+	relay *ovstest.Relay // the switch's connection to s
 }
 
 // startLab runs OVS in a network namespace of its own (netdev datapaths of
@@ -36,30 +36,18 @@ type lab struct {
 func startLab(t *testing.T) *lab {
 	t.Helper()
 	o := ovstest.Start(t, ovstest.NetNS(t, "l2gw-flows"))
-	addr := freeAddr(t)
+	addr := ovstest.FreeAddr(t)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := Listen(addr, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	o.AddControlledBridge(t, "br0", o.RelayController(t, addr))
-	l := &lab{ovs: o, s: s}
+	target, relay := o.Controller(t, addr)
+	o.AddControlledBridge(t, "br0", target)
+	l := &lab{ovs: o, s: s, relay: relay}
 	l.waitEvent(t, true)
 	return l
-}
-
-var labs atomic.Int32
-
-// freeAddr returns a loopback TCP address nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitEvent waits for the connection event that says connected.

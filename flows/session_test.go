@@ -267,7 +267,7 @@ func ofMessage(typ uint8, xid uint32, body ...byte) []byte {
 	return append(b, body...)
 }
 
-func TestErrorScannerFindsErrorsAcrossReads(t *testing.T) {
+func TestInboundTapFindsErrorsAcrossReads(t *testing.T) {
 	var stream []byte
 	stream = append(stream, ofMessage(openflow13.Type_EchoRequest, 1)...)
 	// bad instruction (3), bad table id (2), with the start of the offending request
@@ -279,7 +279,7 @@ func TestErrorScannerFindsErrorsAcrossReads(t *testing.T) {
 
 	for _, chunk := range []int{1, 3, 7, 13, len(stream)} {
 		var got []switchError
-		c := &errorScanner{onError: func(e switchError) { got = append(got, e) }}
+		c := &inboundTap{onError: func(e switchError) { got = append(got, e) }}
 		for b := stream; len(b) > 0; {
 			k := min(chunk, len(b))
 			c.scan(b[:k])

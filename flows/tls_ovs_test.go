@@ -4,16 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/l2gw/l2gw/internal/ovstest"
 	"github.com/l2gw/l2gw/internal/testpki"
@@ -32,18 +26,14 @@ type tlsLab struct {
 // points br0 at the session. It does not wait for the switch to connect.
 func startTLSLab(t *testing.T, p *testPKI, sw testpki.Files) *tlsLab {
 	t.Helper()
-	ns := fmt.Sprintf("l2gw-flows-tls-%d-%d", os.Getpid(), labs.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := ovstest.NetNS(t, "l2gw-flows-tls")
 	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip -n %s link set lo up: %v: %s", ns, err, out)
 	}
 	o := ovstest.Start(t, ns)
 	logs := &logBuffer{}
 	var s *Session
-	inNetNS(t, ns, func() (err error) {
+	ovstest.InNetNS(t, ns, func() (err error) {
 		s, err = ListenTLS("127.0.0.1:0", p.listenerFiles(), logs.logger())
 		return err
 	})
@@ -54,43 +44,6 @@ func startTLSLab(t *testing.T, p *testPKI, sw testpki.Files) *tlsLab {
 		"set", "bridge", "br0", "datapath_type=netdev", "protocols=OpenFlow13", "fail_mode=secure", "--",
 		"set-controller", "br0", target)
 	return &tlsLab{lab: lab{ovs: o, s: s}, logs: logs}
-}
-
-// inNetNS runs open on an OS thread inside network namespace ns, so the
-// sockets it opens live there. The thread goes back to the test's own
-// namespace afterwards, or is discarded if it cannot.
-func inNetNS(t *testing.T, ns string, open func() error) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			done <- err
-			return // the goroutine ends locked: its thread is discarded
-		}
-		defer home.Close()
-		target, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			done <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("enter network namespace %s: %w", ns, err)
-			return
-		}
-		openErr := open()
-		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("leave network namespace %s: %w", ns, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- openErr
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestTLSOVSConnectsAndFlowsGoOverTLS(t *testing.T) {

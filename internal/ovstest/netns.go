@@ -2,22 +2,23 @@ package ovstest
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
-var namespaces atomic.Int32
+var netnsCount atomic.Int32
 
-// NetNS creates a network namespace of its own for t, named prefix-PID-N,
-// and deletes it when t ends.
+// NetNS creates a network namespace of its own for the test, named after
+// prefix, the process and a counter, and deletes it when the test ends.
 func NetNS(t testing.TB, prefix string) string {
 	t.Helper()
-	ns := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), namespaces.Add(1))
+	ns := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), netnsCount.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
 	}
@@ -25,32 +26,39 @@ func NetNS(t testing.TB, prefix string) string {
 	return ns
 }
 
-// RelayController relays every connection made to a unix socket in the
-// instance's directory to the TCP address addr, until t ends, and returns
-// the socket as a controller target ("unix:PATH"). An OVS in a namespace
-// of its own reaches a controller listening in the test's namespace so.
-func (o *OVS) RelayController(t testing.TB, addr string) string {
+// InNetNS runs fn on an OS thread that entered the network namespace ns;
+// sockets it opens live there. The thread goes back to the test's own
+// namespace afterwards, or is discarded if it cannot. An error fails t.
+func InNetNS(t testing.TB, ns string, fn func() error) {
 	t.Helper()
-	sock := filepath.Join(o.Dir, "controller.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- err
+			return // the goroutine ends locked: its thread is discarded
+		}
+		defer home.Close()
+		target, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("enter network namespace %s: %w", ns, err)
+			return
+		}
+		fnErr := fn()
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("leave network namespace %s: %w", ns, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- fnErr
+	}()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", addr)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return "unix:" + sock
 }

@@ -1,0 +1,132 @@
+package ovstest
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Host is the far end of a veth pair whose near end is a port of one of
+// the instance's bridges: frames it sends enter the switch on that port,
+// as a host's would.
+type Host struct {
+	Name string // its interface, in the instance's namespace
+	Port string // the bridge port
+	fd   int    // AF_PACKET socket bound to Name
+}
+
+// AddHost creates the veth pair name—port in the instance's namespace
+// (which it must have), adds port to bridge and returns the host, removed
+// when the test ends.
+func (o *OVS) AddHost(t testing.TB, bridge, name, port string) *Host {
+	t.Helper()
+	if o.NetNS == "" {
+		t.Fatal("AddHost needs an instance in a network namespace of its own")
+	}
+	// Without IPv6 the host's kernel sends nothing of its own (router and
+	// neighbour solicitations, MLD reports): only the frames Send sends.
+	for _, args := range [][]string{
+		{"ip", "link", "add", name, "type", "veth", "peer", "name", port},
+		{"sysctl", "-qw", "net.ipv6.conf." + name + ".disable_ipv6=1"},
+		{"sysctl", "-qw", "net.ipv6.conf." + port + ".disable_ipv6=1"},
+		{"ip", "link", "set", name, "up"},
+		{"ip", "link", "set", port, "up"},
+	} {
+		if _, err := o.Exec(args[0], args[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o.Vsctl(t, "add-port", bridge, port)
+	h := &Host{Name: name, Port: port, fd: -1}
+	InNetNS(t, o.NetNS, func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0) // sends only
+		if err != nil {
+			return fmt.Errorf("packet socket: %w", err)
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifi.Index}); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("bind a packet socket to %s: %w", name, err)
+		}
+		h.fd = fd
+		return nil
+	})
+	t.Cleanup(func() { unix.Close(h.fd) })
+	return h
+}
+
+// Send sends frame (a whole Ethernet frame) into the switch and returns
+// when it was handed to the kernel.
+func (h *Host) Send(t testing.TB, frame []byte) time.Time {
+	t.Helper()
+	at := time.Now()
+	if _, err := unix.Write(h.fd, frame); err != nil {
+		t.Fatalf("send a frame from %s: %v", h.Name, err)
+	}
+	return at
+}
+
+// Keep sends frame every interval, as a host that keeps talking does,
+// until stop is called (or the test ends).
+func (h *Host) Keep(t testing.TB, frame []byte, interval time.Duration) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				unix.Write(h.fd, frame)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); <-stopped }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// Frame builds an Ethernet frame from src to dst of EtherType 0x88b5
+// (IEEE 802's local experimental type, which no host stack answers),
+// tagged with vlan unless it is 0.
+func Frame(src, dst string, vlan uint16) []byte {
+	f := make([]byte, 12, 64)
+	for i, mac := range []string{dst, src} {
+		hw, err := net.ParseMAC(mac)
+		if err != nil || len(hw) != 6 {
+			panic(fmt.Sprintf("ovstest: bad MAC %q", mac))
+		}
+		copy(f[6*i:], hw)
+	}
+	if vlan != 0 {
+		f = append(f, 0x81, 0x00, byte(vlan>>8), byte(vlan))
+	}
+	f = append(f, 0x88, 0xb5)
+	return f[:cap(f)]
+}
+
+// OFPort returns port's ofport on its bridge.
+func (o *OVS) OFPort(t testing.TB, port string) uint32 {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out := strings.TrimSpace(o.Vsctl(t, "get", "interface", port, "ofport"))
+		var n int64
+		if _, err := fmt.Sscan(out, &n); err == nil && n > 0 {
+			return uint32(n)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %s has no ofport (%q)", port, out)
+		}
+	}
+}
