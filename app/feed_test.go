@@ -119,9 +119,13 @@ func (l *feedLab) restart(t *testing.T, opts Options) {
 	}
 }
 
+// feedPorts are the bridge's ofports in the feed tests.
+func feedPorts() map[string]uint32 {
+	return map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}
+}
+
 func feedReconciler(state *State, sw Switch) *Reconciler {
-	br := &fixedBridge{ports: map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}}
-	return NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, br)
+	return NewReconciler(ReconcilerConfig{Bridge: "br-int"}, state, sw, &fixedBridge{ports: feedPorts()})
 }
 
 // remoteMACs lists network's remote MACs as "MAC origin state" lines.

@@ -36,7 +36,8 @@ var (
 	SiteC     = netip.MustParseAddr("198.51.100.3")    // gre 7, not flooded
 	SiteD     = netip.MustParseAddr("198.51.100.4")    // vxlan 5005, not flooded: its learning hits the limit
 	Site6     = netip.MustParseAddr("2001:db8:0:2::1") // geneve 5003, flooded
-	Gateways  = []netip.Addr{SiteB, SiteC, SiteD, Site6}
+	SiteE     = netip.MustParseAddr("198.51.100.5")    // vxlan 5006, named by EVPN (a dynamic origin), not flooded
+	Gateways  = []netip.Addr{SiteB, SiteC, SiteD, Site6, SiteE}
 )
 
 // Bound MACs and addresses. 192.0.2.21 and 2001:db8::21 are bound in both
@@ -48,6 +49,11 @@ var (
 	BoundIP  = flowsim.MustIP4("192.0.2.21")
 	BoundIP6 = flowsim.MustIP6("2001:db8::21")
 	Bound6IP = flowsim.MustIP4("192.0.2.31")
+	// Remote MACs EVPN told: one behind site e, one behind site b (through
+	// the API's connection to it). They are not pinned.
+	RemoteE   = flowsim.MustMAC("02:0e:00:00:00:01")
+	RemoteEIP = flowsim.MustIP4("192.0.2.51")
+	RemoteB   = flowsim.MustMAC("02:0b:00:00:00:05")
 )
 
 // Input is the site: network 1 with an untagged and a tagged attachment
@@ -58,15 +64,19 @@ func Input() *flows.Input {
 	return &flows.Input{
 		TunnelPorts: map[string]uint32{"vxlan": VXLAN, "gre": GRE, "geneve": Geneve},
 		LearnLimit:  LearnLimit,
+		Dynamic:     true,
 		Networks: []flows.Network{
 			{ID: 1, Attachments: []flows.Attachment{{OFPort: Port1}, {OFPort: Port3, VLAN: VLAN}},
 				Connections: []flows.Connection{
 					{ID: 1, NetworkType: "vxlan", RemoteIP: ip(SiteB), SegmentationID: 5001, Flood: true,
-						Bindings: []flows.Binding{{ID: 1, MAC: BoundB1, IPv4: []net.IP{BoundIP[:]}, IPv6: []net.IP{BoundIP6[:]}}}},
+						Bindings: []flows.Binding{{ID: 1, MAC: BoundB1, IPv4: []net.IP{BoundIP[:]}, IPv6: []net.IP{BoundIP6[:]}},
+							{ID: 8, Origin: flows.OriginEVPN, MAC: RemoteB}}},
 					{ID: 2, NetworkType: "gre", RemoteIP: ip(SiteC), SegmentationID: 7},
 					{ID: 3, NetworkType: "geneve", RemoteIP: ip(Site6), SegmentationID: 5003, Flood: true,
 						Bindings: []flows.Binding{{ID: 3, MAC: Bound6, IPv4: []net.IP{Bound6IP[:]}}}},
 					{ID: 5, NetworkType: "vxlan", RemoteIP: ip(SiteD), SegmentationID: 5005},
+					{ID: 6, Origin: flows.OriginEVPN, NetworkType: "vxlan", RemoteIP: ip(SiteE), SegmentationID: 5006,
+						Bindings: []flows.Binding{{ID: 7, Origin: flows.OriginEVPN, MAC: RemoteE, IPv4: []net.IP{RemoteEIP[:]}}}},
 				}},
 			{ID: 2, Attachments: []flows.Attachment{{OFPort: Port2}},
 				Connections: []flows.Connection{
@@ -236,6 +246,24 @@ func Cases() []Case {
 			Before:  limited,
 			Packet:  flowsim.FromPort(Port1, flowsim.Ethernet(host(30, 1), flowsim.MustMAC("02:0f:00:00:1c:03"))),
 			Outputs: flood1(Port1, flowsim.Ethernet(host(30, 1), flowsim.MustMAC("02:0f:00:00:1c:03"))), Learned: []Learn{local(1, host(30, 1))}},
+		{Name: "unicast to EVPN's remote MAC goes into the tunnel to its endpoint",
+			Packet:  flowsim.FromPort(Port1, flowsim.Ethernet(host(32, 1), RemoteE)),
+			Outputs: []flowsim.Output{tunnel("vxlan", VXLAN, SiteE, 5006, flowsim.Ethernet(host(32, 1), RemoteE))}, Learned: []Learn{local(1, host(32, 1))}},
+		{Name: "ARP for EVPN's remote MAC's address is answered",
+			Packet:  flowsim.FromPort(Port3, tagged(flowsim.ARPRequest(host(33, 1), spa, RemoteEIP))),
+			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(RemoteE, host(33, 1), spa, RemoteEIP)))}, Learned: []Learn{local(1, host(33, 1))}},
+		{Name: "a frame from EVPN's endpoint is admitted, and its remote source is not learned",
+			Packet:  fromTunnel(VXLAN, SiteE, 5006, flowsim.Ethernet(RemoteE, bcast)),
+			Outputs: []flowsim.Output{out(Port1, flowsim.Ethernet(RemoteE, bcast)), out(Port3, tagged(flowsim.Ethernet(RemoteE, bcast)))}},
+		{Name: "EVPN's remote MAC from another gateway passes unlearned (not pinned)",
+			Packet:  fromTunnel(VXLAN, SiteB, 5001, flowsim.Ethernet(RemoteE, bcast)),
+			Outputs: []flowsim.Output{out(Port1, flowsim.Ethernet(RemoteE, bcast)), out(Port3, tagged(flowsim.Ethernet(RemoteE, bcast)))}},
+		{Name: "EVPN's remote MAC behind the API's gateway passes unlearned",
+			Packet:  fromTunnel(VXLAN, SiteB, 5001, flowsim.Ethernet(RemoteB, bcast)),
+			Outputs: []flowsim.Output{out(Port1, flowsim.Ethernet(RemoteB, bcast)), out(Port3, tagged(flowsim.Ethernet(RemoteB, bcast)))}},
+		{Name: "EVPN's remote MAC seen on a local port (it moved here) is forwarded and learned there",
+			Packet:  flowsim.FromPort(Port1, flowsim.Ethernet(RemoteB, bcast)),
+			Outputs: flood1(Port1, flowsim.Ethernet(RemoteB, bcast)), Learned: []Learn{local(1, RemoteB)}},
 		{Name: "unicast to a MAC learned within its gateway's limit goes into its tunnel",
 			Before:  limited,
 			Packet:  flowsim.FromPort(Port1, flowsim.Ethernet(host(31, 1), flowsim.MustMAC("02:0f:00:00:1c:01"))),
