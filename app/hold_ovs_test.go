@@ -235,14 +235,3 @@ func TestRestartHoldsADynamicOriginsFlowsOnOVS(t *testing.T) {
 		t.Fatalf("unicast to the MAC evpn no longer has still goes to its tunnel as a known MAC:\n%s", tr)
 	}
 }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

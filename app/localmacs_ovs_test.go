@@ -57,7 +57,7 @@ func startOVSSite(t *testing.T) *ovsSite {
 	go func() { defer close(done); s.r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	s.waitFor(t, "the bridge", func() bool {
+	waitFor(t, "the bridge", func() bool {
 		_, err := s.ovs.Exec("ovs-vsctl", "--db="+s.ovs.Endpoint(), "br-exists", "br-int")
 		return err == nil
 	})
@@ -68,7 +68,7 @@ func startOVSSite(t *testing.T) *ovsSite {
 }
 
 // waitFor polls done for up to 30 s.
-func (s *ovsSite) waitFor(t *testing.T, what string, done func() bool) {
+func waitFor(t *testing.T, what string, done func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -81,7 +81,7 @@ func (s *ovsSite) waitFor(t *testing.T, what string, done func() bool) {
 // for both ports.
 func (s *ovsSite) waitReconciled(t *testing.T) {
 	t.Helper()
-	s.waitFor(t, "reconciled switch with both ports", func() bool {
+	waitFor(t, "reconciled switch with both ports", func() bool {
 		st := s.r.Status()
 		if !st.Connected || !st.Reconciled {
 			return false
@@ -164,7 +164,7 @@ func TestWatchLocalMACsOnOVS(t *testing.T) {
 	next(t, ch, 100*time.Millisecond, added(m2, at1, p1))
 	stop := s.h1.Keep(t, ovstest.Frame(m2, bcast, 0), 300*time.Millisecond)
 	s.relay.Drop()
-	s.waitFor(t, "disconnection", func() bool { return !s.r.Status().Connected })
+	waitFor(t, "disconnection", func() bool { return !s.r.Status().Connected })
 	s.waitReconciled(t)
 	quiet(t, ch, time.Second)
 	// The monitor armed on the new connection reports what comes next.

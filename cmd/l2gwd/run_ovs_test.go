@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,17 +11,6 @@ import (
 
 	"github.com/l2gw/l2gw/internal/ovstest"
 )
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // TestDaemonAPIRequiresTheTokenFile runs the daemon against a private Open
 // vSwitch and checks that the API it serves asks for the token of
@@ -34,10 +22,10 @@ func TestDaemonAPIRequiresTheTokenFile(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	apiAddr := freeAddr(t)
+	apiAddr := ovstest.FreeAddr(t)
 	cfg, err := parseConfig([]string{"--tunnel-ip", "198.51.100.1", "--bridge", "br-l2gw", "--ovsdb", ovs.Endpoint(),
 		"--datapath-type", "netdev", "--data-dir", filepath.Join(dir, "data"), "--api-listen", apiAddr,
-		"--openflow-listen", freeAddr(t), "--api-token-file", tokenFile}, env(nil), os.Stderr)
+		"--openflow-listen", ovstest.FreeAddr(t), "--api-token-file", tokenFile}, env(nil), os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
