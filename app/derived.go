@@ -112,6 +112,19 @@ func (d *derivedConn) floods() bool {
 	return slices.ContainsFunc(d.refs[:], func(r derivedRef) bool { return r.flood || (r.held && r.heldFlood) })
 }
 
+// derivedShape is what of a derived connection its flows and its record
+// depend on, beyond its key and ID.
+type derivedShape struct {
+	named, floods bool
+	owner         Origin
+	recorded      [numOrigins]recordedRef
+}
+
+// shape is d's shape now.
+func (d *derivedConn) shape() derivedShape {
+	return derivedShape{named: d.named(), floods: d.floods(), owner: d.owner(), recorded: d.recordState()}
+}
+
 // record is what the store remembers of d.
 func (d *derivedConn) record() derivedRecord {
 	r := derivedRecord{ID: d.id, Network: d.network, Endpoint: d.tunnel.Endpoint.String(),

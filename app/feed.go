@@ -39,6 +39,8 @@ type feedState struct {
 	// tells a timer of an earlier Reset from the current one.
 	hold       *time.Timer
 	generation int
+	// macs counts the remote MACs the feed told.
+	macs int
 }
 
 // Feed returns the feed of dynamic origin o, which must be one of
@@ -117,8 +119,8 @@ func (f *Feed) AddFloodTargets(targets ...FloodTarget) error {
 			r := &d.refs[f.origin]
 			r.floodStale = false
 			if !r.flood {
-				r.flood = true
 				fc.changed(d)
+				r.flood = true
 			}
 		}
 	})
@@ -134,8 +136,8 @@ func (f *Feed) RemoveFloodTargets(targets ...FloodTarget) error {
 	return f.s.feedChange(func(fc *feedChange) {
 		for _, k := range keys {
 			if d := f.s.derived[k]; d != nil && d.refs[f.origin].flood {
-				d.refs[f.origin].flood = false
 				fc.changed(d)
+				d.refs[f.origin].flood = false
 			}
 		}
 	})
@@ -234,11 +236,11 @@ func (s *State) syncOrigin(o Origin, expired bool) error {
 		for _, d := range s.derived {
 			r := &d.refs[o]
 			if r.held || r.floodStale {
+				fc.changed(d)
 				if r.floodStale {
 					r.flood, r.floodStale = false, false
 				}
 				r.held, r.heldFlood = false, false
-				fc.changed(d)
 			}
 		}
 		fc.ch.Synced = append(fc.ch.Synced, o)
@@ -256,14 +258,14 @@ func (s *State) syncOrigin(o Origin, expired bool) error {
 type feedChange struct {
 	s       *State
 	ch      *Change
-	touched map[string][][6]byte  // network → MACs whose entries changed
-	conns   map[*derivedConn]bool // derived connections whose refs changed
+	touched map[string][][6]byte          // network → MACs whose entries changed
+	conns   map[*derivedConn]derivedShape // derived connections whose refs changed, as they were
 }
 
 // feedChange runs fn as one change of the desired state.
 func (s *State) feedChange(fn func(fc *feedChange)) error {
 	return s.mutate(func(ch *Change) error {
-		fc := &feedChange{s: s, ch: ch, touched: map[string][][6]byte{}, conns: map[*derivedConn]bool{}}
+		fc := &feedChange{s: s, ch: ch, touched: map[string][][6]byte{}, conns: map[*derivedConn]derivedShape{}}
 		fn(fc)
 		fc.finish()
 		return nil
@@ -283,8 +285,11 @@ func (fc *feedChange) upsert(o Origin, p *parsedRemote) {
 			fc.unref(o, derivedKey{p.network, old.tunnel})
 		}
 		d := fc.conn(derivedKey{p.network, p.entry.tunnel})
-		d.refs[o].macs++
 		fc.changed(d)
+		d.refs[o].macs++
+	}
+	if old == nil {
+		fc.s.feeds[o].macs++
 	}
 	e := p.entry
 	rix.put(o, p.mac, &e)
@@ -301,6 +306,7 @@ func (fc *feedChange) withdraw(o Origin, network string, mac [6]byte) {
 	if old == nil {
 		return
 	}
+	fc.s.feeds[o].macs--
 	fc.unref(o, derivedKey{network, old.tunnel})
 	fc.touched[network] = append(fc.touched[network], mac)
 }
@@ -308,8 +314,8 @@ func (fc *feedChange) withdraw(o Origin, network string, mac [6]byte) {
 // unref counts one remote MAC of origin o less through k.
 func (fc *feedChange) unref(o Origin, k derivedKey) {
 	if d := fc.s.derived[k]; d != nil {
-		d.refs[o].macs--
 		fc.changed(d)
+		d.refs[o].macs--
 	}
 }
 
@@ -324,30 +330,41 @@ func (fc *feedChange) conn(k derivedKey) *derivedConn {
 	return d
 }
 
-// changed notes that d's refs changed.
-func (fc *feedChange) changed(d *derivedConn) { fc.conns[d] = true }
+// changed notes, before d's refs change, what d is like: finish compares.
+func (fc *feedChange) changed(d *derivedConn) {
+	if _, noted := fc.conns[d]; !noted {
+		fc.conns[d] = d.shape()
+	}
+}
 
 // finish takes the derived connections that changed (persisting them,
 // dropping those no origin names), works out what compiles now, and
 // refreshes the remote MACs touched.
 func (fc *feedChange) finish() {
 	s := fc.s
-	if len(fc.conns) > 0 {
-		for d := range fc.conns {
-			if d.status == derivedOwn {
-				fc.ch.Topology = true // its flooding or owner may have changed
-			}
-			if !d.named() {
-				delete(s.derived, d.derivedKey)
-			}
+	// A remote MAC more or less through a tunnel changes nothing of its
+	// connection; only a tunnel that appears or goes, another owner or
+	// other flooding does.
+	var save []*derivedConn
+	resolve := false
+	for d, before := range fc.conns {
+		now := d.shape()
+		if now == before {
+			continue
 		}
-		var save []*derivedConn
-		for d := range fc.conns {
-			if (d.named() && d.id == 0) || d.saved != d.recordState() {
-				save = append(save, d)
-			}
+		fc.ch.Topology = fc.ch.Topology || d.status == derivedOwn
+		resolve = resolve || now.named != before.named || now.owner != before.owner
+		if !now.named {
+			delete(s.derived, d.derivedKey)
 		}
+		if (now.named && d.id == 0) || d.saved != d.recordState() {
+			save = append(save, d)
+		}
+	}
+	if len(save) > 0 {
 		s.saveDerived(save)
+	}
+	if resolve {
 		s.resolveDerived(fc.ch)
 	}
 	for _, network := range slices.Sorted(maps.Keys(fc.touched)) {
@@ -439,14 +456,7 @@ func (s *State) OriginStatuses() []OriginStatus {
 		if fs == nil {
 			continue
 		}
-		st := OriginStatus{Origin: Origin(o), Synced: fs.synced}
-		for _, rix := range s.remote {
-			for _, c := range rix.claims {
-				if c[o] != nil {
-					st.RemoteMACs++
-				}
-			}
-		}
+		st := OriginStatus{Origin: Origin(o), Synced: fs.synced, RemoteMACs: fs.macs}
 		for _, d := range s.derived {
 			if d.refs[o].flood {
 				st.FloodTargets++

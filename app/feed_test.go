@@ -738,6 +738,21 @@ func checkSwitchIsFullCompile(t *testing.T, s *State, sw *memSwitch, r *Reconcil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var told [numOrigins]int
+	for _, rix := range s.remote {
+		for _, c := range rix.claims {
+			for o, e := range c {
+				if e != nil {
+					told[o]++
+				}
+			}
+		}
+	}
+	for o, fs := range s.feeds {
+		if fs != nil && fs.macs != told[o] {
+			t.Fatalf("origin %s counts %d remote MACs, it told %d", Origin(o), fs.macs, told[o])
+		}
+	}
 	for network, rix := range s.remote {
 		ns := s.networks[network]
 		for mac := range rix.claims {
@@ -771,5 +786,24 @@ func TestARecordThatCannotBeTakenBackIsDropped(t *testing.T) {
 	l.restart(t, feedOptions(0))
 	if conns := l.s.ListConnections(); len(conns) != 1 {
 		t.Fatalf("the dropped record came back: %+v", conns)
+	}
+}
+
+// TestARemoteMACIsNotATopologyChange: a remote MAC more through a known
+// tunnel recompiles that MAC only, not the topology.
+func TestARemoteMACIsNotATopologyChange(t *testing.T) {
+	l := newFeedLab(t, 0)
+	siteC := vxlanTo("198.51.100.3", 5003)
+	mustOK(t, l.evpn.UpsertRemoteMACs(remote("backup", siteC, "02:0c:00:00:00:01")))
+	var got []Change
+	l.s.Subscribe(func(ch Change) { got = append(got, ch) })
+	mustOK(t, l.evpn.UpsertRemoteMACs(remote("backup", siteC, "02:0c:00:00:00:02", "192.0.2.32")))
+	mustOK(t, l.evpn.WithdrawRemoteMACs(remoteKeyOf("backup", "02:0c:00:00:00:02")))
+	if len(got) != 2 || got[0].Topology || got[1].Topology || len(got[0].RemoteMACs) != 1 || len(got[1].RemoteMACs) != 1 {
+		t.Fatalf("changes %+v: want two remote-MAC changes, no topology", got)
+	}
+	mustOK(t, l.evpn.AddFloodTargets(FloodTarget{Network: "backup", Tunnel: siteC}))
+	if len(got) != 3 || !got[2].Topology {
+		t.Fatalf("flooding to the tunnel: %+v, want a topology change", got[2:])
 	}
 }

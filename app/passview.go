@@ -77,8 +77,11 @@ func tunnelConnection(t Tunnel) flows.Connection {
 // origin tells it in. Two remote MACs may share an owner ID; their flows'
 // cookies still differ by their content hashes (their matches differ).
 func remoteOwnerID(networkID uint32, mac [6]byte) uint32 {
+	var key [10]byte
+	binary.BigEndian.PutUint32(key[:], networkID)
+	copy(key[4:], mac[:])
 	h := uint32(2166136261)
-	for _, b := range append(binary.BigEndian.AppendUint32(nil, networkID), mac[:]...) {
+	for _, b := range key {
 		h = (h ^ uint32(b)) * 16777619
 	}
 	if id := h>>8 ^ h&0xff; id != 0 {
