@@ -1,0 +1,291 @@
+package evpn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+)
+
+// connectRetry is how long the speaker waits between connection attempts
+// to a peer that is not there (GoBGP's default, 120 s, would leave a
+// restarted route reflector without this site for minutes).
+const connectRetry = 3
+
+// Peer session states, as the API reports them.
+const (
+	StateIdle        = "idle"
+	StateConnect     = "connect"
+	StateActive      = "active"
+	StateOpenSent    = "opensent"
+	StateOpenConfirm = "openconfirm"
+	StateEstablished = "established"
+)
+
+// PeerStatus is what the speaker knows of one peer's session.
+type PeerStatus struct {
+	State            string
+	Since            time.Time // when it entered State
+	RoutesReceived   uint64
+	RoutesAccepted   uint64
+	RoutesAdvertised uint64
+	// LastError is why the session last went down or was refused.
+	LastError string
+}
+
+// peerState is a configured peer and its session's standing.
+type peerState struct {
+	Peer
+	state     string
+	since     time.Time
+	lastError string
+	// eor says the peer sent End-of-RIB for EVPN since its session came up.
+	eor bool
+}
+
+// SetPeers makes the speaker's sessions those of peers (all of them, each
+// time): new peers are added, removed ones deleted, changed ones replaced.
+func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
+	want := make(map[string]Peer, len(peers))
+	for _, p := range peers {
+		want[p.Name] = p
+	}
+	s.mu.Lock()
+	var remove, add []Peer
+	for name, ps := range s.peers {
+		if p, ok := want[name]; !ok || !samePeer(p, ps.Peer) {
+			remove = append(remove, ps.Peer)
+		}
+	}
+	for name, p := range want {
+		if ps, ok := s.peers[name]; !ok || !samePeer(p, ps.Peer) {
+			add = append(add, p)
+		}
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, p := range remove {
+		err := s.bgp.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete BGP peer %s (%s): %w", p.Name, p.Address, err))
+		}
+		s.mu.Lock()
+		delete(s.peers, p.Name)
+		s.mu.Unlock()
+		s.met.forgetPeer(p.Name)
+		s.log.Info("BGP peer removed", "peer", p.Name, "address", p.Address)
+	}
+	for _, p := range add {
+		s.mu.Lock()
+		s.peers[p.Name] = &peerState{Peer: p, state: StateIdle, since: time.Now()}
+		s.mu.Unlock()
+		if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: s.gobgpPeer(p)}); err != nil {
+			s.mu.Lock()
+			s.peers[p.Name].lastError = err.Error()
+			s.mu.Unlock()
+			errs = append(errs, fmt.Errorf("add BGP peer %s (%s): %w", p.Name, p.Address, err))
+			continue
+		}
+		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN)
+	}
+	s.q.push(peersChanged{})
+	return errors.Join(errs...)
+}
+
+// samePeer tells whether two configurations of a peer are the same.
+func samePeer(a, b Peer) bool { return a == b }
+
+// gobgpPeer is p as GoBGP's neighbour: L2VPN EVPN only, graceful restart
+// (as helper and restarting speaker), p's limits and timers.
+func (s *Speaker) gobgpPeer(p Peer) *api.Peer {
+	timers := &api.TimersConfig{ConnectRetry: connectRetry}
+	if p.HoldTime > 0 {
+		timers.HoldTime = uint64(p.HoldTime / time.Second)
+		timers.KeepaliveInterval = uint64(p.HoldTime / time.Second / 3)
+	}
+	if p.Keepalive > 0 {
+		timers.KeepaliveInterval = uint64(p.Keepalive / time.Second)
+	}
+	afi := &api.AfiSafi{
+		Config:            &api.AfiSafiConfig{Family: bgpFamily, Enabled: true},
+		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+	}
+	if p.MaxRoutes > 0 {
+		afi.PrefixLimits = &api.PrefixLimit{Family: bgpFamily, MaxPrefixes: p.MaxRoutes}
+	}
+	transport := &api.Transport{}
+	if p.Port != 0 {
+		transport.RemotePort = uint32(p.Port)
+	}
+	if host, _, err := listenParts(s.cfg.Listen); err == nil && host != "0.0.0.0" && host != "::" {
+		transport.LocalAddress = host
+	}
+	return &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: p.Address.String(),
+			PeerAsn:         p.ASN,
+			AuthPassword:    p.Password,
+			Description:     p.Name,
+		},
+		Timers:    &api.Timers{Config: timers},
+		Transport: transport,
+		GracefulRestart: &api.GracefulRestart{
+			Enabled:     true,
+			RestartTime: uint32(cmp(s.cfg.RestartTime, DefaultRestartTime) / time.Second),
+		},
+		AfiSafis: []*api.AfiSafi{afi},
+	}
+}
+
+// peerEvent records a peer's session state change (GoBGP's watcher).
+func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) {
+	if ev.Type != apiutil.PEER_EVENT_STATE {
+		return
+	}
+	addr := ev.Peer.State.NeighborAddress
+	state := sessionState(ev.Peer.State.SessionState)
+	s.mu.Lock()
+	ps := s.peerByAddress(addr)
+	if ps == nil {
+		s.mu.Unlock()
+		return
+	}
+	was := ps.state
+	ps.state, ps.since = state, t
+	reason := ev.Peer.State.DisconnectMessage
+	if was == StateEstablished && state != StateEstablished {
+		ps.eor = false
+		if reason != "" {
+			ps.lastError = reason
+		}
+	}
+	name := ps.Name
+	s.mu.Unlock()
+	s.met.peerState(name, state == StateEstablished)
+	switch {
+	case state == StateEstablished:
+		s.log.Info("BGP session established", "peer", name, "address", addr)
+	case was == StateEstablished:
+		s.log.Warn("BGP session down", "peer", name, "address", addr, "state", state, "reason", reason)
+	}
+	s.q.push(peersChanged{})
+}
+
+// peerByAddress returns the configured peer at addr; mu is held.
+func (s *Speaker) peerByAddress(addr netip.Addr) *peerState {
+	for _, ps := range s.peers {
+		if ps.Address == addr.Unmap() {
+			return ps
+		}
+	}
+	return nil
+}
+
+// peerName returns the name of the peer at addr ("" when none).
+func (s *Speaker) peerName(addr netip.Addr) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.peerByAddress(addr); ps != nil {
+		return ps.Name
+	}
+	return ""
+}
+
+// sessionState is GoBGP's session state as the API names it.
+func sessionState(st bgp.FSMState) string {
+	switch st {
+	case bgp.BGP_FSM_CONNECT:
+		return StateConnect
+	case bgp.BGP_FSM_ACTIVE:
+		return StateActive
+	case bgp.BGP_FSM_OPENSENT:
+		return StateOpenSent
+	case bgp.BGP_FSM_OPENCONFIRM:
+		return StateOpenConfirm
+	case bgp.BGP_FSM_ESTABLISHED:
+		return StateEstablished
+	}
+	return StateIdle
+}
+
+// PeerStatus returns the standing of the configured peer name.
+func (s *Speaker) PeerStatus(ctx context.Context, name string) (PeerStatus, bool) {
+	s.mu.Lock()
+	ps, ok := s.peers[name]
+	var st PeerStatus
+	var addr string
+	if ok {
+		st = PeerStatus{State: ps.state, Since: ps.since, LastError: ps.lastError}
+		addr = ps.Address.String()
+	}
+	s.mu.Unlock()
+	if !ok {
+		return PeerStatus{}, false
+	}
+	_ = s.bgp.ListPeer(ctx, &api.ListPeerRequest{Address: addr, EnableAdvertised: true}, func(p *api.Peer) {
+		for _, a := range p.GetAfiSafis() {
+			if f := a.GetState().GetFamily(); f.GetAfi() == bgpFamily.Afi && f.GetSafi() == bgpFamily.Safi {
+				st.RoutesReceived = a.GetState().GetReceived()
+				st.RoutesAccepted = a.GetState().GetAccepted()
+				st.RoutesAdvertised = a.GetState().GetAdvertised()
+			}
+		}
+		if p.GetState().GetAdminState() == api.PeerState_ADMIN_STATE_PFX_CT && st.LastError == "" {
+			st.LastError = "over max_routes: session closed"
+		}
+	})
+	return st, true
+}
+
+// Ready tells whether BGP counts as ready: with peers configured, at least
+// one session is established and has sent its End-of-RIB.
+func (s *Speaker) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.peers) == 0 {
+		return nil
+	}
+	var down []string
+	for name, ps := range s.peers {
+		if ps.state == StateEstablished && ps.eor {
+			return nil
+		}
+		down = append(down, name+" "+ps.state)
+	}
+	slices.Sort(down)
+	return fmt.Errorf("no BGP peer established and synced (%s)", strings.Join(down, ", "))
+}
+
+// markEOR records a peer's End-of-RIB; it tells whether every configured
+// peer has now sent one.
+func (s *Speaker) markEOR(addr netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ps := s.peerByAddress(addr); ps != nil {
+		ps.eor = true
+	}
+	return s.allSyncedLocked()
+}
+
+// allSynced tells whether every configured peer has sent End-of-RIB.
+func (s *Speaker) allSynced() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.allSyncedLocked()
+}
+
+func (s *Speaker) allSyncedLocked() bool {
+	for _, ps := range s.peers {
+		if !ps.eor {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,253 @@
+package evpn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+
+	"github.com/l2gw/l2gw/app"
+)
+
+// DefaultListen is where the speaker accepts BGP sessions by default.
+const DefaultListen = "0.0.0.0:179"
+
+// DefaultRestartTime is the graceful-restart time (RFC 4724) this speaker
+// announces: how long a helper should keep its routes while it restarts.
+const DefaultRestartTime = 120 * time.Second
+
+// Config configures a Speaker.
+type Config struct {
+	// ASN is this gateway's autonomous system number.
+	ASN uint32
+	// RouterID is the BGP identifier (an IPv4 address); it is also the
+	// administrator field of this gateway's route distinguishers.
+	RouterID netip.Addr
+	// Listen is HOST:PORT to accept sessions on ("" means DefaultListen);
+	// port 0 accepts none (the speaker only connects out).
+	Listen string
+	// TunnelIP is this gateway's VXLAN endpoint: the next hop of its
+	// routes and the PMSI tunnel endpoint of its inclusive multicast route.
+	TunnelIP netip.Addr
+	// Feed receives what the other sites advertise (origin EVPN).
+	Feed *app.Feed
+	// Logger receives the speaker's log and GoBGP's; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// MaxMoves and MoveWindow are duplicate detection's limits (0 means
+	// DefaultMaxMoves and DefaultMoveWindow).
+	MaxMoves   int
+	MoveWindow time.Duration
+	// RestartTime is the graceful-restart time announced (0 means
+	// DefaultRestartTime).
+	RestartTime time.Duration
+}
+
+// Peer is a BGP neighbour the speaker keeps a session with.
+type Peer struct {
+	Name      string
+	Address   netip.Addr
+	ASN       uint32
+	Port      uint16 // 0 means 179
+	Password  string // TCP MD5 ("" none)
+	HoldTime  time.Duration
+	Keepalive time.Duration
+	MaxRoutes uint32 // 0 means no limit
+}
+
+// Network is a network that joins EVPN.
+type Network struct {
+	Name string
+	// ID is the network's number: the assigned field of its route
+	// distinguisher (router ID:ID).
+	ID  uint32
+	VNI uint32
+	// ImportRTs and ExportRTs are its route targets ("ASN:NN" or
+	// "IPv4:NN"); empty means auto: export ASN:VNI, import any *:VNI.
+	ImportRTs []string
+	ExportRTs []string
+}
+
+// Speaker is the embedded BGP EVPN speaker of one gateway.
+type Speaker struct {
+	cfg  Config
+	log  *slog.Logger
+	bgp  *server.BgpServer
+	mob  mobility
+	q    *queue
+	done chan struct{}
+	stop context.CancelFunc
+	met  *metrics
+
+	// mu guards peers: what the API's status reads see.
+	mu    sync.Mutex
+	peers map[string]*peerState // by name
+}
+
+// Start starts the speaker: GoBGP's server, its listener, and the loop
+// that turns routes into the feed's remote MACs and flood targets. It
+// advertises nothing and has no peers until SetNetworks, SetPeers and
+// local MACs (WatchLocal) say so.
+func Start(ctx context.Context, cfg Config) (*Speaker, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	host, port, err := listenParts(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelInfo)
+	s := &Speaker{
+		cfg:   cfg,
+		log:   log,
+		bgp:   server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), level)),
+		mob:   mobility{self: cfg.TunnelIP, maxMoves: cmp(cfg.MaxMoves, DefaultMaxMoves), window: cmp(cfg.MoveWindow, DefaultMoveWindow)},
+		q:     newQueue(),
+		done:  make(chan struct{}),
+		peers: make(map[string]*peerState),
+		met:   newMetrics(),
+	}
+	go s.bgp.Serve()
+	global := &api.Global{Asn: cfg.ASN, RouterId: cfg.RouterID.String(), ListenPort: int32(port), ListenAddresses: []string{host}}
+	if port == 0 {
+		global.ListenPort = -1
+	}
+	if err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
+		s.bgp.Stop()
+		return nil, fmt.Errorf("start BGP (AS %d, router ID %s, listen %s): %w", cfg.ASN, cfg.RouterID, cfg.Listen, err)
+	}
+	if err := s.onlyLocalRoutesOut(ctx); err != nil {
+		s.bgp.Stop()
+		return nil, err
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	err = s.bgp.WatchEvent(loopCtx, server.WatchEventMessageCallbacks{
+		OnBestPath:   func(paths []*apiutil.Path, _ time.Time) { s.q.push(bestPaths(paths)) },
+		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.q.push(endOfRIB{peer: p.PeerAddress, family: p.Family}) },
+		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) { s.peerEvent(ev, t) },
+	}, server.WatchBestPath(true), server.WatchEor(false), server.WatchPeer())
+	if err != nil {
+		stop()
+		s.bgp.Stop()
+		return nil, fmt.Errorf("watch BGP events: %w", err)
+	}
+	go s.run(loopCtx)
+	log.Info("BGP EVPN speaker started", "asn", cfg.ASN, "router_id", cfg.RouterID, "listen", net.JoinHostPort(host, strconv.Itoa(port)), "tunnel_ip", cfg.TunnelIP)
+	return s, nil
+}
+
+// cmp returns v, or def when v is zero.
+func cmp[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// check validates a Config.
+func (cfg *Config) check() error {
+	switch {
+	case cfg.ASN == 0:
+		return errors.New("bgp: ASN must be 1-4294967295")
+	case !cfg.RouterID.Is4():
+		return fmt.Errorf("bgp: router ID %v is not an IPv4 address", cfg.RouterID)
+	case !cfg.TunnelIP.IsValid():
+		return errors.New("bgp: no tunnel IP to advertise as next hop")
+	case cfg.Feed == nil:
+		return errors.New("bgp: no feed for what peers advertise")
+	}
+	return nil
+}
+
+// listenParts splits a --bgp-listen value.
+func listenParts(listen string) (string, int, error) {
+	if listen == "" {
+		listen = DefaultListen
+	}
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("bgp listen %q: %w", listen, err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("bgp listen %q: port %q is not 0-65535", listen, portText)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return "", 0, fmt.Errorf("bgp listen %q: host %q is not an IP address", listen, host)
+	}
+	return host, int(port), nil
+}
+
+// onlyLocalRoutesOut installs the global export policy: only this site's
+// own routes are advertised, never what a peer sent (GoBGP would otherwise
+// pass eBGP routes on to other peers).
+func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
+	policy := &api.Policy{
+		Name: "l2gw-only-local-routes",
+		Statements: []*api.Statement{{
+			Name:       "l2gw-local",
+			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+		}},
+	}
+	if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
+		return fmt.Errorf("bgp export policy: %w", err)
+	}
+	err := s.bgp.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
+		Policies:      []*api.Policy{{Name: policy.Name}},
+		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+	}})
+	if err != nil {
+		return fmt.Errorf("bgp export policy assignment: %w", err)
+	}
+	return nil
+}
+
+// SetNetworks gives the networks that join EVPN (all of them, each time).
+func (s *Speaker) SetNetworks(nets []Network) { s.q.push(networksSet(nets)) }
+
+// WatchLocal feeds the speaker the local-MAC watch's events until the
+// channel closes.
+func (s *Speaker) WatchLocal(events <-chan app.LocalMACEvent) {
+	go func() {
+		for ev := range events {
+			s.q.push(localEvent(ev))
+		}
+	}()
+}
+
+// Close stops the speaker: its sessions end (peers withdraw its routes, or
+// keep them for the restart time when they help a graceful restart).
+func (s *Speaker) Close() {
+	s.stop()
+	<-s.done
+	s.bgp.Stop()
+}
+
+// bgpFamily is the L2VPN EVPN address family in GoBGP's API.
+var bgpFamily = &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
+
+// isEVPN tells whether f is L2VPN EVPN.
+func isEVPN(f bgp.Family) bool { return f == bgp.RF_EVPN }

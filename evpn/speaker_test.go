@@ -1,0 +1,148 @@
+package evpn
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/internal/ovstest"
+)
+
+// site is one gateway of the speaker tests: its desired state (the feed's
+// destination, with one network) and its speaker.
+type site struct {
+	state  *app.State
+	sp     *Speaker
+	tunnel netip.Addr
+	local  chan app.LocalMACEvent
+}
+
+const testASN = 65000
+
+// startSite starts a gateway whose speaker listens on bgpIP:port.
+func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	state, err := app.Open(t.TempDir(), app.Options{Logger: log, Origins: []app.Origin{app.OriginEVPN}, LocalTunnelIPs: []string{tunnel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { state.Close() })
+	if _, err := state.CreateNetwork(app.Network{Name: "blue", Attachments: []app.Attachment{{Port: "eth1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	feed, err := state.Feed(app.OriginEVPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := Start(context.Background(), Config{
+		ASN: testASN, RouterID: netip.MustParseAddr(tunnel), Listen: net.JoinHostPort(bgpIP, strconv.Itoa(port)),
+		TunnelIP: netip.MustParseAddr(tunnel), Feed: feed, Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sp.Close)
+	s := &site{state: state, sp: sp, tunnel: netip.MustParseAddr(tunnel), local: make(chan app.LocalMACEvent, 16)}
+	sp.WatchLocal(s.local)
+	sp.SetNetworks([]Network{{Name: "blue", ID: 1, VNI: 5001}})
+	return s
+}
+
+// peerWith makes s peer with the speaker at addr:port.
+func (s *site) peerWith(t *testing.T, name, addr string, port int) {
+	t.Helper()
+	err := s.sp.SetPeers(context.Background(), []Peer{{Name: name, Address: netip.MustParseAddr(addr), ASN: testASN, Port: uint16(port), HoldTime: 9 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// remoteMAC returns what s's desired state has of mac from EVPN.
+func (s *site) remoteMAC(t *testing.T, mac string) (app.RemoteMACInfo, bool) {
+	t.Helper()
+	macs, err := s.state.RemoteMACs("blue", app.OriginEVPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range macs {
+		if m.MAC == mac {
+			return m, true
+		}
+	}
+	return app.RemoteMACInfo{}, false
+}
+
+// floodsTo tells whether s floods network blue to endpoint.
+func (s *site) floodsTo(endpoint netip.Addr) bool {
+	for _, c := range s.state.ListConnections() {
+		if c.Origin == app.OriginEVPN && c.TunnelIP == endpoint.String() && c.Flood {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *site) learn(mac string) {
+	s.local <- app.LocalMACEvent{Kind: app.LocalMACAdded, Network: "blue", MAC: mac, Attachment: app.Attachment{Port: "eth1"}}
+}
+
+func (s *site) forget(mac string) {
+	s.local <- app.LocalMACEvent{Kind: app.LocalMACRemoved, Network: "blue", MAC: mac, Reason: app.RemovalAgedOut}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTwoSpeakers: two gateways peered over loopback learn each other's
+// flood target and MACs, and follow a MAC that moves (sequence numbers).
+func TestTwoSpeakers(t *testing.T) {
+	_, portText, _ := net.SplitHostPort(ovstest.FreeAddr(t))
+	port, _ := strconv.Atoi(portText)
+	a := startSite(t, "127.0.0.11", "192.0.2.1", port)
+	b := startSite(t, "127.0.0.12", "192.0.2.2", port)
+	a.peerWith(t, "b", "127.0.0.12", port)
+	b.peerWith(t, "a", "127.0.0.11", port)
+
+	waitUntil(t, "each floods to the other", func() bool { return a.floodsTo(b.tunnel) && b.floodsTo(a.tunnel) })
+	const host = "02:00:00:00:00:0a"
+	a.learn(host)
+	waitUntil(t, "b has a's host toward a", func() bool {
+		m, ok := b.remoteMAC(t, host)
+		return ok && m.TunnelIP == a.tunnel.String() && m.SegmentationID == 5001
+	})
+	if st, ok := b.sp.PeerStatus(context.Background(), "a"); !ok || st.State != StateEstablished || st.RoutesAccepted < 2 {
+		t.Errorf("b's view of peer a: %+v, %v; want established with both of a's routes", st, ok)
+	}
+
+	// The host moves to b: b takes it over with sequence 1, a follows.
+	b.learn(host)
+	waitUntil(t, "a follows the host to b", func() bool {
+		m, ok := a.remoteMAC(t, host)
+		return ok && m.TunnelIP == b.tunnel.String()
+	})
+	a.forget(host)
+	if _, ok := b.remoteMAC(t, host); ok {
+		t.Errorf("b still has its own host as remote")
+	}
+	// And back to a: sequence 2 wins over b's 1.
+	a.learn(host)
+	waitUntil(t, "b follows the host back to a", func() bool {
+		m, ok := b.remoteMAC(t, host)
+		return ok && m.TunnelIP == a.tunnel.String()
+	})
+}
