@@ -21,8 +21,8 @@ import (
 // The loop's inputs, pushed on its queue by GoBGP's watcher, the local-MAC
 // watch and the configuration.
 type (
-	bestPaths    []*apiutil.Path
-	endOfRIB     struct {
+	bestPaths []*apiutil.Path
+	endOfRIB  struct {
 		peer   netip.Addr
 		family bgp.Family
 	}
@@ -108,16 +108,17 @@ type loop struct {
 	frozen map[macKey]bool
 	dirty  map[macKey]bool
 	synced bool
+	swept  time.Time // when thaw last swept macs
 	out    batch
 }
 
 // batch is what one turn of the loop sends: to GoBGP and to the feed.
 type batch struct {
-	add, del     []*apiutil.Path
-	upsert       map[macKey]app.RemoteMAC
-	withdraw     map[macKey]bool
-	floodAdd     map[floodKey]bool
-	floodRemove  map[floodKey]bool
+	add, del    []*apiutil.Path
+	upsert      map[macKey]app.RemoteMAC
+	withdraw    map[macKey]bool
+	floodAdd    map[floodKey]bool
+	floodRemove map[floodKey]bool
 }
 
 func (b *batch) reset() {
@@ -353,7 +354,7 @@ func (l *loop) queueMAC(k macKey, m *macState, prevFed *claim, out outcome) {
 			IPs:     out.fed.ips,
 		}
 	}
-	if m.empty() {
+	if m.empty(time.Now(), l.s.mob.window) {
 		delete(l.macs, k)
 	}
 }
@@ -395,8 +396,17 @@ func (l *loop) advertise(n *evpnNet, k macKey, adv *advert) {
 	l.adv[k] = want
 }
 
-// thaw ends the freezes that are over.
+// thaw ends the freezes that are over, and forgets the MACs kept only for
+// moves now out of the window.
 func (l *loop) thaw(now time.Time) {
+	if now.Sub(l.swept) >= l.s.mob.window {
+		l.swept = now
+		for k, m := range l.macs {
+			if m.empty(now, l.s.mob.window) {
+				delete(l.macs, k)
+			}
+		}
+	}
 	for k := range l.frozen {
 		m := l.macs[k]
 		if m == nil {

@@ -239,11 +239,12 @@ func (m *macState) thaw(now time.Time) bool {
 	return true
 }
 
-// empty tells whether nothing is known of the MAC any more.
-func (m *macState) empty() bool {
-	return len(m.remote) == 0 && !m.local && m.adv == nil && m.fed == nil && !m.isFrozenRecord()
+// empty tells whether nothing is known of the MAC any more: no route, not
+// here, not frozen, and no move within the window before now (a MAC that
+// comes back soon must find its moves counted).
+func (m *macState) empty(now time.Time, window time.Duration) bool {
+	if len(m.remote) > 0 || m.local || m.adv != nil || m.fed != nil || !m.frozenUntil.IsZero() {
+		return false
+	}
+	return len(m.moves) == 0 || !m.moves[len(m.moves)-1].After(now.Add(-window))
 }
-
-// isFrozenRecord tells whether the MAC's freeze or move history must be
-// kept.
-func (m *macState) isFrozenRecord() bool { return !m.frozenUntil.IsZero() || len(m.moves) > 0 }

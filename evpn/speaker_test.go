@@ -25,7 +25,10 @@ type site struct {
 
 const testASN = 65000
 
-// startSite starts a gateway whose speaker listens on bgpIP:port.
+// startSite starts a gateway whose speaker listens on bgpIP:port; it has
+// no network in EVPN yet (join). Start every site before any joins:
+// GoBGP's StartBgp writes package-level route selection options that a
+// running server reads.
 func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -51,9 +54,11 @@ func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
 	t.Cleanup(sp.Close)
 	s := &site{state: state, sp: sp, tunnel: netip.MustParseAddr(tunnel), local: make(chan app.LocalMACEvent, 16)}
 	sp.WatchLocal(s.local)
-	sp.SetNetworks([]Network{{Name: "blue", ID: 1, VNI: 5001}})
 	return s
 }
+
+// join makes network blue join EVPN with VNI 5001.
+func (s *site) join() { s.sp.SetNetworks([]Network{{Name: "blue", ID: 1, VNI: 5001}}) }
 
 // peerWith makes s peer with the speaker at addr:port.
 func (s *site) peerWith(t *testing.T, name, addr string, port int) {
@@ -117,6 +122,8 @@ func TestTwoSpeakers(t *testing.T) {
 	b := startSite(t, "127.0.0.12", "192.0.2.2", port)
 	a.peerWith(t, "b", "127.0.0.12", port)
 	b.peerWith(t, "a", "127.0.0.11", port)
+	a.join()
+	b.join()
 
 	waitUntil(t, "each floods to the other", func() bool { return a.floodsTo(b.tunnel) && b.floodsTo(a.tunnel) })
 	const host = "02:00:00:00:00:0a"

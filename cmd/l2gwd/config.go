@@ -11,9 +11,11 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/evpn"
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
 )
@@ -47,6 +49,10 @@ type config struct {
 	DatapathType     string
 	LearnIdleTimeout uint
 	LearnLimit       uint
+	BGPASN           uint
+	BGPRouterID      string
+	BGPListen        string
+	HoldTime         uint
 	LogLevel         slog.Level
 	LogFormat        logFormat
 	ConfigFile       string
@@ -83,6 +89,10 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.DatapathType, "datapath-type", "system", "datapath type of a bridge l2gwd creates: system (kernel) or netdev (userspace)")
 	fs.UintVar(&c.LearnIdleTimeout, "learn-idle-timeout", 300, "seconds a learned MAC lives without traffic (1-65535)")
 	fs.UintVar(&c.LearnLimit, "learn-limit", flows.DefaultLearnLimit, "MACs learned from each remote gateway's connection at most (1-4294967295); past it, traffic to new MACs floods")
+	fs.UintVar(&c.BGPASN, "bgp-asn", 0, "this gateway's BGP autonomous system number (1-4294967295): enables BGP EVPN (0: no BGP)")
+	fs.StringVar(&c.BGPRouterID, "bgp-router-id", "", "BGP identifier, an IPv4 address (default: the IPv4 --tunnel-ip)")
+	fs.StringVar(&c.BGPListen, "bgp-listen", evpn.DefaultListen, "BGP listen address HOST:PORT (port 0: accept no session, only connect out)")
+	fs.UintVar(&c.HoldTime, "hold-time", uint(app.DefaultHoldTime/time.Second), "seconds what a dynamic origin (EVPN) told before a restart stays in force\nwhile it has not told everything again (1-65535)")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.TextVar(&c.LogFormat, "log-format", logFormatText, "log format: text (key=value) or json (one object per line)")
 	fs.StringVar(&c.ConfigFile, flagConfig, "", "YAML config file whose keys are the flag names, e.g. \"tunnel-ip: 198.51.100.1\" (env L2GW_CONFIG)")
@@ -138,6 +148,12 @@ func (c *config) validate() error {
 	if c.LearnLimit < 1 || c.LearnLimit > math.MaxUint32 {
 		return fmt.Errorf("--learn-limit %d: want 1-4294967295 MACs", c.LearnLimit)
 	}
+	if err := c.validateBGP(); err != nil {
+		return err
+	}
+	if c.HoldTime < 1 || c.HoldTime > 65535 {
+		return fmt.Errorf("--hold-time %d: want 1-65535 seconds", c.HoldTime)
+	}
 	if !strings.HasPrefix(c.OVSDB, "unix:") && !strings.HasPrefix(c.OVSDB, "tcp:") {
 		return fmt.Errorf("--ovsdb %q: want unix:PATH or tcp:HOST:PORT", c.OVSDB)
 	}
@@ -153,6 +169,50 @@ func (c *config) validate() error {
 		return err
 	}
 	return c.validateAPIAccess()
+}
+
+// validateBGP checks the --bgp-* flags: a router ID is needed (given, or
+// the IPv4 tunnel IP) when BGP is on, and none is given when it is off.
+func (c *config) validateBGP() error {
+	if c.BGPASN > math.MaxUint32 {
+		return fmt.Errorf("--bgp-asn %d: want 1-4294967295", c.BGPASN)
+	}
+	if c.BGPASN == 0 {
+		if c.BGPRouterID != "" {
+			return errors.New("--bgp-router-id: only with --bgp-asn (BGP is off)")
+		}
+		return nil
+	}
+	if _, err := c.bgpRouterID(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.BGPListen); err != nil {
+		return fmt.Errorf("--bgp-listen %q: %w", c.BGPListen, err)
+	}
+	return nil
+}
+
+// bgpRouterID is --bgp-router-id, or the IPv4 tunnel IP.
+func (c *config) bgpRouterID() (netip.Addr, error) {
+	if c.BGPRouterID != "" {
+		id, err := netip.ParseAddr(c.BGPRouterID)
+		if err != nil || !id.Is4() {
+			return netip.Addr{}, fmt.Errorf("--bgp-router-id %q: want an IPv4 address", c.BGPRouterID)
+		}
+		return id, nil
+	}
+	for _, a := range c.tunnelIPs() {
+		if a.Is4() {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, errors.New("--bgp-asn: BGP needs an IPv4 router ID: give --bgp-router-id (--tunnel-ip has no IPv4 address)")
+}
+
+// tunnelIPs is --tunnel-ip parsed.
+func (c *config) tunnelIPs() []netip.Addr {
+	addrs, _ := parseTunnelIPs(c.TunnelIP)
+	return addrs
 }
 
 // openflowListen splits --openflow-listen into its scheme, "tcp" (also
