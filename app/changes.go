@@ -23,6 +23,10 @@ type Change struct {
 	// what the switch still holds of them and they did not tell again
 	// goes.
 	Synced []Origin
+	// BGPPeers is set when a BGP peer was created, replaced or deleted.
+	// No flow depends on the peers: the reconciler ignores a change of
+	// only them.
+	BGPPeers bool
 }
 
 // RemoteMACChange names one remote MAC of a dynamic origin in a network.
@@ -34,7 +38,12 @@ type RemoteMACChange struct {
 
 // empty reports whether c touches nothing.
 func (c *Change) empty() bool {
-	return !c.Topology && len(c.Bindings) == 0 && len(c.RemoteMACs) == 0 && len(c.Synced) == 0
+	return !c.touchesFlows() && !c.BGPPeers
+}
+
+// touchesFlows reports whether c touches what the flows are compiled from.
+func (c *Change) touchesFlows() bool {
+	return c.Topology || len(c.Bindings) > 0 || len(c.RemoteMACs) > 0 || len(c.Synced) > 0
 }
 
 // BindingChange names one binding added, changed or removed.

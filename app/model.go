@@ -1,7 +1,7 @@
 // Package app owns the desired state of one site's gateway: the API objects
-// (networks, remote gateways, connections, MAC bindings), their validation and
-// durable store, and the reconciler that turns them into flows and tunnel
-// ports. It speaks Go types and typed errors (Error: a Kind and a Path of
+// (networks, remote gateways, connections, MAC bindings, BGP peers), their
+// validation and durable store, and the reconciler that turns them into
+// flows and tunnel ports. It speaks Go types and typed errors (Error: a Kind and a Path of
 // Fields) and never HTTP or JSON: package api owns the wire shapes, the
 // error codes and the field paths' text. Its one JSON is the store's own
 // record format (store.go). It never builds an OpenFlow message itself
@@ -16,6 +16,23 @@ type Network struct {
 	// assigned by the store, stable for the network's life, never reused
 	// while the network exists.
 	ID uint32
+	// EVPN is the network's membership of BGP EVPN; nil when it is not
+	// in EVPN.
+	EVPN *EVPN
+}
+
+// EVPN is a network's membership of BGP EVPN.
+type EVPN struct {
+	// VNI is the network's VXLAN network identifier in EVPN routes,
+	// 1-16777215, unique among EVPN networks.
+	VNI uint32
+	// ImportRTs and ExportRTs are route targets in canonical text
+	// (decimal, no leading zeros): "ASN:NN" (an ASN up to 65535 and a
+	// number up to 4294967295, or a larger ASN and a number up to 65535)
+	// or "IPv4:NN" (a number up to 65535). An empty list is automatic:
+	// export ASN:VNI, import any *:VNI.
+	ImportRTs []string
+	ExportRTs []string
 }
 
 // Attachment is a bridge port that carries a network: untagged when VLAN is

@@ -24,6 +24,9 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		if err := s.checkPorts(n); err != nil {
 			return err
 		}
+		if err := s.checkVNI(n); err != nil {
+			return err
+		}
 		ids, next, err := s.netIDs.allocate(1)
 		if err != nil {
 			return err
@@ -41,15 +44,16 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		s.netIDs.next.Store(next)
 		s.addNetwork(n)
 		s.resolveDerived(ch)
-		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments))
+		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments), "evpn_vni", evpnVNI(n.EVPN))
 		out = cloneNetwork(n)
 		return nil
 	})
 	return out, err
 }
 
-// ReplaceNetwork replaces the attachments of an existing network (PUT);
-// n.Name must be "" or name. The network keeps its ID and connections.
+// ReplaceNetwork replaces the attachments and EVPN membership of an
+// existing network (PUT); n.Name must be "" or name. The network keeps its
+// ID and connections.
 func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 	var out Network
 	err := s.mutate(func(ch *Change) error {
@@ -69,12 +73,16 @@ func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 		if err := s.checkPorts(n); err != nil {
 			return err
 		}
+		if err := s.checkVNI(n); err != nil {
+			return err
+		}
 		n.ID = ns.ID
 		if err := s.commit(func(tx *bolt.Tx) error { return putNetwork(tx, n) }); err != nil {
 			return err
 		}
 		s.setAttachments(ns, n.Attachments)
-		s.log.Info("network replaced", "network", n.Name, "attachments", len(n.Attachments))
+		s.setEVPN(ns, n.EVPN)
+		s.log.Info("network replaced", "network", n.Name, "attachments", len(n.Attachments), "evpn_vni", evpnVNI(n.EVPN))
 		out = cloneNetwork(n)
 		return nil
 	})
@@ -96,6 +104,7 @@ func (s *State) DeleteNetwork(name string) error {
 			return err
 		}
 		s.setAttachments(ns, nil)
+		s.setEVPN(ns, nil)
 		delete(s.networks, name)
 		s.netIDs.release(ns.ID)
 		s.resolveDerived(ch)
@@ -157,6 +166,7 @@ func (s *State) addNetwork(n Network) {
 	s.networks[n.Name] = ns
 	s.netIDs.mark(n.ID)
 	s.setAttachments(ns, n.Attachments)
+	s.setEVPN(ns, n.EVPN)
 }
 
 func (s *State) setAttachments(ns *networkState, atts []Attachment) {
@@ -171,5 +181,6 @@ func (s *State) setAttachments(ns *networkState, atts []Attachment) {
 
 func cloneNetwork(n Network) Network {
 	n.Attachments = append(make([]Attachment, 0, len(n.Attachments)), n.Attachments...)
+	n.EVPN = cloneEVPN(n.EVPN)
 	return n
 }

@@ -22,6 +22,15 @@ const (
 	FieldIPs                             // MACBinding.IPs
 	FieldTo                              // MACMove.To
 	FieldFrom                            // MACMove.From
+	FieldEVPN                            // Network.EVPN
+	FieldVNI                             // EVPN.VNI
+	FieldImportRTs                       // EVPN.ImportRTs
+	FieldExportRTs                       // EVPN.ExportRTs
+	FieldAddress                         // BGPPeer.Address
+	FieldASN                             // BGPPeer.ASN
+	FieldPassword                        // BGPPeer.Password
+	FieldHoldTime                        // BGPPeer.HoldTime
+	FieldKeepalive                       // BGPPeer.Keepalive
 )
 
 // PathStep is one step of a Path: into Field of an object or, when Field

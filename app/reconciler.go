@@ -94,6 +94,9 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 	r := &Reconciler{cfg: cfg, state: state, sw: sw, br: br, log: log, kick: make(chan struct{}, 1)}
 	r.status.Bridge = cfg.Bridge
 	state.Subscribe(func(ch Change) {
+		if !ch.touchesFlows() {
+			return // BGP peers only: the switch has nothing of them
+		}
 		// Not reconciled from the moment the change is committed, so a
 		// client that sees reconciled=true after its write knows the
 		// write is in the switch.

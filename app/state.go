@@ -72,6 +72,9 @@ type State struct {
 	ports     map[Attachment]string // (port, VLAN) → network
 	tunnelIPs map[netip.Addr]string // tunnel IP → remote gateway
 	tunnels   map[tunnelKey]string  // what admits tunnel traffic → connection
+	vnis      map[uint32]string     // EVPN VNI → network
+	peers     map[string]BGPPeer
+	peerAddrs map[netip.Addr]string // BGP peer address → peer
 	netIDs    *idSpace
 	connIDs   *idSpace
 	macIDs    *idSpace
@@ -133,6 +136,9 @@ func Open(dataDir string, opts Options) (*State, error) {
 		ports:     make(map[Attachment]string),
 		tunnelIPs: make(map[netip.Addr]string),
 		tunnels:   make(map[tunnelKey]string),
+		vnis:      make(map[uint32]string),
+		peers:     make(map[string]BGPPeer),
+		peerAddrs: make(map[netip.Addr]string),
 		netIDs:    newIDSpace(kindNetwork),
 		connIDs:   newIDSpace(kindConnection),
 		macIDs:    newIDSpace(kindMAC),
@@ -181,7 +187,8 @@ func Open(dataDir string, opts Options) (*State, error) {
 		s.log.Warn("could not release the store's pages from memory", "err", err)
 	}
 	s.log.Info("desired state loaded", "path", s.path, "networks", len(s.networks),
-		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used))
+		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used),
+		"evpn_networks", len(s.vnis), "bgp_peers", len(s.peers))
 	return s, nil
 }
 
@@ -192,6 +199,11 @@ func (s *State) restore(st *storedState) error {
 		if !s.netIDs.free(n.ID) {
 			return fmt.Errorf("network %s: id %d out of range or duplicate", n.Name, n.ID)
 		}
+		if n.EVPN != nil {
+			if owner, taken := s.vnis[n.EVPN.VNI]; taken {
+				return fmt.Errorf("network %s: evpn vni %d is network %s's too", n.Name, n.EVPN.VNI, owner)
+			}
+		}
 		s.addNetwork(n)
 	}
 	for _, g := range st.gateways {
@@ -200,6 +212,16 @@ func (s *State) restore(st *storedState) error {
 			return fmt.Errorf("remote gateway %s: %w", g.Name, err)
 		}
 		s.addGateway(g, ip)
+	}
+	for _, p := range st.peers {
+		addr, err := netip.ParseAddr(p.Address)
+		if err != nil {
+			return fmt.Errorf("bgp peer %s: %w", p.Name, err)
+		}
+		if owner, taken := s.peerAddrs[addr]; taken {
+			return fmt.Errorf("bgp peer %s: address %s is bgp peer %s's too", p.Name, addr, owner)
+		}
+		s.addBGPPeer(p, addr)
 	}
 	for _, c := range st.connections {
 		if _, ok := s.gateways[c.RemoteGateway]; !ok || s.networks[c.Network] == nil {

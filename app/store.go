@@ -24,6 +24,7 @@ import (
 //	meta             schema_version → "1"; next_id.<kind> → uint32 (ID cursors)
 //	networks         name → networkRecord (JSON)
 //	remote_gateways  name → gatewayRecord (JSON)
+//	bgp_peers        name → bgpPeerRecord (JSON), its password included
 //	connections      name → connectionRecord (JSON)
 //	macs             connection name, 0x00, 6 MAC bytes → binding value
 //	derived_connections  derived connection name → derivedRecord (JSON):
@@ -57,8 +58,9 @@ var (
 	bucketConns    = []byte("connections")
 	bucketMACs     = []byte("macs")
 	bucketDerived  = []byte("derived_connections")
+	bucketBGPPeers = []byte("bgp_peers")
 	keySchema      = []byte("schema_version")
-	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived}
+	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived, bucketBGPPeers}
 )
 
 // ID kinds, as named in the cursor keys.
@@ -68,12 +70,22 @@ const (
 	kindMAC        = "mac"
 )
 
-// The records of networks, remote gateways and connections: their JSON,
-// field names included, is the file format (schema 1).
+// The records of networks, remote gateways, connections and BGP peers:
+// their JSON, field names included, is the file format (schema 1). Fields
+// added later are left out when unset, so that a store without them reads
+// as before and what an earlier release could store is written as it
+// wrote it.
 type networkRecord struct {
 	ID          uint32             `json:"id"`
 	Name        string             `json:"name"`
 	Attachments []attachmentRecord `json:"attachments"`
+	EVPN        *evpnRecord        `json:"evpn,omitempty"`
+}
+
+type evpnRecord struct {
+	VNI       uint32   `json:"vni"`
+	ImportRTs []string `json:"import_rts,omitempty"`
+	ExportRTs []string `json:"export_rts,omitempty"`
 }
 
 type attachmentRecord struct {
@@ -84,6 +96,17 @@ type attachmentRecord struct {
 type gatewayRecord struct {
 	Name     string `json:"name"`
 	TunnelIP string `json:"tunnel_ip"`
+}
+
+type bgpPeerRecord struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	ASN       uint32 `json:"asn"`
+	Port      uint16 `json:"port,omitempty"`
+	Password  string `json:"password,omitempty"`
+	HoldTime  uint16 `json:"hold_time,omitempty"`
+	Keepalive uint16 `json:"keepalive,omitempty"`
+	MaxRoutes uint32 `json:"max_routes,omitempty"`
 }
 
 type connectionRecord struct {
@@ -173,11 +196,21 @@ func putNetwork(tx *bolt.Tx, n Network) error {
 	for i, a := range n.Attachments {
 		r.Attachments[i] = attachmentRecord{Port: a.Port, VLAN: a.VLAN}
 	}
+	if e := n.EVPN; e != nil {
+		r.EVPN = &evpnRecord{VNI: e.VNI, ImportRTs: e.ImportRTs, ExportRTs: e.ExportRTs}
+	}
 	return putJSON(tx, bucketNetworks, n.Name, r)
 }
 
 func putGateway(tx *bolt.Tx, g RemoteGateway) error {
 	return putJSON(tx, bucketGateways, g.Name, gatewayRecord{Name: g.Name, TunnelIP: g.TunnelIP})
+}
+
+func putBGPPeer(tx *bolt.Tx, p BGPPeer) error {
+	return putJSON(tx, bucketBGPPeers, p.Name, bgpPeerRecord{
+		Name: p.Name, Address: p.Address, ASN: p.ASN, Port: p.Port, Password: p.Password,
+		HoldTime: p.HoldTime, Keepalive: p.Keepalive, MaxRoutes: p.MaxRoutes,
+	})
 }
 
 func putConnection(tx *bolt.Tx, c Connection) error {
@@ -280,6 +313,7 @@ func releasePages(db *bolt.DB) error {
 type storedState struct {
 	networks    []Network
 	gateways    []RemoteGateway
+	peers       []BGPPeer
 	connections []Connection
 	macs        map[string][]macEntry    // by connection name
 	cursors     map[string]uint32        // by ID kind
@@ -305,6 +339,9 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 			for i, a := range r.Attachments {
 				n.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
 			}
+			if e := r.EVPN; e != nil {
+				n.EVPN = &EVPN{VNI: e.VNI, ImportRTs: e.ImportRTs, ExportRTs: e.ExportRTs}
+			}
 			st.networks = append(st.networks, n)
 			return nil
 		})
@@ -317,6 +354,20 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 				return fmt.Errorf("remote gateway %s: %w", k, err)
 			}
 			st.gateways = append(st.gateways, RemoteGateway{Name: r.Name, TunnelIP: r.TunnelIP})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bucketBGPPeers).ForEach(func(k, v []byte) error {
+			var r bgpPeerRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("bgp peer %s: %w", k, err)
+			}
+			st.peers = append(st.peers, BGPPeer{
+				Name: r.Name, Address: r.Address, ASN: r.ASN, Port: r.Port, Password: r.Password,
+				HoldTime: r.HoldTime, Keepalive: r.Keepalive, MaxRoutes: r.MaxRoutes,
+			})
 			return nil
 		})
 		if err != nil {

@@ -60,6 +60,11 @@ func validateNetwork(n Network) (Network, error) {
 		seen[a.Port] = i
 		out.Attachments[i] = a
 	}
+	evpn, err := validateEVPN(n.EVPN)
+	if err != nil {
+		return Network{}, err
+	}
+	out.EVPN = evpn
 	return out, nil
 }
 
@@ -90,21 +95,31 @@ func checkPortName(port string) string {
 // destination carries no zone, so OVS could not tell which link it is on.
 func parseTunnelIP(s string, local []netip.Addr) (netip.Addr, error) {
 	field := At(FieldTunnelIP)
-	if s == "" {
-		return netip.Addr{}, invalid(field, "tunnel_ip is required")
-	}
-	a, err := netip.ParseAddr(s)
+	a, err := parseAddress(field, "tunnel_ip", s)
 	if err != nil {
-		return netip.Addr{}, invalid(field, "tunnel_ip %q is not an IP address", s)
+		return netip.Addr{}, err
 	}
-	if a.Zone() != "" {
-		return netip.Addr{}, invalid(field, "tunnel_ip %q has a zone: want an address routable without one", s)
-	}
-	a = a.Unmap()
 	if problem := tunnelAddrProblem(a, local); problem != "" {
 		return netip.Addr{}, invalid(field, "tunnel_ip %s %s", a, problem)
 	}
 	return a, nil
+}
+
+// parseAddress reads the required IP address s of the field at (name in
+// the messages), without a zone, and returns it in canonical form (an
+// IPv4-mapped IPv6 address is its IPv4 address).
+func parseAddress(at Path, name, s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, invalid(at, "%s is required", name)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, invalid(at, "%s %q is not an IP address", name, s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, invalid(at, "%s %q has a zone: want an address routable without one", name, s)
+	}
+	return a.Unmap(), nil
 }
 
 // tunnelAddrProblem says what keeps a (unmapped, without a zone) from
