@@ -27,7 +27,7 @@ type (
 		family bgp.Family
 	}
 	peersChanged struct{ configured bool }
-	networksSet  []Network
+	networksSet  []app.Network
 	localEvent   app.LocalMACEvent
 )
 
@@ -74,7 +74,8 @@ type floodKey struct {
 
 // evpnNet is a network that joins EVPN, as the loop keeps it.
 type evpnNet struct {
-	Network
+	app.Network
+	vni     uint32
 	orig    origination
 	imports map[string]bool // explicit import route targets; nil means auto (*:VNI)
 }
@@ -219,7 +220,7 @@ func (l *loop) importRoute(e *ribEntry) {
 		if n.imports != nil && !slices.ContainsFunc(e.r.rts, func(rt string) bool { return n.imports[rt] }) {
 			continue
 		}
-		if n.imports == nil && !slices.ContainsFunc(e.r.rts, func(rt string) bool { return rtAdmin(rt) == n.VNI }) {
+		if n.imports == nil && !slices.ContainsFunc(e.r.rts, func(rt string) bool { return rtAdmin(rt) == n.vni }) {
 			continue
 		}
 		e.nets = append(e.nets, n.Name)
@@ -423,8 +424,8 @@ func (l *loop) thaw(now time.Time) {
 }
 
 // setNetworks makes the EVPN networks those of nets.
-func (l *loop) setNetworks(nets []Network) {
-	want := map[string]Network{}
+func (l *loop) setNetworks(nets []app.Network) {
+	want := map[string]app.Network{}
 	for _, n := range nets {
 		want[n.Name] = n
 	}
@@ -448,12 +449,13 @@ func (l *loop) setNetworks(nets []Network) {
 
 // sameNetwork tells whether two EVPN configurations of a network are the
 // same.
-func sameNetwork(a, b Network) bool {
-	return a.Name == b.Name && a.ID == b.ID && a.VNI == b.VNI && slices.Equal(a.ImportRTs, b.ImportRTs) && slices.Equal(a.ExportRTs, b.ExportRTs)
+func sameNetwork(a, b app.Network) bool {
+	return a.Name == b.Name && a.ID == b.ID && a.EVPN.VNI == b.EVPN.VNI &&
+		slices.Equal(a.EVPN.ImportRTs, b.EVPN.ImportRTs) && slices.Equal(a.EVPN.ExportRTs, b.EVPN.ExportRTs)
 }
 
 // newNet works out what a network's routes carry.
-func (l *loop) newNet(w Network) (*evpnNet, error) {
+func (l *loop) newNet(w app.Network) (*evpnNet, error) {
 	if w.ID > 0xffff {
 		return nil, fmt.Errorf("network ID %d does not fit a route distinguisher's 16-bit number", w.ID)
 	}
@@ -461,20 +463,21 @@ func (l *loop) newNet(w Network) (*evpnNet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route distinguisher: %w", err)
 	}
-	n := &evpnNet{Network: w, orig: origination{rd: rd, self: l.s.cfg.TunnelIP, vni: w.VNI}}
-	if len(w.ExportRTs) == 0 {
-		n.orig.exports = []bgp.ExtendedCommunityInterface{autoRT(l.s.cfg.ASN, w.VNI)}
+	e := w.EVPN
+	n := &evpnNet{Network: w, vni: e.VNI, orig: origination{rd: rd, self: l.s.cfg.TunnelIP, vni: e.VNI}}
+	if len(e.ExportRTs) == 0 {
+		n.orig.exports = []bgp.ExtendedCommunityInterface{autoRT(l.s.cfg.ASN, e.VNI)}
 	}
-	for _, rt := range w.ExportRTs {
+	for _, rt := range e.ExportRTs {
 		c, err := bgp.ParseRouteTarget(rt)
 		if err != nil {
 			return nil, fmt.Errorf("export route target %q: %w", rt, err)
 		}
 		n.orig.exports = append(n.orig.exports, c)
 	}
-	if len(w.ImportRTs) > 0 {
+	if len(e.ImportRTs) > 0 {
 		n.imports = map[string]bool{}
-		for _, rt := range w.ImportRTs {
+		for _, rt := range e.ImportRTs {
 			c, err := bgp.ParseRouteTarget(rt)
 			if err != nil {
 				return nil, fmt.Errorf("import route target %q: %w", rt, err)
@@ -512,7 +515,7 @@ func (l *loop) joinNetwork(n *evpnNet) {
 			l.apply(k, m, func(now time.Time) outcome { return l.s.mob.arrive(m, nil, now) })
 		}
 	}
-	l.s.log.Info("network joined EVPN", "network", n.Name, "vni", n.VNI, "rd", n.orig.rd.String())
+	l.s.log.Info("network joined EVPN", "network", n.Name, "vni", n.vni, "rd", n.orig.rd.String())
 }
 
 // importInto applies a route of the table to one network that just joined.

@@ -10,8 +10,11 @@ import (
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
+
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"github.com/l2gw/l2gw/app"
 )
 
 // connectRetry is how long the speaker waits between connection attempts
@@ -19,30 +22,10 @@ import (
 // restarted route reflector without this site for minutes).
 const connectRetry = 3
 
-// Peer session states, as the API reports them.
-const (
-	StateIdle        = "idle"
-	StateConnect     = "connect"
-	StateActive      = "active"
-	StateOpenSent    = "opensent"
-	StateOpenConfirm = "openconfirm"
-	StateEstablished = "established"
-)
-
-// PeerStatus is what the speaker knows of one peer's session.
-type PeerStatus struct {
-	State            string
-	Since            time.Time // when it entered State
-	RoutesReceived   uint64
-	RoutesAccepted   uint64
-	RoutesAdvertised uint64
-	// LastError is why the session last went down or was refused.
-	LastError string
-}
-
 // peerState is a configured peer and its session's standing.
 type peerState struct {
-	Peer
+	app.BGPPeer
+	addr      netip.Addr
 	state     string
 	since     time.Time
 	lastError string
@@ -52,27 +35,27 @@ type peerState struct {
 
 // SetPeers makes the speaker's sessions those of peers (all of them, each
 // time): new peers are added, removed ones deleted, changed ones replaced.
-func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
-	want := make(map[string]Peer, len(peers))
+func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
+	want := make(map[string]app.BGPPeer, len(peers))
 	for _, p := range peers {
 		want[p.Name] = p
 	}
 	s.mu.Lock()
-	var remove, add []Peer
+	var remove, add []app.BGPPeer
 	for name, ps := range s.peers {
-		if p, ok := want[name]; !ok || !samePeer(p, ps.Peer) {
-			remove = append(remove, ps.Peer)
+		if p, ok := want[name]; !ok || p != ps.BGPPeer {
+			remove = append(remove, ps.BGPPeer)
 		}
 	}
 	for name, p := range want {
-		if ps, ok := s.peers[name]; !ok || !samePeer(p, ps.Peer) {
+		if ps, ok := s.peers[name]; !ok || p != ps.BGPPeer {
 			add = append(add, p)
 		}
 	}
 	s.mu.Unlock()
 	var errs []error
 	for _, p := range remove {
-		err := s.bgp.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address.String()})
+		err := s.bgp.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete BGP peer %s (%s): %w", p.Name, p.Address, err))
 		}
@@ -83,8 +66,13 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 		s.log.Info("BGP peer removed", "peer", p.Name, "address", p.Address)
 	}
 	for _, p := range add {
+		addr, err := netip.ParseAddr(p.Address)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("BGP peer %s: address %q: %w", p.Name, p.Address, err))
+			continue
+		}
 		s.mu.Lock()
-		s.peers[p.Name] = &peerState{Peer: p, state: StateIdle, since: time.Now()}
+		s.peers[p.Name] = &peerState{BGPPeer: p, addr: addr.Unmap(), state: app.BGPIdle, since: time.Now()}
 		s.mu.Unlock()
 		if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: s.gobgpPeer(p)}); err != nil {
 			s.mu.Lock()
@@ -99,37 +87,23 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []Peer) error {
 	return errors.Join(errs...)
 }
 
-// samePeer tells whether two configurations of a peer are the same.
-func samePeer(a, b Peer) bool { return a == b }
-
 // gobgpPeer is p as GoBGP's neighbour: L2VPN EVPN only, graceful restart
 // (as helper and restarting speaker), p's limits and timers.
-func (s *Speaker) gobgpPeer(p Peer) *api.Peer {
-	timers := &api.TimersConfig{ConnectRetry: connectRetry}
-	if p.HoldTime > 0 {
-		timers.HoldTime = uint64(p.HoldTime / time.Second)
-		timers.KeepaliveInterval = uint64(p.HoldTime / time.Second / 3)
-	}
-	if p.Keepalive > 0 {
-		timers.KeepaliveInterval = uint64(p.Keepalive / time.Second)
-	}
+func (s *Speaker) gobgpPeer(p app.BGPPeer) *api.Peer {
+	hold := uint64(cmp(p.HoldTime, app.DefaultBGPHoldTime))
+	timers := &api.TimersConfig{ConnectRetry: connectRetry, HoldTime: hold, KeepaliveInterval: uint64(cmp(p.Keepalive, uint16(hold/3)))}
 	afi := &api.AfiSafi{
 		Config:            &api.AfiSafiConfig{Family: bgpFamily, Enabled: true},
 		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		PrefixLimits:      &api.PrefixLimit{Family: bgpFamily, MaxPrefixes: cmp(p.MaxRoutes, app.DefaultBGPMaxRoutes)},
 	}
-	if p.MaxRoutes > 0 {
-		afi.PrefixLimits = &api.PrefixLimit{Family: bgpFamily, MaxPrefixes: p.MaxRoutes}
-	}
-	transport := &api.Transport{}
-	if p.Port != 0 {
-		transport.RemotePort = uint32(p.Port)
-	}
+	transport := &api.Transport{RemotePort: uint32(cmp(p.Port, app.DefaultBGPPort))}
 	if host, _, err := listenParts(s.cfg.Listen); err == nil && host != "0.0.0.0" && host != "::" {
 		transport.LocalAddress = host
 	}
 	return &api.Peer{
 		Conf: &api.PeerConf{
-			NeighborAddress: p.Address.String(),
+			NeighborAddress: p.Address,
 			PeerAsn:         p.ASN,
 			AuthPassword:    p.Password,
 			Description:     p.Name,
@@ -160,7 +134,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	was := ps.state
 	ps.state, ps.since = state, t
 	reason := ev.Peer.State.DisconnectMessage
-	if was == StateEstablished && state != StateEstablished {
+	if was == app.BGPEstablished && state != app.BGPEstablished {
 		ps.eor = false
 		if reason != "" {
 			ps.lastError = reason
@@ -168,11 +142,11 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	}
 	name := ps.Name
 	s.mu.Unlock()
-	s.met.peerState(name, state == StateEstablished)
+	s.met.peerState(name, state == app.BGPEstablished)
 	switch {
-	case state == StateEstablished:
+	case state == app.BGPEstablished:
 		s.log.Info("BGP session established", "peer", name, "address", addr)
-	case was == StateEstablished:
+	case was == app.BGPEstablished:
 		s.log.Warn("BGP session down", "peer", name, "address", addr, "state", state, "reason", reason)
 	}
 	s.q.push(peersChanged{})
@@ -181,7 +155,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 // peerByAddress returns the configured peer at addr; mu is held.
 func (s *Speaker) peerByAddress(addr netip.Addr) *peerState {
 	for _, ps := range s.peers {
-		if ps.Address == addr.Unmap() {
+		if ps.addr == addr.Unmap() {
 			return ps
 		}
 	}
@@ -202,33 +176,35 @@ func (s *Speaker) peerName(addr netip.Addr) string {
 func sessionState(st bgp.FSMState) string {
 	switch st {
 	case bgp.BGP_FSM_CONNECT:
-		return StateConnect
+		return app.BGPConnect
 	case bgp.BGP_FSM_ACTIVE:
-		return StateActive
+		return app.BGPActive
 	case bgp.BGP_FSM_OPENSENT:
-		return StateOpenSent
+		return app.BGPOpenSent
 	case bgp.BGP_FSM_OPENCONFIRM:
-		return StateOpenConfirm
+		return app.BGPOpenConfirm
 	case bgp.BGP_FSM_ESTABLISHED:
-		return StateEstablished
+		return app.BGPEstablished
 	}
-	return StateIdle
+	return app.BGPIdle
 }
 
 // PeerStatus returns the standing of the configured peer name.
-func (s *Speaker) PeerStatus(ctx context.Context, name string) (PeerStatus, bool) {
+func (s *Speaker) PeerStatus(name string) (app.BGPPeerStatus, bool) {
 	s.mu.Lock()
 	ps, ok := s.peers[name]
-	var st PeerStatus
+	var st app.BGPPeerStatus
 	var addr string
 	if ok {
-		st = PeerStatus{State: ps.state, Since: ps.since, LastError: ps.lastError}
-		addr = ps.Address.String()
+		st = app.BGPPeerStatus{State: ps.state, Since: ps.since, LastError: ps.lastError}
+		addr = ps.Address
 	}
 	s.mu.Unlock()
 	if !ok {
-		return PeerStatus{}, false
+		return app.BGPPeerStatus{}, false
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
 	_ = s.bgp.ListPeer(ctx, &api.ListPeerRequest{Address: addr, EnableAdvertised: true}, func(p *api.Peer) {
 		for _, a := range p.GetAfiSafis() {
 			if f := a.GetState().GetFamily(); f.GetAfi() == bgpFamily.Afi && f.GetSafi() == bgpFamily.Safi {
@@ -254,7 +230,7 @@ func (s *Speaker) Ready() error {
 	}
 	var down []string
 	for name, ps := range s.peers {
-		if ps.state == StateEstablished && ps.eor {
+		if ps.state == app.BGPEstablished && ps.eor {
 			return nil
 		}
 		down = append(down, name+" "+ps.state)

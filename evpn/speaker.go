@@ -53,31 +53,6 @@ type Config struct {
 	RestartTime time.Duration
 }
 
-// Peer is a BGP neighbour the speaker keeps a session with.
-type Peer struct {
-	Name      string
-	Address   netip.Addr
-	ASN       uint32
-	Port      uint16 // 0 means 179
-	Password  string // TCP MD5 ("" none)
-	HoldTime  time.Duration
-	Keepalive time.Duration
-	MaxRoutes uint32 // 0 means no limit
-}
-
-// Network is a network that joins EVPN.
-type Network struct {
-	Name string
-	// ID is the network's number: the assigned field of its route
-	// distinguisher (router ID:ID).
-	ID  uint32
-	VNI uint32
-	// ImportRTs and ExportRTs are its route targets ("ASN:NN" or
-	// "IPv4:NN"); empty means auto: export ASN:VNI, import any *:VNI.
-	ImportRTs []string
-	ExportRTs []string
-}
-
 // Speaker is the embedded BGP EVPN speaker of one gateway.
 type Speaker struct {
 	cfg  Config
@@ -225,8 +200,17 @@ func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
 	return nil
 }
 
-// SetNetworks gives the networks that join EVPN (all of them, each time).
-func (s *Speaker) SetNetworks(nets []Network) { s.q.push(networksSet(nets)) }
+// SetNetworks gives the networks that join EVPN (all of them, each time:
+// State.EVPNNetworks); a network without EVPN is ignored.
+func (s *Speaker) SetNetworks(nets []app.Network) {
+	var in []app.Network
+	for _, n := range nets {
+		if n.EVPN != nil {
+			in = append(in, n)
+		}
+	}
+	s.q.push(networksSet(in))
+}
 
 // WatchLocal feeds the speaker the local-MAC watch's events until the
 // channel closes.

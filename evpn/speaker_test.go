@@ -58,12 +58,19 @@ func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
 }
 
 // join makes network blue join EVPN with VNI 5001.
-func (s *site) join() { s.sp.SetNetworks([]Network{{Name: "blue", ID: 1, VNI: 5001}}) }
+func (s *site) join(t *testing.T) {
+	t.Helper()
+	n, err := s.state.ReplaceNetwork("blue", app.Network{Attachments: []app.Attachment{{Port: "eth1"}}, EVPN: &app.EVPN{VNI: 5001}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sp.SetNetworks([]app.Network{n})
+}
 
 // peerWith makes s peer with the speaker at addr:port.
 func (s *site) peerWith(t *testing.T, name, addr string, port int) {
 	t.Helper()
-	err := s.sp.SetPeers(context.Background(), []Peer{{Name: name, Address: netip.MustParseAddr(addr), ASN: testASN, Port: uint16(port), HoldTime: 9 * time.Second}})
+	err := s.sp.SetPeers(context.Background(), []app.BGPPeer{{Name: name, Address: addr, ASN: testASN, Port: uint16(port), HoldTime: 9}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +129,8 @@ func TestTwoSpeakers(t *testing.T) {
 	b := startSite(t, "127.0.0.12", "192.0.2.2", port)
 	a.peerWith(t, "b", "127.0.0.12", port)
 	b.peerWith(t, "a", "127.0.0.11", port)
-	a.join()
-	b.join()
+	a.join(t)
+	b.join(t)
 
 	waitUntil(t, "each floods to the other", func() bool { return a.floodsTo(b.tunnel) && b.floodsTo(a.tunnel) })
 	const host = "02:00:00:00:00:0a"
@@ -132,7 +139,7 @@ func TestTwoSpeakers(t *testing.T) {
 		m, ok := b.remoteMAC(t, host)
 		return ok && m.TunnelIP == a.tunnel.String() && m.SegmentationID == 5001
 	})
-	if st, ok := b.sp.PeerStatus(context.Background(), "a"); !ok || st.State != StateEstablished || st.RoutesAccepted < 2 {
+	if st, ok := b.sp.PeerStatus("a"); !ok || st.State != app.BGPEstablished || st.RoutesAccepted < 2 {
 		t.Errorf("b's view of peer a: %+v, %v; want established with both of a's routes", st, ok)
 	}
 

@@ -81,11 +81,27 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		return err
 	}
 	defer session.Close()
-	state, err := app.Open(cfg.DataDir, app.Options{Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs()})
+	state, err := app.Open(cfg.DataDir, app.Options{
+		Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs(),
+		Origins: cfg.dynamicOrigins(), HoldTime: time.Duration(cfg.HoldTime) * time.Second,
+	})
 	if err != nil {
 		return err
 	}
 	defer state.Close()
+	// BGP comes up next, before OVSDB and the bridge: a restarted l2gwd is
+	// back in its peers' tables as soon as the protocol allows (FRR drops
+	// a restarting peer's EVPN routes at once).
+	metrics := api.NewRegistry()
+	bgpCtx, stopBGP := context.WithCancel(context.Background())
+	defer stopBGP()
+	speaker, err := startBGP(bgpCtx, cfg, state, metrics, log)
+	if err != nil {
+		return err
+	}
+	if speaker != nil {
+		defer speaker.Close()
+	}
 
 	apiListener, err := net.Listen("tcp", cfg.APIListen)
 	if err != nil {
@@ -109,7 +125,6 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
 		TunnelIP: cfg.tunnelPortLocalIP(), Learning: cfg.learning(), Logger: log,
 	}, state, session, bridge)
-	metrics := api.NewRegistry()
 	if err := rec.Instrument(metrics); err != nil {
 		apiListener.Close()
 		return err
@@ -120,6 +135,16 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		defer close(recDone)
 		rec.Run(recCtx)
 	}()
+	if speaker != nil {
+		local, err := rec.WatchLocalMACs(recCtx)
+		if err != nil {
+			stopRec()
+			<-recDone
+			apiListener.Close()
+			return err
+		}
+		speaker.WatchLocal(local)
+	}
 
 	server := api.NewServer(api.NewHandler(state, rec.Status, log, api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)), apiOpts)
 	serveErr := make(chan error, 1)

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/evpn"
+)
+
+// dynamicOrigins are the dynamic origins whose sources this configuration
+// runs: EVPN with --bgp-asn.
+func (c *config) dynamicOrigins() []app.Origin {
+	if c.BGPASN == 0 {
+		return nil
+	}
+	return []app.Origin{app.OriginEVPN}
+}
+
+// evpnTunnelIP is the tunnel IP EVPN advertises as this gateway's VTEP:
+// the IPv4 one when there are two.
+func (c *config) evpnTunnelIP() netip.Addr {
+	addrs := c.tunnelIPs()
+	for _, a := range addrs {
+		if a.Is4() {
+			return a
+		}
+	}
+	return addrs[0]
+}
+
+// startBGP starts the BGP EVPN speaker of --bgp-asn (nil, nil when BGP is
+// off) and keeps its peers and networks those of the state.
+func startBGP(ctx context.Context, cfg *config, state *app.State, reg prometheus.Registerer, log *slog.Logger) (*evpn.Speaker, error) {
+	if cfg.BGPASN == 0 {
+		return nil, nil
+	}
+	feed, err := state.Feed(app.OriginEVPN)
+	if err != nil {
+		return nil, err
+	}
+	routerID, _ := cfg.bgpRouterID()
+	sp, err := evpn.Start(ctx, evpn.Config{
+		ASN: uint32(cfg.BGPASN), RouterID: routerID, Listen: cfg.BGPListen,
+		TunnelIP: cfg.evpnTunnelIP(), Feed: feed, Logger: log.With("component", "evpn"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sp.Collectors() {
+		if err := reg.Register(c); err != nil {
+			sp.Close()
+			return nil, fmt.Errorf("register BGP metrics: %w", err)
+		}
+	}
+	changed := make(chan struct{}, 1)
+	state.Subscribe(func(ch app.Change) {
+		if ch.BGPPeers || ch.Topology {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	sync := func() {
+		sp.SetNetworks(state.EVPNNetworks())
+		if err := sp.SetPeers(ctx, state.ListBGPPeers()); err != nil {
+			log.Error("BGP peers", "err", err)
+		}
+	}
+	sync()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+				sync()
+			}
+		}
+	}()
+	return sp, nil
+}
