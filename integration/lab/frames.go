@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
 // Frame is an Ethernet frame crafted with scapy: EtherType 0x88b5 (IEEE
@@ -33,7 +35,7 @@ const systemPython = "/usr/bin/python3"
 func RequireScapy(t testing.TB) {
 	t.Helper()
 	if out, err := exec.Command(systemPython, "-c", "import scapy.all").CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("python3 cannot import scapy (apt-get install python3-scapy): %v: %s", err, firstLine(string(out))))
+		ovstest.SkipOrFail(t, fmt.Sprintf("python3 cannot import scapy (apt-get install python3-scapy): %v: %s", err, firstLine(string(out))))
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
 // HostIf is the name of every host's interface inside its namespace.
@@ -60,9 +62,7 @@ func (s *Site) AddHost(t testing.TB, name, mac, ip string, vlan uint16, trunkPor
 	if err != nil {
 		t.Fatalf("host %s: create link: %v", name, err)
 	}
-	if err := disableTxChecksum(h.NetNS, HostIf); err != nil {
-		t.Fatalf("host %s: %v", name, err)
-	}
+	ovstest.DisableTxChecksum(t, h.NetNS, HostIf)
 	if vlan == 0 {
 		s.AttachPort(t, h.Port)
 		return h

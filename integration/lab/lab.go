@@ -90,21 +90,12 @@ func Require(t testing.TB) {
 	ovstest.Require(t)
 	for _, bin := range []string{"ip", "ping", "arping", "ndisc6", "tcpdump"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, bin+" is not installed (apt-get install iproute2 iputils-ping arping ndisc6 tcpdump)")
+			ovstest.SkipOrFail(t, bin+" is not installed (apt-get install iproute2 iputils-ping arping ndisc6 tcpdump)")
 		}
 	}
 	if err := checkArping(); err != nil {
-		skipOrFail(t, err.Error())
+		ovstest.SkipOrFail(t, err.Error())
 	}
-}
-
-// skipOrFail skips t, or fails it when L2GW_REQUIRE_OVS=1.
-func skipOrFail(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("L2GW_REQUIRE_OVS") == "1" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 // LogDir is the directory that holds the logs of processes started with

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
 // Process is a long-lived command running inside a site's namespace.
@@ -49,7 +51,7 @@ func (s *Site) StartProcess(t testing.TB, name string, args ...string) *Process 
 		p.Kill(syscall.SIGKILL)
 		p.Wait()
 		if t.Failed() {
-			t.Logf("site %s: last lines of %s:\n%s", s.Name, logPath, tail(logPath, 40))
+			t.Logf("site %s: last lines of %s:\n%s", s.Name, logPath, ovstest.Tail(logPath, 40))
 		}
 	})
 	return p
@@ -93,17 +95,4 @@ func (p *Process) Exited() bool {
 func (p *Process) Output() string {
 	b, _ := os.ReadFile(p.Log)
 	return string(b)
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -25,16 +25,19 @@ const SchemaPath = "/usr/share/openvswitch/vswitch.ovsschema"
 func Require(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "tests with Open vSwitch need root")
+		SkipOrFail(t, "tests with Open vSwitch need root")
 	}
 	for _, bin := range []string{"ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ovsdb-tool"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			skipOrFail(t, bin+" is not installed (apt-get install openvswitch-switch)")
+			SkipOrFail(t, bin+" is not installed (apt-get install openvswitch-switch)")
 		}
 	}
 }
 
-func skipOrFail(t testing.TB, why string) {
+// SkipOrFail skips t with the reason why, or fails it when the environment
+// sets L2GW_REQUIRE_OVS=1: the rule of every test helper whose tools may be
+// missing.
+func SkipOrFail(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("L2GW_REQUIRE_OVS") == "1" {
 		t.Fatal(why)
