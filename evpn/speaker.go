@@ -222,12 +222,15 @@ func (s *Speaker) WatchLocal(events <-chan app.LocalMACEvent) {
 	}()
 }
 
-// Close stops the speaker: its sessions end (peers withdraw its routes, or
-// keep them for the restart time when they help a graceful restart).
+// Close stops the speaker as a graceful restart (RFC 4724): its sessions
+// end without a NOTIFICATION, so peers that help keep its routes for its
+// restart time (FRR 8.4 does not for EVPN: it withdraws them at once).
 func (s *Speaker) Close() {
 	s.stop()
 	<-s.done
-	s.bgp.Stop()
+	if err := s.bgp.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
+		s.log.Warn("BGP stop", "err", err)
+	}
 }
 
 // bgpFamily is the L2VPN EVPN address family in GoBGP's API.
