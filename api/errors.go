@@ -91,6 +91,16 @@ var fieldNames = map[app.Field]string{
 	app.FieldIPs:            "ips",
 	app.FieldTo:             "to",
 	app.FieldFrom:           "from",
+	app.FieldEVPN:           "evpn",
+	app.FieldVNI:            "vni",
+	// EVPN's route targets are one object on the wire.
+	app.FieldImportRTs: "route_targets.import",
+	app.FieldExportRTs: "route_targets.export",
+	app.FieldAddress:   "address",
+	app.FieldASN:       "asn",
+	app.FieldPassword:  "password",
+	app.FieldHoldTime:  "hold_time",
+	app.FieldKeepalive: "keepalive",
 }
 
 // fieldPath is p as a path into the request's JSON: field names joined by

@@ -1,7 +1,7 @@
 // Package api serves l2gwd's HTTP API v1 (JSON) over the desired state held
 // by package app. It owns the wire: routing, the JSON types of requests and
-// answers (Network, RemoteGateway, Connection, MACBinding, MACMove, Status,
-// LearnedMAC, FlowReport, each in the file of its handler), converted to
+// answers (Network, RemoteGateway, BGPPeer, Connection, MACBinding, MACMove,
+// Status, LearnedMAC, FlowReport, each in the file of its handler), converted to
 // and from app's Go types at the handler, request decoding, and the error
 // body: app's error kinds mapped to HTTP statuses and codes, app's field
 // paths rendered as JSON paths ("macs[3].ips[0]"). It never validates API
@@ -27,13 +27,15 @@ type handler struct {
 	metrics *apiMetrics // nil without WithMetrics
 	flows   FlowsFunc   // nil without WithFlows
 	learned Learner     // nil without WithLearned
+	bgp     BGP         // nil without WithBGP
 }
 
 // NewHandler serves the v1 API over state; status reports the switch side
 // for GET /v1/status and GET /readyz. It also answers GET /healthz
 // (liveness), GET /v1/flows (503 without WithFlows), GET and DELETE
 // /v1/networks/{name}/learned (503 without WithLearned) and, with WithMetrics,
-// GET /metrics. A nil log discards the request log.
+// GET /metrics; WithBGP adds the BGP sessions to the BGP peers' answers.
+// A nil log discards the request log.
 func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -42,7 +44,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{state: state, status: status, log: log, flows: o.flows, learned: o.learned}
+	h := &handler{state: state, status: status, log: log, flows: o.flows, learned: o.learned, bgp: o.bgp}
 	if o.registry != nil {
 		h.metrics = newAPIMetrics(o.registry)
 	}
@@ -62,6 +64,12 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/remote-gateways/{name}", http.MethodGet, h.getRemoteGateway)
 	h.route(r, "/v1/remote-gateways/{name}", http.MethodPut, h.replaceRemoteGateway)
 	h.route(r, "/v1/remote-gateways/{name}", http.MethodDelete, h.deleteRemoteGateway)
+
+	h.route(r, "/v1/bgp-peers", http.MethodPost, h.createBGPPeer)
+	h.route(r, "/v1/bgp-peers", http.MethodGet, h.listBGPPeers)
+	h.route(r, "/v1/bgp-peers/{name}", http.MethodGet, h.getBGPPeer)
+	h.route(r, "/v1/bgp-peers/{name}", http.MethodPut, h.replaceBGPPeer)
+	h.route(r, "/v1/bgp-peers/{name}", http.MethodDelete, h.deleteBGPPeer)
 
 	h.route(r, "/v1/connections", http.MethodPost, h.createConnection)
 	h.route(r, "/v1/connections", http.MethodGet, h.listConnections)

@@ -22,8 +22,16 @@ type client struct {
 	h http.Handler
 }
 
-// newClient opens a fresh state and serves the API over it; log may be nil.
-func newClient(t testing.TB, log *slog.Logger) *client {
+// newClient opens a fresh state and serves the API over it with opts; log
+// may be nil.
+func newClient(t testing.TB, log *slog.Logger, opts ...HandlerOption) *client {
+	t.Helper()
+	return &client{t: t, h: NewHandler(openTestState(t), func() app.Status { return testStatus }, log, opts...)}
+}
+
+// openTestState opens a fresh state, closed when t ends; this gateway's
+// tunnel IP is 198.51.100.1.
+func openTestState(t testing.TB) *app.State {
 	t.Helper()
 	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"}})
 	if err != nil {
@@ -34,7 +42,7 @@ func newClient(t testing.TB, log *slog.Logger) *client {
 			t.Errorf("close state: %v", err)
 		}
 	})
-	return &client{t: t, h: NewHandler(state, func() app.Status { return testStatus }, log)}
+	return state
 }
 
 // response is what the handler answered.

@@ -40,6 +40,7 @@ type handlerOptions struct {
 	registry *prometheus.Registry
 	flows    FlowsFunc // nil without WithFlows
 	learned  Learner   // nil without WithLearned
+	bgp      BGP       // nil without WithBGP
 }
 
 // WithMetrics makes the handler serve GET /metrics from reg (Prometheus
@@ -122,27 +123,43 @@ func (h *handler) metricsHandler(reg *prometheus.Registry) http.Handler {
 	})
 }
 
-// readiness is the body of GET /readyz: whether the switch side is ready,
-// and if not, what it waits for.
+// readiness is the body of GET /readyz: whether the switch side (and BGP,
+// when it counts) is ready, and if not, what it waits for.
 type readiness struct {
-	Ready             bool     `json:"ready"`
-	OpenFlowConnected bool     `json:"openflow_connected"`
-	OVSDBConnected    bool     `json:"ovsdb_connected"`
-	Reconciled        bool     `json:"reconciled"`
-	NotReady          []string `json:"not_ready,omitempty"` // the fields above that are false
+	Ready             bool `json:"ready"`
+	OpenFlowConnected bool `json:"openflow_connected"`
+	OVSDBConnected    bool `json:"ovsdb_connected"`
+	Reconciled        bool `json:"reconciled"`
+	// BGPReady is there when BGP counts: the daemon has BGP and BGP
+	// peers are configured; BGPError then says why it is not ready.
+	BGPReady *bool    `json:"bgp_ready,omitempty"`
+	BGPError string   `json:"bgp_error,omitempty"`
+	NotReady []string `json:"not_ready,omitempty"` // the fields above that are false
 }
 
 // readyz answers readiness probes: 200 when the OVSDB and OpenFlow
-// sessions are up and the bridge holds the latest committed desired state,
-// else 503; the body says which is missing. A write is not reconciled until
-// its pass is done, so a large change makes the daemon briefly not ready.
+// sessions are up, the bridge holds the latest committed desired state and,
+// with WithBGP while BGP peers are configured, BGP is ready; else 503, and
+// the body says which is missing. A write is not reconciled until its pass
+// is done, so a large change makes the daemon briefly not ready.
 func (h *handler) readyz(*http.Request) (int, any, error) {
 	s := h.status()
 	body := readiness{OpenFlowConnected: s.Connected, OVSDBConnected: s.OVSDBConnected, Reconciled: s.Reconciled}
-	for _, c := range []struct {
+	type check struct {
 		ok   bool
 		name string
-	}{{s.OVSDBConnected, "ovsdb_connected"}, {s.Connected, "openflow_connected"}, {s.Reconciled, "reconciled"}} {
+	}
+	checks := []check{{s.OVSDBConnected, "ovsdb_connected"}, {s.Connected, "openflow_connected"}, {s.Reconciled, "reconciled"}}
+	if h.bgp != nil && len(h.state.ListBGPPeers()) > 0 {
+		err := h.bgp.Ready()
+		ready := err == nil
+		body.BGPReady = &ready
+		if err != nil {
+			body.BGPError = err.Error()
+		}
+		checks = append(checks, check{ready, "bgp_ready"})
+	}
+	for _, c := range checks {
 		if !c.ok {
 			body.NotReady = append(body.NotReady, c.name)
 		}

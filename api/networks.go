@@ -16,6 +16,9 @@ type Network struct {
 	// Attachments are the bridge ports that carry the network; an answer
 	// always has the array, empty if there are none.
 	Attachments []Attachment `json:"attachments"`
+	// EVPN is the network's membership of BGP EVPN; left out when it is
+	// not in EVPN.
+	EVPN *EVPN `json:"evpn,omitempty"`
 	// Origin is the dynamic origin the network comes from, left out for
 	// the API's own (static; see origin.go).
 	Origin string `json:"origin,omitempty"`
@@ -28,11 +31,33 @@ type Attachment struct {
 	VLAN uint16 `json:"vlan,omitempty"`
 }
 
+// EVPN is a network's membership of BGP EVPN.
+type EVPN struct {
+	// VNI is the network's VXLAN network identifier in EVPN routes,
+	// 1-16777215, unique among EVPN networks.
+	VNI uint32 `json:"vni"`
+	// RouteTargets may be left out of a body (automatic); an answer
+	// always has them.
+	RouteTargets *RouteTargets `json:"route_targets,omitempty"`
+}
+
+// RouteTargets are an EVPN network's route targets, "ASN:NN" or
+// "IPv4:NN", in canonical form in answers. An empty (or absent) list is
+// automatic: export ASN:VNI, import any *:VNI.
+type RouteTargets struct {
+	Import []string `json:"import"`
+	Export []string `json:"export"`
+}
+
 // networkOf is n as the API shows it.
 func networkOf(n app.Network) Network {
 	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments))}
 	for i, a := range n.Attachments {
 		out.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
+	}
+	if e := n.EVPN; e != nil {
+		out.EVPN = &EVPN{VNI: e.VNI, RouteTargets: &RouteTargets{
+			Import: append([]string{}, e.ImportRTs...), Export: append([]string{}, e.ExportRTs...)}}
 	}
 	return out
 }
@@ -42,6 +67,12 @@ func (n Network) network() app.Network {
 	out := app.Network{Name: n.Name, Attachments: make([]app.Attachment, len(n.Attachments))}
 	for i, a := range n.Attachments {
 		out.Attachments[i] = app.Attachment{Port: a.Port, VLAN: a.VLAN}
+	}
+	if e := n.EVPN; e != nil {
+		out.EVPN = &app.EVPN{VNI: e.VNI}
+		if rt := e.RouteTargets; rt != nil {
+			out.EVPN.ImportRTs, out.EVPN.ExportRTs = rt.Import, rt.Export
+		}
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -347,6 +348,18 @@ func TestOpenAPISchemaCheck(t *testing.T) {
 		{"Status", `{"bridge":"br-int","connected":"yes","ovsdb_connected":true,"reconciled":true,"flows":1,"flow_mods":1,"bundles":1}`, "value must be a boolean"},
 		{"MACList", `{"macs":[{"mac":"02:0B:00:00:00:01"}]}`, "doesn't match the regular expression"},
 		{"MACBatchAdd", `{"macs":[]}`, "minimum number of items is 1"},
+		{"NetworkCreate", `{"name":"lab","evpn":{"vni":5001,"route_targets":{"import":["65000:1"],"export":null}}}`, ""},
+		{"NetworkCreate", `{"name":"lab","evpn":{"vni":16777216}}`, "number must be at most 1.6777215e+07"},
+		{"NetworkCreate", `{"name":"lab","evpn":{"route_targets":{}}}`, `property "vni" is missing`},
+		{"NetworkCreate", `{"name":"lab","evpn":{"vni":7,"route_targets":{"import":["65000"]}}}`, "doesn't match the regular expression"},
+		{"Network", `{"name":"lab","attachments":[],"evpn":{"vni":7}}`, `property "route_targets" is missing`},
+		{"BGPPeerCreate", `{"name":"rr1","address":"198.51.100.3","asn":65000,"password":"s3cret","hold_time":90,"keepalive":30,"max_routes":10,"port":179}`, ""},
+		{"BGPPeerCreate", `{"name":"rr1","address":"198.51.100.3"}`, `property "asn" is missing`},
+		{"BGPPeerCreate", `{"name":"rr1","address":"198.51.100.3","asn":0}`, "number must be at least 1"},
+		{"BGPPeerCreate", `{"name":"rr1","address":"198.51.100.3","asn":1,"state":"idle"}`, `property "state" is unsupported`},
+		{"BGPPeerReplace", `{"asn":65000}`, `property "address" is missing`},
+		{"BGPPeer", `{"name":"rr1","address":"198.51.100.3","asn":65000,"password":"s3cret","state":"idle","uptime_seconds":0,"routes_received":0,"routes_accepted":0,"routes_advertised":0}`, `property "password" is unsupported`},
+		{"BGPPeer", `{"name":"rr1","address":"198.51.100.3","asn":65000,"state":"up","uptime_seconds":0,"routes_received":0,"routes_accepted":0,"routes_advertised":0}`, "value is not one of the allowed values"},
 		{"Error", `{"error":{"code":"conflict","message":"m","field":null}}`, "not nullable"},
 		{"Error", `{"error":"conflict"}`, "value must be an object"},
 	} {
@@ -614,6 +627,15 @@ var oaScript = []oaStep{
 	{method: "PUT", path: "/v1/networks/lab", body: `{"name":"backup"}`, status: 400},
 	{method: "PUT", path: "/v1/networks/nope", body: `{"attachments":[]}`, status: 404},
 	{method: "PUT", path: "/v1/networks/lab", body: `{"attachments":[{"port":"trunk0","vlan":100}]}`, status: 409},
+	{method: "POST", path: "/v1/networks", body: `{"name":"evpn-a","evpn":{"vni":5001,"route_targets":{"import":["65000:05001","192.0.2.1:7"],"export":null}}}`, status: 201},
+	{method: "POST", path: "/v1/networks", body: `{"name":"evpn-b","evpn":{"vni":5002,"route_targets":{}}}`, status: 201},
+	{method: "POST", path: "/v1/networks", body: `{"name":"evpn-x","evpn":{"vni":5003,"route_targets":{"export":["65536:65536"]}}}`, status: 400},
+	{method: "POST", path: "/v1/networks", body: `{"name":"evpn-x","evpn":{"vni":5001}}`, status: 409},
+	{method: "PUT", path: "/v1/networks/evpn-b", body: `{"evpn":{"vni":5004,"route_targets":{"export":["4200000000:7"]}}}`, status: 200},
+	{method: "PUT", path: "/v1/networks/evpn-b", body: `{"evpn":{"vni":0}}`, status: 400},
+	{method: "PUT", path: "/v1/networks/evpn-b", body: `{"evpn":{"vni":5001}}`, status: 409},
+	{method: "GET", path: "/v1/networks/evpn-a", status: 200},
+	{method: "GET", path: "/v1/networks", status: 200},
 
 	// Remote gateways.
 	{method: "GET", path: "/v1/remote-gateways", status: 200},
@@ -633,6 +655,27 @@ var oaScript = []oaStep{
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"name":"site-b","tunnel_ip":"203.0.113.3"}`, status: 400},
 	{method: "PUT", path: "/v1/remote-gateways/nope", body: `{"tunnel_ip":"203.0.113.9"}`, status: 404},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"198.51.100.2"}`, status: 409},
+
+	// BGP peers (the speaker, oaSpeaker, knows rr1 and rr2).
+	{method: "GET", path: "/v1/bgp-peers", status: 200},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr1","address":"198.51.100.3","asn":65000,"password":"s3cret","hold_time":30,"keepalive":10}`, status: 201},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr2","address":"2001:db8::3","asn":4200000000,"port":1179,"max_routes":10}`, status: 201},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr3","address":"::ffff:203.0.113.7","asn":65000}`, status: 201},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr9","address":"198.51.100.1","asn":65000}`, status: 400},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr9","address":"203.0.113.9","asn":65000,"hold_time":2}`, status: 400},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr9","address":"203.0.113.9","asn":65000,"state":"idle"}`, status: 400},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr1","address":"203.0.113.9","asn":65000}`, status: 409},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr9","address":"198.51.100.3","asn":65000}`, status: 409},
+	{method: "GET", path: "/v1/bgp-peers", status: 200},
+	{method: "GET", path: "/v1/bgp-peers/rr1", status: 200},
+	{method: "GET", path: "/v1/bgp-peers/rr2", status: 200},
+	{method: "GET", path: "/v1/bgp-peers/nope", status: 404},
+	{method: "PUT", path: "/v1/bgp-peers/rr3", body: `{"address":"203.0.113.8","asn":65001}`, status: 200},
+	{method: "PUT", path: "/v1/bgp-peers/rr3", body: `{"name":"rr3","address":"203.0.113.8","asn":65001,"password":"k3y","hold_time":65535,"keepalive":65534,"max_routes":4294967295}`, status: 200},
+	{method: "PUT", path: "/v1/bgp-peers/rr3", body: `{"name":"rr1","address":"203.0.113.8","asn":65001}`, status: 400},
+	{method: "PUT", path: "/v1/bgp-peers/rr3", body: `{"address":"203.0.113.8","asn":65001,"keepalive":90}`, status: 400},
+	{method: "PUT", path: "/v1/bgp-peers/nope", body: `{"address":"203.0.113.9","asn":65001}`, status: 404},
+	{method: "PUT", path: "/v1/bgp-peers/rr3", body: `{"address":"198.51.100.3","asn":65001}`, status: 409},
 
 	// Connections.
 	{method: "GET", path: "/v1/connections", status: 200},
@@ -721,6 +764,8 @@ var oaScript = []oaStep{
 	{method: "DELETE", path: "/v1/networks/nope", status: 404},
 	{method: "DELETE", path: "/v1/remote-gateways/site-c", status: 204},
 	{method: "DELETE", path: "/v1/remote-gateways/nope", status: 404},
+	{method: "DELETE", path: "/v1/bgp-peers/rr3", status: 204},
+	{method: "DELETE", path: "/v1/bgp-peers/nope", status: 404},
 
 	// The daemon.
 	{method: "GET", path: "/v1/status", status: 200},
@@ -772,6 +817,20 @@ var oaStoreDown = []oaStep{
 	{method: "PUT", path: "/v1/connections/backup-b/macs", body: `{"macs":[]}`},
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:01"},
 	{method: "POST", path: "/v1/macs:move", body: `{"to":"backup-e","macs":["02:0b:00:00:00:01"]}`},
+	{method: "POST", path: "/v1/bgp-peers", body: `{"name":"rr8","address":"203.0.113.88","asn":65000}`},
+	{method: "PUT", path: "/v1/bgp-peers/rr1", body: `{"address":"198.51.100.3","asn":65000}`},
+	{method: "DELETE", path: "/v1/bgp-peers/rr1"},
+}
+
+// oaSpeaker is the BGP speaker of the conformance script: rr1's session is
+// established, rr2's refused; it is not ready until the script says so.
+func oaSpeaker() *speaker {
+	bgp := newSpeaker()
+	bgp.session("rr1", app.BGPPeerStatus{State: app.BGPEstablished, Since: time.Now().Add(-time.Hour),
+		RoutesReceived: 120, RoutesAccepted: 118, RoutesAdvertised: 40})
+	bgp.session("rr2", app.BGPPeerStatus{State: app.BGPActive, Since: time.Now(), LastError: "dial tcp [2001:db8::3]:1179: connection refused"})
+	bgp.ready(errors.New("no bgp peer is established"))
+	return bgp
 }
 
 // TestOpenAPIResponsesConform drives the real handler over a real State
@@ -820,7 +879,8 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	sw.learn(flows.LearnedCookie(1))
 	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: slog.New(slog.DiscardHandler)},
 		state, sw, &fakeBridge{changes: make(chan struct{}, 1)})
-	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows), WithLearned(rec))
+	bgp := oaSpeaker()
+	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows), WithLearned(rec), WithBGP(bgp))
 	c := &oaConformance{t: t, doc: doc, seen: make(map[string]bool)}
 	for _, s := range oaScript {
 		c.send(h, s)
@@ -832,8 +892,13 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 		resp := c.send(noSwitch, oaStep{method: method, path: "/v1/networks/backup/learned", status: http.StatusServiceUnavailable})
 		wantError(t, method+" /v1/networks/backup/learned without a switch", resp, http.StatusServiceUnavailable, codeUnavailable, "")
 	}
+	// Without BGP, every peer is idle.
+	c.send(noSwitch, oaStep{method: "GET", path: "/v1/bgp-peers", status: http.StatusOK})
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusServiceUnavailable})
 	status.Reconciled = true
+	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusServiceUnavailable}) // BGP is not ready
+	c.send(noSwitch, oaStep{method: "GET", path: "/readyz", status: http.StatusOK})
+	bgp.ready(nil)
 	c.send(h, oaStep{method: "GET", path: "/readyz", status: http.StatusOK})
 	c.send(h, oaStep{method: "GET", path: "/metrics", status: http.StatusOK})
 

@@ -56,7 +56,7 @@ func parseRouteTargets(at Path, direction string, in []string) ([]string, error)
 			return nil, invalid(at.Index(i), "%s route target %q %s", direction, s, problem)
 		}
 		if j, dup := seen[rt]; dup {
-			return nil, invalid(at.Index(i), "%s route target %s is also %s route target [%d]", direction, rt, direction, j)
+			return nil, invalid(at.Index(i), "%s route target %s is listed twice (also [%d])", direction, rt, j)
 		}
 		seen[rt] = i
 		out[i] = rt

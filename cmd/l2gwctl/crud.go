@@ -7,15 +7,16 @@ import (
 )
 
 // kind describes a resource the API keeps by name in one collection
-// (networks, remote gateways, connections): how to reach it, how to build
-// one from flags and how to show it.
-type kind[T any] struct {
+// (networks, remote gateways, BGP peers, connections): how to reach it, how
+// to build one (a T) from flags and how to show one the API answers (an A:
+// the same type, but for BGP peers).
+type kind[T, A any] struct {
 	resource string // the CLI's word, e.g. "gateway"
 	summary  string
 	path     string // the collection, e.g. "/v1/remote-gateways"
 	listKey  string // key of the list in the collection's GET answer
 	columns  []string
-	row      func(T) []string
+	row      func(A) []string
 	// spec declares the flags that describe an object and returns the
 	// function that builds the object named name from them.
 	spec     func(fs *flag.FlagSet) func(name string) T
@@ -26,7 +27,7 @@ type kind[T any] struct {
 
 // commands returns the resource with the verbs list, show, create, update
 // (if the kind has it) and delete.
-func (k kind[T]) commands() resource {
+func (k kind[T, A]) commands() resource {
 	at := func(name string) string { return k.path + "/" + url.PathEscape(name) }
 	write := func(name, method, done string, path func(string) string) verb {
 		return verb{name: name, synopsis: "NAME " + k.synopsis, nargs: 1, required: k.required,

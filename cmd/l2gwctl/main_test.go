@@ -272,7 +272,8 @@ func TestHelp(t *testing.T) {
 	for _, s := range []struct{ args, want string }{
 		{"--help", "Usage: l2gwctl [--api URL] [-o table|json|yaml] <resource> <verb> [args]\n"},
 		{"help", "  connection   a network joined to a remote gateway on a segmentation ID\n"},
-		{"network --help", "  l2gwctl network update NAME [--attach PORT[:VLAN]]...\n"},
+		{"network --help", "  l2gwctl network update NAME [--attach PORT[:VLAN]]... [--evpn-vni VNI [--evpn-import-rt RT]... [--evpn-export-rt RT]...]\n"},
+		{"bgp-peer --help", "  l2gwctl bgp-peer update NAME --address IP --asn ASN [--port P] [--password-file F] [--hold-time S] [--keepalive S] [--max-routes N]\n"},
 		{"connection create --help", "  --type TYPE            tunnel encapsulation TYPE: vxlan, gre or geneve (default vxlan) [create]\n"},
 		{"mac help", "  l2gwctl mac add CONN MAC[=IP[,IP...]]... [--file F.json|-]\n"},
 	} {

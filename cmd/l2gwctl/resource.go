@@ -77,6 +77,8 @@ func (c *cli) usage(w io.Writer, res *resource) {
 		fmt.Fprint(tw, "\nExamples:\n"+
 			"  l2gwctl network create backup --attach eth1 --attach trunk0:100\n"+
 			"  l2gwctl gateway create site-b --tunnel-ip 198.51.100.2\n"+
+			"  l2gwctl network create lab --attach eth2 --evpn-vni 5001\n"+
+			"  l2gwctl bgp-peer create rr1 --address 198.51.100.3 --asn 65000\n"+
 			"  l2gwctl connection create backup-b --network backup --gateway site-b --segmentation-id 5001\n"+
 			"  l2gwctl mac add backup-b 02:0b:00:00:00:01=192.0.2.21 --file more-macs.json\n"+
 			"  l2gwctl -o json status\n"+

@@ -13,7 +13,7 @@ import (
 
 // resources is every resource of the command line, in usage order.
 var resources = []resource{
-	kind[api.Network]{
+	kind[api.Network, api.Network]{
 		resource: "network", summary: "local layer-2 segments on the gateway bridge",
 		path: "/v1/networks", listKey: "networks",
 		columns: []string{"NAME", "ATTACHMENTS"},
@@ -27,7 +27,7 @@ var resources = []resource{
 			}
 			return []string{n.Name, orDash(strings.Join(atts, ","))}
 		},
-		synopsis: "[--attach PORT[:VLAN]]...",
+		synopsis: "[--attach PORT[:VLAN]]... [--evpn-vni VNI [--evpn-import-rt RT]... [--evpn-export-rt RT]...]",
 		spec: func(fs *flag.FlagSet) func(string) api.Network {
 			atts := []api.Attachment{}
 			fs.Func("attach", "attach bridge port `PORT[:VLAN]` to the network, tagged with VLAN if given; "+
@@ -41,12 +41,13 @@ var resources = []resource{
 				}
 				return nil
 			})
-			return func(name string) api.Network { return api.Network{Name: name, Attachments: atts} }
+			evpn := evpnFlags(fs)
+			return func(name string) api.Network { return api.Network{Name: name, Attachments: atts, EVPN: evpn()} }
 		},
 		update: true,
 	}.commands(),
 
-	kind[api.RemoteGateway]{
+	kind[api.RemoteGateway, api.RemoteGateway]{
 		resource: "gateway", summary: "remote gateways, the tunnel endpoints of other sites",
 		path: "/v1/remote-gateways", listKey: "remote_gateways",
 		columns:  []string{"NAME", "TUNNEL-IP"},
@@ -59,7 +60,9 @@ var resources = []resource{
 		update: true,
 	}.commands(),
 
-	kind[api.Connection]{
+	bgpPeerResource(),
+
+	kind[api.Connection, api.Connection]{
 		resource: "connection", summary: "a network joined to a remote gateway on a segmentation ID",
 		path: "/v1/connections", listKey: "connections",
 		columns: []string{"NAME", "NETWORK", "GATEWAY", "TYPE", "SEG-ID", "FLOOD"},
@@ -109,6 +112,41 @@ var resources = []resource{
 				})}
 		}),
 	}}},
+}
+
+// evpnFlags declares the flags of a network's EVPN membership and returns
+// the function that builds it from them: nil when none is given (update
+// then takes the network out of EVPN).
+func evpnFlags(fs *flag.FlagSet) func() *api.EVPN {
+	var (
+		given bool
+		evpn  api.EVPN
+		rts   api.RouteTargets
+	)
+	fs.Func("evpn-vni", "join BGP EVPN on `VNI` (1-16777215); update without it leaves EVPN", func(s string) error {
+		vni, err := strconv.ParseUint(s, 10, 32)
+		evpn.VNI, given = uint32(vni), true
+		return err
+	})
+	routeTargets := func(list *[]string) func(string) error {
+		return func(s string) error {
+			*list, given = append(*list, strings.Split(s, ",")...), true
+			return nil
+		}
+	}
+	fs.Func("evpn-import-rt", "import EVPN routes with route target `RT` (ASN:NN or IPv4:NN); "+
+		"repeat or comma-separate for more; none: any *:VNI", routeTargets(&rts.Import))
+	fs.Func("evpn-export-rt", "export EVPN routes with route target `RT`; repeat or comma-separate for more; none: ASN:VNI",
+		routeTargets(&rts.Export))
+	return func() *api.EVPN {
+		if !given {
+			return nil
+		}
+		if rts.Import != nil || rts.Export != nil {
+			evpn.RouteTargets = &rts
+		}
+		return &evpn
+	}
 }
 
 // parseAttachment reads PORT or PORT:VLAN.
