@@ -53,6 +53,8 @@ type gateway struct {
 	proc    *lab.Process
 	dataDir string
 	client  *http.Client
+	// extra are l2gwd's flags beyond those every site has.
+	extra []string
 }
 
 // newLab makes a lab for one test; prefix must be unique per test.
@@ -73,8 +75,9 @@ func startGateway(t *testing.T, l *lab.Lab, name, tunnelIP string) *gateway {
 
 func (g *gateway) start(t *testing.T) {
 	t.Helper()
-	g.proc = g.site.StartProcess(t, l2gwdBin, "--bridge", lab.IntBridge, "--ovsdb", g.site.OVS().Endpoint(),
-		"--tunnel-ip", g.site.TunnelIP, "--datapath-type", "netdev", "--data-dir", g.dataDir)
+	args := append([]string{"--bridge", lab.IntBridge, "--ovsdb", g.site.OVS().Endpoint(),
+		"--tunnel-ip", g.site.TunnelIP, "--datapath-type", "netdev", "--data-dir", g.dataDir}, g.extra...)
+	g.proc = g.site.StartProcess(t, l2gwdBin, args...)
 	g.waitReconciled(t)
 }
 
@@ -193,15 +196,21 @@ func (g *gateway) flowsWith(t *testing.T, parts ...string) []string {
 	t.Helper()
 	var out []string
 	for _, f := range g.controllerFlows(t) {
-		all := true
-		for _, p := range parts {
-			all = all && strings.Contains(f, p)
-		}
-		if all {
+		if containsAll(f, parts) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// containsAll tells whether s contains every one of parts.
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // object is a JSON object literal for request bodies.
@@ -241,5 +250,18 @@ func pingOK(t *testing.T, h *lab.Host, ip string, count int) {
 	}
 	if sent, got := h.Ping(t, ip, count, 50*time.Millisecond); got != sent {
 		t.Fatalf("%s -> %s: %d of %d replies", h.Name, ip, got, sent)
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds, failing t with what after
+// timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -146,7 +146,11 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		speaker.WatchLocal(local)
 	}
 
-	server := api.NewServer(api.NewHandler(state, rec.Status, log, api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)), apiOpts)
+	handlerOpts := []api.HandlerOption{api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)}
+	if speaker != nil {
+		handlerOpts = append(handlerOpts, api.WithBGP(speaker))
+	}
+	server := api.NewServer(api.NewHandler(state, rec.Status, log, handlerOpts...), apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(server, apiListener) }()
 	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,

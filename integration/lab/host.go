@@ -102,3 +102,11 @@ func (h *Host) Exec(t testing.TB, cmd ...string) (string, error) {
 	}
 	return run("ip", append([]string{"netns", "exec", h.NetNS}, cmd...)...)
 }
+
+// ForeignHost is a host that another implementation's site made (an FRR
+// site's, say): namespace netns, whose eth0 has mac and the IPv4 address
+// ip. It has no Site; the probes (Exec, Ping, Arping, Capture, ...) work on
+// it as on any host.
+func ForeignHost(name, netns, mac, ip string) *Host {
+	return &Host{Name: name, NetNS: netns, MAC: mac, IP: ip}
+}
