@@ -140,10 +140,17 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 			ps.lastError = reason
 		}
 	}
+	overLimit := ev.Peer.State.AdminState == api.PeerState_ADMIN_STATE_PFX_CT
+	if overLimit {
+		reason = fmt.Sprintf("over max_routes (%d): session closed until the peer is reconfigured or l2gwd restarts", cmp(ps.MaxRoutes, app.DefaultBGPMaxRoutes))
+		ps.lastError = reason
+	}
 	name := ps.Name
 	s.mu.Unlock()
 	s.met.peerState(name, state == app.BGPEstablished)
 	switch {
+	case overLimit:
+		s.log.Error("BGP peer cut off", "peer", name, "address", addr, "reason", reason)
 	case state == app.BGPEstablished:
 		s.log.Info("BGP session established", "peer", name, "address", addr)
 	case was == app.BGPEstablished:
@@ -213,9 +220,7 @@ func (s *Speaker) PeerStatus(name string) (app.BGPPeerStatus, bool) {
 				st.RoutesAdvertised = a.GetState().GetAdvertised()
 			}
 		}
-		if p.GetState().GetAdminState() == api.PeerState_ADMIN_STATE_PFX_CT && st.LastError == "" {
-			st.LastError = "over max_routes: session closed"
-		}
+
 	})
 	return st, true
 }

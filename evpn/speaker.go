@@ -113,7 +113,10 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	loopCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	err = s.bgp.WatchEvent(loopCtx, server.WatchEventMessageCallbacks{
-		OnBestPath:   func(paths []*apiutil.Path, _ time.Time) { s.q.push(bestPaths(paths)) },
+		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
+			s.q.push(bestPaths(paths))
+			s.barrier(loopCtx)
+		},
 		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.q.push(endOfRIB{peer: p.PeerAddress, family: p.Family}) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) { s.peerEvent(ev, t) },
 	}, server.WatchBestPath(true), server.WatchEor(false), server.WatchPeer())
@@ -125,6 +128,19 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	go s.run(loopCtx)
 	log.Info("BGP EVPN speaker started", "asn", cfg.ASN, "router_id", cfg.RouterID, "listen", net.JoinHostPort(host, strconv.Itoa(port)), "tunnel_ip", cfg.TunnelIP)
 	return s, nil
+}
+
+// barrier waits for one management operation of GoBGP's server: it
+// orders what the watcher goroutine just read of the event's paths before
+// anything GoBGP's peers do next. GoBGP v4.8.0 converts an event's paths
+// (reading each path's shared origin info, its stale flag among them) in
+// the watcher goroutine without a lock, while a peer's FSM goroutine marks
+// the same paths stale, under the server's read lock, when a graceful
+// restart begins; a management operation takes the server's write lock, so
+// after it the FSM's next write is ordered after the watcher's read. (A
+// write during the conversion itself stays GoBGP's race.)
+func (s *Speaker) barrier(ctx context.Context) {
+	_, _ = s.bgp.GetBgp(ctx, &api.GetBgpRequest{})
 }
 
 // cmp returns v, or def when v is zero.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,4 +233,151 @@ func TestEVPNFabricWithFRR(t *testing.T) {
 			t.Errorf("binding deleted: no EVPN flow of a toward f for f1")
 		}
 	})
+}
+
+// The mobile host of TestEVPNMobilityAndRestarts: it lives at b, then at a.
+const (
+	mobileMAC = "02:00:00:00:00:50"
+	mobileIP  = "192.0.2.50"
+)
+
+// TestEVPNMobilityAndRestarts: a host moving from b to a is followed (its
+// sequence number goes up, f agrees) at the cost of a few packets; an
+// l2gwd restart at a loses none of a's traffic to f and changes no flow
+// (the window in which f cannot reach a is measured); f's bgpd restarting
+// leaves a forwarding to f; a peer over max_routes is cut off.
+func TestEVPNMobilityAndRestarts(t *testing.T) {
+	fb := evpnFabric(t, "l2em-")
+	a, b := fb.a, fb.b
+	pingOK(t, fb.a1, f1IP, 2)
+	pingOK(t, fb.b1, f1IP, 2)
+
+	// The host moves from b to a.
+	{
+		atB := b.site.AddHost(t, "mob", mobileMAC, mobileIP, 0, "")
+		b.must(t, "PUT", "/v1/networks/"+evpnNet, object{"attachments": []object{{"port": "b1"}, {"port": "mob"}}, "evpn": object{"vni": evpnVNI}}, 200)
+		pingOK(t, fb.f1, mobileIP, 2)
+		fb.fMAC(t, mobileMAC, b.site.TunnelIP)
+		atA := a.site.AddHost(t, "mob", mobileMAC, mobileIP, 0, "")
+		a.must(t, "PUT", "/v1/networks/"+evpnNet, object{"attachments": []object{{"port": "a1"}, {"port": "mob"}}, "evpn": object{"vni": evpnVNI}}, 200)
+
+		const count, interval = 300, 10 * time.Millisecond
+		moved := make(chan struct{})
+		go func() {
+			defer close(moved)
+			time.Sleep(time.Second)
+			atB.Exec(t, "ip", "link", "set", lab.HostIf, "down")
+			atA.GratuitousARP(t, 1)
+		}()
+		sent, received := fb.f1.Ping(t, mobileIP, count, interval)
+		<-moved
+		m := fb.fMAC(t, mobileMAC, a.site.TunnelIP)
+		t.Logf("host moved from b to a during a %v ping from f: %d sent, %d received, %d lost; f has it at %s, sequence %d",
+			interval, sent, received, sent-received, m.RemoteVTEP, m.RemoteSequence)
+		if m.RemoteSequence < 1 {
+			t.Errorf("f has the moved host with sequence %d, want at least 1", m.RemoteSequence)
+		}
+		if lost := sent - received; lost > 10 {
+			t.Errorf("%d of %d pings lost across the move, want at most a few", lost, sent)
+		}
+		waitFor(t, 10*time.Second, "b following the host to a", func() bool {
+			for _, r := range remoteMACs(t, b) {
+				if r.MAC == mobileMAC && r.Origin == "evpn" && r.TunnelIP == a.site.TunnelIP && r.State == "active" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	// a's l2gwd restarts (its l2gwd is the test's, not a subtest's: it must outlive the phase).
+	{
+		before := strings.Join(evpnFlowsWith(t, a), "\n")
+		monitor := a.site.StartProcess(t, "ovs-ofctl", "-O", "OpenFlow13", "monitor", lab.IntBridge, "watch:!initial")
+		fromA := fb.f1.Capture(t, "icmp[icmptype]", "==", "icmp-echo", "and", "src", a1EVPNIP)
+		time.Sleep(500 * time.Millisecond)
+		const count, interval = 600, 10 * time.Millisecond
+		var aSent, fSent, fReceived int
+		done := make(chan struct{}, 2)
+		go func() { aSent, _ = fb.a1.Ping(t, f1IP, count, interval); done <- struct{}{} }()
+		go func() { fSent, fReceived = fb.f1.Ping(t, a1EVPNIP, count, interval); done <- struct{}{} }()
+		time.Sleep(time.Second)
+		a.restart(t, syscall.SIGTERM)
+		<-done
+		<-done
+		time.Sleep(300 * time.Millisecond)
+		seen := len(lab.EchoRequestSeqs(fromA.Stop()))
+		window := time.Duration(fSent-fReceived) * interval
+		t.Logf("l2gwd restart at a: a's %d pings to f, %d arrived; f's pings to a: %d of %d lost, "+
+			"so f could not reach a for about %v (FRR drops a restarting peer's EVPN routes)", aSent, seen, fSent-fReceived, fSent, window)
+		if seen != aSent {
+			t.Errorf("a restart of a's l2gwd lost %d of a's %d pings to f", aSent-seen, aSent)
+		}
+		monitor.Kill(syscall.SIGTERM)
+		monitor.Wait()
+		var changes []string
+		for _, line := range strings.Split(monitor.Output(), "\n") {
+			if strings.Contains(line, "event=") && !strings.Contains(line, "cookie=0xb") {
+				changes = append(changes, line)
+			}
+		}
+		if len(changes) > 0 {
+			t.Errorf("the restart changed a's flows:\n%s", strings.Join(changes, "\n"))
+		}
+		if after := strings.Join(evpnFlowsWith(t, a), "\n"); after != before {
+			t.Errorf("a's EVPN flows differ after the restart")
+		}
+		fb.waitPeer(t, a, "established")
+	}
+
+	// f's bgpd restarts.
+	{
+		fb.fMAC(t, fb.a1.MAC, a.site.TunnelIP)
+		fromA := fb.f1.Capture(t, "icmp[icmptype]", "==", "icmp-echo", "and", "src", a1EVPNIP)
+		const count, interval = 300, 10 * time.Millisecond
+		var sent int
+		done := make(chan struct{})
+		go func() { sent, _ = fb.a1.Ping(t, f1IP, count, interval); close(done) }()
+		time.Sleep(500 * time.Millisecond)
+		if err := fb.f.StopBGPD(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		kept := false
+		for _, m := range remoteMACs(t, a) {
+			kept = kept || m.MAC == f1MAC && m.Origin == "evpn" && m.State == "active"
+		}
+		if err := fb.f.StartBGPD(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		time.Sleep(300 * time.Millisecond)
+		seen := len(lab.EchoRequestSeqs(fromA.Stop()))
+		t.Logf("f's bgpd killed for 1.5 s during a's %d pings to f: %d arrived", sent, seen)
+		if !kept {
+			t.Errorf("a dropped f's routes while f's bgpd was restarting (graceful restart helper)")
+		}
+		if seen != sent {
+			t.Errorf("a's pings to f across f's bgpd restart: %d of %d arrived", seen, sent)
+		}
+		fb.waitPeer(t, a, "established")
+		fb.fMAC(t, fb.a1.MAC, a.site.TunnelIP)
+	}
+
+	// A peer over max_routes is cut off.
+	{
+		a.must(t, "PUT", "/v1/bgp-peers/rr", object{"address": fTunnel, "asn": evpnASN, "hold_time": 9, "max_routes": 2}, 200)
+		var p bgpPeer
+		waitFor(t, 20*time.Second, "a cutting f off over max_routes", func() bool {
+			p = fb.peer(t, a)
+			return p.State != "established" && strings.Contains(p.LastError, "max_routes")
+		})
+		time.Sleep(2 * time.Second)
+		if p = fb.peer(t, a); p.State == "established" {
+			t.Errorf("a's session with f came back over max_routes: %+v", p)
+		}
+		t.Logf("over max_routes 2: %+v", p)
+		a.must(t, "PUT", "/v1/bgp-peers/rr", object{"address": fTunnel, "asn": evpnASN, "hold_time": 9}, 200)
+		fb.waitPeer(t, a, "established")
+	}
 }
