@@ -51,10 +51,11 @@ const (
 
 // fuzzFixture is the state every FuzzWrites input meets: two networks, two
 // gateways, a connection of each network type and bindings on two of them,
-// so that conflicts (names, ports, tunnel keys, MACs, IPs) can happen.
+// so that conflicts (names, ports, EVPN VNIs, tunnel keys, MACs, IPs) can
+// happen.
 var fuzzFixture = [][2]string{
 	{"/v1/networks", fixtureNetA},
-	{"/v1/networks", `{"name":"net-b","attachments":[{"port":"p3"}]}`},
+	{"/v1/networks", `{"name":"net-b","attachments":[{"port":"p3"}],"evpn":{"vni":5000}}`},
 	{"/v1/remote-gateways", fixtureGwB},
 	{"/v1/remote-gateways", `{"name":"gw-c","tunnel_ip":"203.0.113.3"}`},
 	{"/v1/connections", `{"name":"conn-a","network":"net-a","remote_gateway":"gw-b","segmentation_id":5000}`},
@@ -94,6 +95,8 @@ var fuzzWriteSeeds = []struct {
 	{routeCreateNetwork, jsonCT, `{"name":"empty"}`, http.StatusCreated},
 	{routeReplaceNetwork, jsonCT, `{"attachments":[{"port":"p1","vlan":1}]}`, http.StatusOK},
 	{routeReplaceNetwork, jsonCT + "; charset=utf-8", `{"name":"net-a","attachments":[]}`, http.StatusOK},
+	{routeCreateNetwork, jsonCT, `{"name":"net-x","evpn":{"vni":5001,"route_targets":{"import":["65000:01"],"export":["192.0.2.1:7"]}}}`, http.StatusCreated},
+	{routeReplaceNetwork, jsonCT, `{"attachments":[{"port":"p1"}],"evpn":{"vni":16777215,"route_targets":{"export":null}}}`, http.StatusOK},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"192.0.2.77"}`, http.StatusCreated},
 	{routeCreateGateway, "", `{"name":"gw-m","tunnel_ip":"::ffff:203.0.113.9"}`, http.StatusCreated},
 	{routeReplaceGateway, jsonCT, `{"tunnel_ip":"198.51.100.20"}`, http.StatusOK},
@@ -127,6 +130,9 @@ var fuzzWriteSeeds = []struct {
 	{routeCreateNetwork, jsonCT, `{"name":"net-x","attachments":[{"port":"a/b"},{"port":"` + strings.Repeat("p", 16) + `"},{"port":".."}]}`, http.StatusBadRequest},
 	{routeCreateNetwork, jsonCT, `{"name":"net-x","attachments":[{"port":"p9","vlan":4095}]}`, http.StatusBadRequest},
 	{routeReplaceNetwork, jsonCT, `{"name":"net-b","attachments":[]}`, http.StatusBadRequest},
+	{routeCreateNetwork, jsonCT, `{"name":"net-x","evpn":{"vni":0}}`, http.StatusBadRequest},
+	{routeCreateNetwork, jsonCT, `{"name":"net-x","evpn":{"vni":7,"route_targets":{"import":["65536:65536"]}}}`, http.StatusBadRequest},
+	{routeReplaceNetwork, jsonCT, `{"evpn":{"vni":7,"route_targets":{"export":["1:1","01:1"]}}}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"fe80::1"}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"fe80::1%eth0"}`, http.StatusBadRequest},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"198.51.100.1"}`, http.StatusBadRequest},
@@ -151,6 +157,8 @@ var fuzzWriteSeeds = []struct {
 	{routeCreateNetwork, jsonCT, `{"name":"net-b"}`, http.StatusConflict},
 	{routeCreateNetwork, jsonCT, `{"name":"net-x","attachments":[{"port":"p3"}]}`, http.StatusConflict},
 	{routeReplaceNetwork, jsonCT, `{"attachments":[{"port":"p3"}]}`, http.StatusConflict},
+	{routeCreateNetwork, jsonCT, `{"name":"net-x","evpn":{"vni":5000}}`, http.StatusConflict},
+	{routeReplaceNetwork, jsonCT, `{"evpn":{"vni":5000}}`, http.StatusConflict},
 	{routeCreateGateway, jsonCT, `{"name":"gw-x","tunnel_ip":"203.0.113.3"}`, http.StatusConflict},
 	{routeReplaceGateway, jsonCT, `{"tunnel_ip":"203.0.113.3"}`, http.StatusConflict},
 	{routeCreateConnection, jsonCT, `{"name":"conn-a","network":"net-b","remote_gateway":"gw-c","segmentation_id":1}`, http.StatusConflict},

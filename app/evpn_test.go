@@ -1,7 +1,10 @@
 package app
 
 import (
+	"math/big"
+	"net"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -140,4 +143,61 @@ func TestStoreFromEarlierReleaseTakesEVPN(t *testing.T) {
 	if got := s.ListBGPPeers(); !reflect.DeepEqual(got, []BGPPeer{{Name: "rr1", Address: "198.51.100.3", ASN: 65000}}) {
 		t.Errorf("BGP peers after a restart: %+v", got)
 	}
+}
+
+// FuzzParseRouteTarget checks parseRouteTarget against an independent
+// reading of the three forms: it accepts exactly the decimal ASN:NN and
+// IPv4:NN whose parts fit their types, and its canonical form parses back
+// to itself.
+func FuzzParseRouteTarget(f *testing.F) {
+	for _, s := range []string{
+		"65000:1", "65000:4294967295", "65535:4294967296", "65536:65535", "65536:65536", "4294967295:1", "4294967296:1",
+		"0:0", "007:0100", "192.0.2.1:7", "192.0.2.1:65536", "192.0.02.1:7", "2001:db8::1:1", "::1", ":", "1:", ":1",
+		"*:5001", "+1:1", "1:-1", "1:2:3", "1.2.3:4", " 1:1", "1:1 ", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		canon, problem := parseRouteTarget(s)
+		if want := routeTargetFits(s); (problem == "") != want {
+			t.Fatalf("parseRouteTarget(%q) = %q, %q; want accepted %v", s, canon, problem, want)
+		}
+		if problem != "" {
+			return
+		}
+		if again, problem := parseRouteTarget(canon); again != canon || problem != "" {
+			t.Fatalf("canonical %q of %q parses to %q, %q", canon, s, again, problem)
+		}
+	})
+}
+
+// routeTargetFits is an independent reading of which route targets are
+// valid: one colon; before it decimal digits (an ASN of at most 32 bits)
+// or a dotted IPv4 address, after it decimal digits, of at most 32 bits
+// after an ASN of 16 bits, else of 16.
+func routeTargetFits(s string) bool {
+	parts := strings.Split(s, ":")
+	if len(parts) != 2 || !allDigits(parts[1]) {
+		return false
+	}
+	limit := func(bits uint) *big.Int { return new(big.Int).Lsh(big.NewInt(1), bits) } // exclusive
+	nn, _ := new(big.Int).SetString(parts[1], 10)
+	if ip := net.ParseIP(parts[0]); ip != nil && ip.To4() != nil && strings.Count(parts[0], ".") == 3 {
+		return nn.Cmp(limit(16)) < 0
+	}
+	if !allDigits(parts[0]) {
+		return false
+	}
+	asn, _ := new(big.Int).SetString(parts[0], 10)
+	switch {
+	case asn.Cmp(limit(16)) < 0:
+		return nn.Cmp(limit(32)) < 0
+	case asn.Cmp(limit(32)) < 0:
+		return nn.Cmp(limit(16)) < 0
+	}
+	return false
+}
+
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
