@@ -110,6 +110,8 @@ type loop struct {
 	dirty  map[macKey]bool
 	synced bool
 	swept  time.Time // when thaw last swept macs
+	// senders are the peers that sent routes since the last flush.
+	senders map[netip.Addr]bool
 	out    batch
 }
 
@@ -133,7 +135,7 @@ func (s *Speaker) run(ctx context.Context) {
 	l := &loop{
 		s: s, nets: map[string]*evpnNet{}, rib: map[string]*ribEntry{}, macs: map[macKey]*macState{},
 		locals: map[macKey][]netip.Addr{}, floods: map[floodKey]int{}, adv: map[macKey]map[string]advRoute{},
-		imet: map[string]*apiutil.Path{}, frozen: map[macKey]bool{}, dirty: map[macKey]bool{},
+		imet: map[string]*apiutil.Path{}, frozen: map[macKey]bool{}, dirty: map[macKey]bool{}, senders: map[netip.Addr]bool{},
 	}
 	l.out.reset()
 	thaw := time.NewTicker(time.Second)
@@ -150,6 +152,10 @@ func (s *Speaker) run(ctx context.Context) {
 			l.handle(ctx, item)
 		}
 		l.flush(ctx)
+		if len(l.senders) > 0 {
+			s.enforceMaxRoutes(ctx, l.senders)
+			clear(l.senders)
+		}
 	}
 }
 
@@ -159,6 +165,9 @@ func (l *loop) handle(ctx context.Context, item any) {
 	case bestPaths:
 		for _, p := range v {
 			l.path(p)
+			if p.PeerAddress.IsValid() && !p.Withdrawal {
+				l.senders[p.PeerAddress] = true
+			}
 		}
 	case endOfRIB:
 		if isEVPN(v.family) && l.s.markEOR(v.peer) {

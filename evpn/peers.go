@@ -31,6 +31,9 @@ type peerState struct {
 	lastError string
 	// eor says the peer sent End-of-RIB for EVPN since its session came up.
 	eor bool
+	// cutOff is why the speaker closed the session for good (over
+	// max_routes): it stays down until the peer is reconfigured.
+	cutOff string
 }
 
 // SetPeers makes the speaker's sessions those of peers (all of them, each
@@ -95,7 +98,6 @@ func (s *Speaker) gobgpPeer(p app.BGPPeer) *api.Peer {
 	afi := &api.AfiSafi{
 		Config:            &api.AfiSafiConfig{Family: bgpFamily, Enabled: true},
 		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
-		PrefixLimits:      &api.PrefixLimit{Family: bgpFamily, MaxPrefixes: cmp(p.MaxRoutes, app.DefaultBGPMaxRoutes)},
 	}
 	transport := &api.Transport{RemotePort: uint32(cmp(p.Port, app.DefaultBGPPort))}
 	if host, _, err := listenParts(s.cfg.Listen); err == nil && host != "0.0.0.0" && host != "::" {
@@ -140,17 +142,13 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 			ps.lastError = reason
 		}
 	}
-	overLimit := ev.Peer.State.AdminState == api.PeerState_ADMIN_STATE_PFX_CT
-	if overLimit {
-		reason = fmt.Sprintf("over max_routes (%d): session closed until the peer is reconfigured or l2gwd restarts", cmp(ps.MaxRoutes, app.DefaultBGPMaxRoutes))
-		ps.lastError = reason
+	if ps.cutOff != "" {
+		ps.lastError = ps.cutOff
 	}
 	name := ps.Name
 	s.mu.Unlock()
 	s.met.peerState(name, state == app.BGPEstablished)
 	switch {
-	case overLimit:
-		s.log.Error("BGP peer cut off", "peer", name, "address", addr, "reason", reason)
 	case state == app.BGPEstablished:
 		s.log.Info("BGP session established", "peer", name, "address", addr)
 	case was == app.BGPEstablished:
@@ -269,4 +267,43 @@ func (s *Speaker) allSyncedLocked() bool {
 		}
 	}
 	return true
+}
+
+// enforceMaxRoutes closes, for good, the session of every peer among
+// peers (by address) that has sent more routes than its max_routes.
+// GoBGP's own prefix limit is not used: v4.8.0 takes the session it closes
+// for a graceful restart and keeps the peer's routes for the restart time.
+func (s *Speaker) enforceMaxRoutes(ctx context.Context, peers map[netip.Addr]bool) {
+	for addr := range peers {
+		s.mu.Lock()
+		ps := s.peerByAddress(addr)
+		if ps == nil || ps.cutOff != "" {
+			s.mu.Unlock()
+			continue
+		}
+		limit, name := uint64(cmp(ps.MaxRoutes, app.DefaultBGPMaxRoutes)), ps.Name
+		s.mu.Unlock()
+		var received uint64
+		_ = s.bgp.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+			for _, a := range p.GetAfiSafis() {
+				if f := a.GetState().GetFamily(); f.GetAfi() == bgpFamily.Afi && f.GetSafi() == bgpFamily.Safi {
+					received = a.GetState().GetReceived()
+				}
+			}
+		})
+		if received <= limit {
+			continue
+		}
+		reason := fmt.Sprintf("sent %d routes, over max_routes %d: session closed until the peer is reconfigured or l2gwd restarts", received, limit)
+		s.mu.Lock()
+		if ps := s.peerByAddress(addr); ps != nil {
+			ps.cutOff, ps.lastError = reason, reason
+		}
+		s.mu.Unlock()
+		s.log.Error("BGP peer cut off", "peer", name, "address", addr, "reason", reason)
+		err := s.bgp.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: fmt.Sprintf("max_routes %d exceeded", limit)})
+		if err != nil {
+			s.log.Error("BGP peer could not be cut off", "peer", name, "err", err)
+		}
+	}
 }

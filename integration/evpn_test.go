@@ -377,7 +377,16 @@ func TestEVPNMobilityAndRestarts(t *testing.T) {
 			t.Errorf("a's session with f came back over max_routes: %+v", p)
 		}
 		t.Logf("over max_routes 2: %+v", p)
+		waitFor(t, 10*time.Second, "a dropping the cut-off peer's routes", func() bool {
+			for _, m := range remoteMACs(t, a) {
+				if m.Origin == "evpn" {
+					return false
+				}
+			}
+			return true
+		})
 		a.must(t, "PUT", "/v1/bgp-peers/rr", object{"address": fTunnel, "asn": evpnASN, "hold_time": 9}, 200)
 		fb.waitPeer(t, a, "established")
+		pingOK(t, fb.a1, f1IP, 2)
 	}
 }
