@@ -112,7 +112,7 @@ type loop struct {
 	swept  time.Time // when thaw last swept macs
 	// senders are the peers that sent routes since the last flush.
 	senders map[netip.Addr]bool
-	out    batch
+	out     batch
 }
 
 // batch is what one turn of the loop sends: to GoBGP and to the feed.
