@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/l2gw/l2gw/app"
 	"github.com/l2gw/l2gw/internal/ovstest"
 )
@@ -141,6 +145,24 @@ func TestTwoSpeakers(t *testing.T) {
 	})
 	if st, ok := b.sp.PeerStatus("a"); !ok || st.State != app.BGPEstablished || st.RoutesAccepted < 2 {
 		t.Errorf("b's view of peer a: %+v, %v; want established with both of a's routes", st, ok)
+	}
+
+	// A route a cannot use (a multi-homed segment) is dropped and counted;
+	// the session and the other routes stay.
+	o := testOrigination(t, b.tunnel.String())
+	bad, err := o.macPath([6]byte{0x02, 0, 0, 0, 0, 0x0b}, netip.Addr{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Nlri.(*bgp.EVPNNLRI).RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute).ESI = bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: []byte{0, 0, 0, 0, 0, 0, 0, 0, 1}}
+	if _, err := b.sp.bgp.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{bad}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a counting the multi-homed route as unsupported", func() bool {
+		return testutil.ToFloat64(a.sp.met.drops.WithLabelValues("unsupported")) == 1
+	})
+	if _, ok := a.remoteMAC(t, "02:00:00:00:00:0b"); ok {
+		t.Errorf("a imported the multi-homed route")
 	}
 
 	// The host moves to b: b takes it over with sequence 1, a follows.
