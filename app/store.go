@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -330,22 +331,8 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 				st.cursors[kind] = binary.BigEndian.Uint32(v)
 			}
 		}
-		err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
-			var r networkRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("network %s: %w", k, err)
-			}
-			n := Network{ID: r.ID, Name: r.Name, Attachments: make([]Attachment, len(r.Attachments))}
-			for i, a := range r.Attachments {
-				n.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
-			}
-			if e := r.EVPN; e != nil {
-				n.EVPN = &EVPN{VNI: e.VNI, ImportRTs: e.ImportRTs, ExportRTs: e.ExportRTs}
-			}
-			st.networks = append(st.networks, n)
-			return nil
-		})
-		if err != nil {
+		var err error
+		if st.networks, err = loadNetworks(tx); err != nil {
 			return err
 		}
 		err = tx.Bucket(bucketGateways).ForEach(func(k, v []byte) error {
@@ -359,18 +346,7 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(bucketBGPPeers).ForEach(func(k, v []byte) error {
-			var r bgpPeerRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("bgp peer %s: %w", k, err)
-			}
-			st.peers = append(st.peers, BGPPeer{
-				Name: r.Name, Address: r.Address, ASN: r.ASN, Port: r.Port, Password: r.Password,
-				HoldTime: r.HoldTime, Keepalive: r.Keepalive, MaxRoutes: r.MaxRoutes,
-			})
-			return nil
-		})
-		if err != nil {
+		if st.peers, err = loadBGPPeers(tx); err != nil {
 			return err
 		}
 		err = tx.Bucket(bucketConns).ForEach(func(k, v []byte) error {
@@ -411,6 +387,89 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 		return nil, fmt.Errorf("load %s: %w", db.Path(), err)
 	}
 	return st, nil
+}
+
+// loadNetworks reads the networks bucket.
+func loadNetworks(tx *bolt.Tx) ([]Network, error) {
+	var out []Network
+	err := tx.Bucket(bucketNetworks).ForEach(func(k, v []byte) error {
+		var r networkRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("network %s: %w", k, err)
+		}
+		n := Network{ID: r.ID, Name: r.Name, Attachments: make([]Attachment, len(r.Attachments))}
+		for i, a := range r.Attachments {
+			n.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
+		}
+		if e := r.EVPN; e != nil {
+			n.EVPN = &EVPN{VNI: e.VNI, ImportRTs: e.ImportRTs, ExportRTs: e.ExportRTs}
+		}
+		out = append(out, n)
+		return nil
+	})
+	return out, err
+}
+
+// loadBGPPeers reads the BGP peers bucket.
+func loadBGPPeers(tx *bolt.Tx) ([]BGPPeer, error) {
+	var out []BGPPeer
+	err := tx.Bucket(bucketBGPPeers).ForEach(func(k, v []byte) error {
+		var r bgpPeerRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("bgp peer %s: %w", k, err)
+		}
+		out = append(out, BGPPeer{
+			Name: r.Name, Address: r.Address, ASN: r.ASN, Port: r.Port, Password: r.Password,
+			HoldTime: r.HoldTime, Keepalive: r.Keepalive, MaxRoutes: r.MaxRoutes,
+		})
+		return nil
+	})
+	return out, err
+}
+
+// ReadBGPConfig reads, from the store in dataDir, only what a BGP speaker
+// needs to start: the peers (sorted by name) and the networks in EVPN
+// (sorted by name). It is cheap whatever the number of bindings, so that
+// a restarted l2gwd is back in its peers' tables before it loads the rest;
+// Open then loads the whole store as usual. No store yet: nothing, no
+// error.
+func ReadBGPConfig(dataDir string) ([]BGPPeer, []Network, error) {
+	path := filepath.Join(dataDir, dbFileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, nil, fmt.Errorf("data directory %s is in use by another l2gwd (%s is locked)", dataDir, path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var peers []BGPPeer
+	var nets []Network
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketNetworks) == nil || tx.Bucket(bucketBGPPeers) == nil {
+			return nil // a store of before BGP: no peer
+		}
+		var err error
+		if peers, err = loadBGPPeers(tx); err != nil {
+			return err
+		}
+		all, err := loadNetworks(tx)
+		for _, n := range all {
+			if n.EVPN != nil {
+				nets = append(nets, n)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read BGP configuration from %s: %w", path, err)
+	}
+	slices.SortFunc(peers, func(a, b BGPPeer) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(nets, func(a, b Network) int { return strings.Compare(a.Name, b.Name) })
+	return peers, nets, nil
 }
 
 func decodeMAC(k, v []byte) (string, macEntry, error) {

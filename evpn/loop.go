@@ -29,6 +29,7 @@ type (
 	peersChanged struct{ configured bool }
 	networksSet  []app.Network
 	localEvent   app.LocalMACEvent
+	feedAttached struct{ feed *app.Feed }
 )
 
 // queue is the loop's unbounded inbox: pushing never blocks GoBGP's
@@ -108,7 +109,12 @@ type loop struct {
 	imet   map[string]*apiutil.Path
 	frozen map[macKey]bool
 	dirty  map[macKey]bool
-	synced bool
+	// feed is where remote MACs and flood targets go (nil until
+	// attached: they wait in out); synced says every peer sent End-of-RIB
+	// (told to the feed once it is there), toldSynced that the feed knows.
+	feed       *app.Feed
+	synced     bool
+	toldSynced bool
 	swept  time.Time // when thaw last swept macs
 	// senders are the peers that sent routes since the last flush.
 	senders map[netip.Addr]bool
@@ -133,7 +139,7 @@ func (b *batch) reset() {
 func (s *Speaker) run(ctx context.Context) {
 	defer close(s.done)
 	l := &loop{
-		s: s, nets: map[string]*evpnNet{}, rib: map[string]*ribEntry{}, macs: map[macKey]*macState{},
+		s: s, feed: s.cfg.Feed, nets: map[string]*evpnNet{}, rib: map[string]*ribEntry{}, macs: map[macKey]*macState{},
 		locals: map[macKey][]netip.Addr{}, floods: map[floodKey]int{}, adv: map[macKey]map[string]advRoute{},
 		imet: map[string]*apiutil.Path{}, frozen: map[macKey]bool{}, dirty: map[macKey]bool{}, senders: map[netip.Addr]bool{},
 	}
@@ -181,17 +187,34 @@ func (l *loop) handle(ctx context.Context, item any) {
 		l.setNetworks(v)
 	case localEvent:
 		l.local(app.LocalMACEvent(v))
+	case feedAttached:
+		l.feed = v.feed
+		if l.synced {
+			l.tellSynced()
+		}
 	}
 }
 
-// markSynced tells the feed that every peer has told everything, once.
+// markSynced records that every peer has told everything, and tells the
+// feed once it is there.
 func (l *loop) markSynced() {
 	if l.synced {
 		return
 	}
 	l.synced = true
+	if l.feed != nil {
+		l.tellSynced()
+	}
+}
+
+// tellSynced tells the feed everything known, then that it is all.
+func (l *loop) tellSynced() {
+	if l.toldSynced {
+		return
+	}
+	l.toldSynced = true
 	l.flush(context.Background())
-	l.s.cfg.Feed.Synced()
+	l.feed.Synced()
 }
 
 // path takes in one best-path change of GoBGP's table.
@@ -593,9 +616,12 @@ func (l *loop) flush(ctx context.Context) {
 			l.s.log.Error("BGP advertise failed", "routes", len(b.add), "err", err)
 		}
 	}
+	b.add, b.del = b.add[:0], b.del[:0]
 	l.s.met.advertised(len(l.imet), len(l.adv))
-	l.feedOut()
-	b.reset()
+	if l.feed != nil {
+		l.feedOut()
+		b.reset()
+	}
 }
 
 // feedOut tells the feed what the batch changes. A call the feed refuses
@@ -603,7 +629,7 @@ func (l *loop) flush(ctx context.Context) {
 // route costs only itself.
 func (l *loop) feedOut() {
 	b := &l.out
-	feed := l.s.cfg.Feed
+	feed := l.feed
 	var floods []app.FloodTarget
 	for k := range b.floodAdd {
 		floods = append(floods, floodTarget(k))

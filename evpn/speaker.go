@@ -39,7 +39,8 @@ type Config struct {
 	// TunnelIP is this gateway's VXLAN endpoint: the next hop of its
 	// routes and the PMSI tunnel endpoint of its inclusive multicast route.
 	TunnelIP netip.Addr
-	// Feed receives what the other sites advertise (origin EVPN).
+	// Feed receives what the other sites advertise (origin EVPN); nil
+	// until Attach gives it (what arrives before is kept for it).
 	Feed *app.Feed
 	// Logger receives the speaker's log and GoBGP's; nil means
 	// slog.Default().
@@ -161,8 +162,6 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("bgp: router ID %v is not an IPv4 address", cfg.RouterID)
 	case !cfg.TunnelIP.IsValid():
 		return errors.New("bgp: no tunnel IP to advertise as next hop")
-	case cfg.Feed == nil:
-		return errors.New("bgp: no feed for what peers advertise")
 	}
 	return nil
 }
@@ -215,6 +214,10 @@ func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Attach gives the speaker the feed of what peers advertise, when Start
+// had none: a restarting l2gwd starts BGP before it loads its store.
+func (s *Speaker) Attach(feed *app.Feed) { s.q.push(feedAttached{feed}) }
 
 // SetNetworks gives the networks that join EVPN (all of them, each time:
 // State.EVPNNetworks); a network without EVPN is ignored.

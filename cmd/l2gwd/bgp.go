@@ -34,19 +34,21 @@ func (c *config) evpnTunnelIP() netip.Addr {
 }
 
 // startBGP starts the BGP EVPN speaker of --bgp-asn (nil, nil when BGP is
-// off) and keeps its peers and networks those of the state.
-func startBGP(ctx context.Context, cfg *config, state *app.State, reg prometheus.Registerer, log *slog.Logger) (*evpn.Speaker, error) {
+// off) with the peers and EVPN networks of the store, read before the rest
+// of it: its sessions open and it advertises its inclusive multicast
+// routes while l2gwd loads and reconciles. followState then feeds it.
+func startBGP(ctx context.Context, cfg *config, reg prometheus.Registerer, log *slog.Logger) (*evpn.Speaker, error) {
 	if cfg.BGPASN == 0 {
 		return nil, nil
 	}
-	feed, err := state.Feed(app.OriginEVPN)
+	peers, nets, err := app.ReadBGPConfig(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	routerID, _ := cfg.bgpRouterID()
 	sp, err := evpn.Start(ctx, evpn.Config{
 		ASN: uint32(cfg.BGPASN), RouterID: routerID, Listen: cfg.BGPListen,
-		TunnelIP: cfg.evpnTunnelIP(), Feed: feed, Logger: log.With("component", "evpn"),
+		TunnelIP: cfg.evpnTunnelIP(), Logger: log.With("component", "evpn"),
 	})
 	if err != nil {
 		return nil, err
@@ -56,6 +58,20 @@ func startBGP(ctx context.Context, cfg *config, state *app.State, reg prometheus
 			sp.Close()
 			return nil, fmt.Errorf("register BGP metrics: %w", err)
 		}
+	}
+	sp.SetNetworks(nets)
+	if err := sp.SetPeers(ctx, peers); err != nil {
+		log.Error("BGP peers", "err", err)
+	}
+	return sp, nil
+}
+
+// followState attaches the speaker to the state's EVPN feed and keeps its
+// peers and networks those of the state from now on.
+func followState(ctx context.Context, sp *evpn.Speaker, state *app.State, log *slog.Logger) error {
+	feed, err := state.Feed(app.OriginEVPN)
+	if err != nil {
+		return err
 	}
 	changed := make(chan struct{}, 1)
 	state.Subscribe(func(ch app.Change) {
@@ -73,6 +89,7 @@ func startBGP(ctx context.Context, cfg *config, state *app.State, reg prometheus
 		}
 	}
 	sync()
+	sp.Attach(feed)
 	go func() {
 		for {
 			select {
@@ -83,5 +100,5 @@ func startBGP(ctx context.Context, cfg *config, state *app.State, reg prometheus
 			}
 		}
 	}()
-	return sp, nil
+	return nil
 }

@@ -54,6 +54,12 @@ func TestBadConfigIsRefusedWithAClearError(t *testing.T) {
 		{[]string{"--tunnel-ip", "198.51.100.1", "extra"}, nil, "unexpected argument"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--learn-limit", "0"}, nil, "--learn-limit 0: want 1-4294967295"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--learn-limit", "4294967296"}, nil, "--learn-limit 4294967296"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-asn", "4294967296"}, nil, "--bgp-asn 4294967296: want 1-4294967295"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-router-id", "198.51.100.9"}, nil, "only with --bgp-asn"},
+		{[]string{"--tunnel-ip", "2001:db8::1", "--bgp-asn", "65000"}, nil, "give --bgp-router-id"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-asn", "65000", "--bgp-router-id", "2001:db8::1"}, nil, "want an IPv4 address"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-asn", "65000", "--bgp-listen", "179"}, nil, "--bgp-listen"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--hold-time", "0"}, nil, "--hold-time 0: want 1-65535"},
 	} {
 		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

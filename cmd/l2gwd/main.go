@@ -81,6 +81,19 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		return err
 	}
 	defer session.Close()
+	// BGP comes up next, before the store is loaded: a restarted l2gwd is
+	// back in its peers' tables as soon as the protocol allows (FRR drops
+	// a restarting peer's EVPN routes at once).
+	metrics := api.NewRegistry()
+	bgpCtx, stopBGP := context.WithCancel(context.Background())
+	defer stopBGP()
+	speaker, err := startBGP(bgpCtx, cfg, metrics, log)
+	if err != nil {
+		return err
+	}
+	if speaker != nil {
+		defer speaker.Close()
+	}
 	state, err := app.Open(cfg.DataDir, app.Options{
 		Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs(),
 		Origins: cfg.dynamicOrigins(), HoldTime: time.Duration(cfg.HoldTime) * time.Second,
@@ -89,18 +102,10 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		return err
 	}
 	defer state.Close()
-	// BGP comes up next, before OVSDB and the bridge: a restarted l2gwd is
-	// back in its peers' tables as soon as the protocol allows (FRR drops
-	// a restarting peer's EVPN routes at once).
-	metrics := api.NewRegistry()
-	bgpCtx, stopBGP := context.WithCancel(context.Background())
-	defer stopBGP()
-	speaker, err := startBGP(bgpCtx, cfg, state, metrics, log)
-	if err != nil {
-		return err
-	}
 	if speaker != nil {
-		defer speaker.Close()
+		if err := followState(bgpCtx, speaker, state, log); err != nil {
+			return err
+		}
 	}
 
 	apiListener, err := net.Listen("tcp", cfg.APIListen)
