@@ -1,6 +1,8 @@
 package evpn
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,6 +15,7 @@ type metrics struct {
 	frozenMACs prometheus.Gauge
 	duplicates prometheus.Counter
 	drops      *prometheus.CounterVec
+	stripped   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -38,6 +41,9 @@ func newMetrics() *metrics {
 		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "l2gw_evpn_routes_dropped_total", Help: "Received EVPN routes dropped, by reason (malformed, unsupported).",
 		}, []string{"reason"}),
+		stripped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "l2gw_evpn_communities_stripped_total", Help: "EVPN extended communities GoBGP cannot parse, stripped by the relay from what peers sent, by subtype.",
+		}, []string{"subtype"}),
 	}
 }
 
@@ -45,7 +51,7 @@ func newMetrics() *metrics {
 // registry.
 func (s *Speaker) Collectors() []prometheus.Collector {
 	m := s.met
-	return []prometheus.Collector{m.peerUp, m.routes, m.advRoutes, m.moves, m.frozenMACs, m.duplicates, m.drops}
+	return []prometheus.Collector{m.peerUp, m.routes, m.advRoutes, m.moves, m.frozenMACs, m.duplicates, m.drops, m.stripped}
 }
 
 func (m *metrics) peerState(peer string, up bool) {
@@ -86,4 +92,9 @@ func (m *metrics) dropped(unsupported bool) {
 		reason = "unsupported"
 	}
 	m.drops.WithLabelValues(reason).Inc()
+}
+
+// strippedCommunity counts an extended community the relay stripped.
+func (m *metrics) strippedCommunity(subtype uint8) {
+	m.stripped.WithLabelValues(strconv.Itoa(int(subtype))).Inc()
 }

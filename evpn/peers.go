@@ -25,6 +25,8 @@ const connectRetry = 3
 // peerState is a configured peer and its session's standing.
 type peerState struct {
 	app.BGPPeer
+	// addr is where GoBGP knows the peer: its loopback identity at the
+	// relay (relay.go), which its events and routes name.
 	addr      netip.Addr
 	state     string
 	since     time.Time
@@ -58,7 +60,7 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 	s.mu.Unlock()
 	var errs []error
 	for _, p := range remove {
-		err := s.bgp.DeletePeer(ctx, &api.DeletePeerRequest{Address: p.Address})
+		err := s.bgp.DeletePeer(ctx, &api.DeletePeerRequest{Address: s.relay.neighbour(p.Name).String()})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("delete BGP peer %s (%s): %w", p.Name, p.Address, err))
 		}
@@ -68,46 +70,49 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 		s.met.forgetPeer(p.Name)
 		s.log.Info("BGP peer removed", "peer", p.Name, "address", p.Address)
 	}
+	// The relay changes after GoBGP let go of the peers that go (their
+	// NOTIFICATION went out through it) and before it knows the new ones.
+	relayed, err := s.relay.setPeers(peers)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range add {
-		addr, err := netip.ParseAddr(p.Address)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("BGP peer %s: address %q: %w", p.Name, p.Address, err))
+		via, ok := relayed[p.Name]
+		if !ok {
 			continue
 		}
 		s.mu.Lock()
-		s.peers[p.Name] = &peerState{BGPPeer: p, addr: addr.Unmap(), state: app.BGPIdle, since: time.Now()}
+		s.peers[p.Name] = &peerState{BGPPeer: p, addr: via.Addr(), state: app.BGPIdle, since: time.Now()}
 		s.mu.Unlock()
-		if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: s.gobgpPeer(p)}); err != nil {
+		if err := s.bgp.AddPeer(ctx, &api.AddPeerRequest{Peer: s.gobgpPeer(p, via)}); err != nil {
 			s.mu.Lock()
 			s.peers[p.Name].lastError = err.Error()
 			s.mu.Unlock()
 			errs = append(errs, fmt.Errorf("add BGP peer %s (%s): %w", p.Name, p.Address, err))
 			continue
 		}
-		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN)
+		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN, "gobgp_neighbour", via.Addr())
 	}
 	s.q.push(peersChanged{})
 	return errors.Join(errs...)
 }
 
 // gobgpPeer is p as GoBGP's neighbour: L2VPN EVPN only, graceful restart
-// (as helper and restarting speaker), p's limits and timers.
-func (s *Speaker) gobgpPeer(p app.BGPPeer) *api.Peer {
+// (as helper and restarting speaker), p's limits and timers; reached
+// through the relay at via, on loopback, with the relay's MD5 key.
+func (s *Speaker) gobgpPeer(p app.BGPPeer, via netip.AddrPort) *api.Peer {
 	hold := uint64(cmp(p.HoldTime, app.DefaultBGPHoldTime))
 	timers := &api.TimersConfig{ConnectRetry: connectRetry, HoldTime: hold, KeepaliveInterval: uint64(cmp(p.Keepalive, uint16(hold/3)))}
 	afi := &api.AfiSafi{
 		Config:            &api.AfiSafiConfig{Family: bgpFamily, Enabled: true},
 		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 	}
-	transport := &api.Transport{RemotePort: uint32(cmp(p.Port, app.DefaultBGPPort))}
-	if host, _, err := listenParts(s.cfg.Listen); err == nil && host != "0.0.0.0" && host != "::" {
-		transport.LocalAddress = host
-	}
+	transport := &api.Transport{RemotePort: uint32(via.Port()), LocalAddress: relayLoopback.String()}
 	return &api.Peer{
 		Conf: &api.PeerConf{
-			NeighborAddress: p.Address,
+			NeighborAddress: via.Addr().String(),
 			PeerAsn:         p.ASN,
-			AuthPassword:    p.Password,
+			AuthPassword:    s.relay.key,
 			Description:     p.Name,
 		},
 		Timers:    &api.Timers{Config: timers},
@@ -125,10 +130,9 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	if ev.Type != apiutil.PEER_EVENT_STATE {
 		return
 	}
-	addr := ev.Peer.State.NeighborAddress
 	state := sessionState(ev.Peer.State.SessionState)
 	s.mu.Lock()
-	ps := s.peerByAddress(addr)
+	ps := s.peerByAddress(ev.Peer.State.NeighborAddress)
 	if ps == nil {
 		s.mu.Unlock()
 		return
@@ -145,7 +149,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	if ps.cutOff != "" {
 		ps.lastError = ps.cutOff
 	}
-	name := ps.Name
+	name, addr := ps.Name, ps.Address
 	s.mu.Unlock()
 	s.met.peerState(name, state == app.BGPEstablished)
 	switch {
@@ -157,7 +161,8 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	s.q.push(peersChanged{})
 }
 
-// peerByAddress returns the configured peer at addr; mu is held.
+// peerByAddress returns the configured peer GoBGP knows at addr (its
+// loopback identity); mu is held.
 func (s *Speaker) peerByAddress(addr netip.Addr) *peerState {
 	for _, ps := range s.peers {
 		if ps.addr == addr.Unmap() {
@@ -202,7 +207,7 @@ func (s *Speaker) PeerStatus(name string) (app.BGPPeerStatus, bool) {
 	var addr string
 	if ok {
 		st = app.BGPPeerStatus{State: ps.state, Since: ps.since, LastError: ps.lastError}
-		addr = ps.Address
+		addr = ps.addr.String()
 	}
 	s.mu.Unlock()
 	if !ok {

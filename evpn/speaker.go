@@ -64,6 +64,8 @@ type Speaker struct {
 	done chan struct{}
 	stop context.CancelFunc
 	met  *metrics
+	// relay carries every session between GoBGP and the peers (relay.go).
+	relay *relay
 
 	// mu guards peers: what the API's status reads see.
 	mu    sync.Mutex
@@ -99,16 +101,19 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		met:   newMetrics(),
 	}
 	go s.bgp.Serve()
-	global := &api.Global{Asn: cfg.ASN, RouterId: cfg.RouterID.String(), ListenPort: int32(port), ListenAddresses: []string{host}}
-	if port == 0 {
-		global.ListenPort = -1
-	}
-	if err := s.bgp.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err != nil {
+	if s.relay, err = newRelay(log, cfg.ASN, host, port, s.met.strippedCommunity); err != nil {
 		s.bgp.Stop()
+		return nil, err
+	}
+	global := &api.Global{Asn: cfg.ASN, RouterId: cfg.RouterID.String()}
+	if err := s.relay.startBGP(ctx, s.bgp, global); err != nil {
+		s.bgp.Stop()
+		s.relay.close()
 		return nil, fmt.Errorf("start BGP (AS %d, router ID %s, listen %s): %w", cfg.ASN, cfg.RouterID, cfg.Listen, err)
 	}
 	if err := s.onlyLocalRoutesOut(ctx); err != nil {
 		s.bgp.Stop()
+		s.relay.close()
 		return nil, err
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
@@ -124,6 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	if err != nil {
 		stop()
 		s.bgp.Stop()
+		s.relay.close()
 		return nil, fmt.Errorf("watch BGP events: %w", err)
 	}
 	go s.run(loopCtx)
@@ -250,6 +256,7 @@ func (s *Speaker) Close() {
 	if err := s.bgp.StopBgp(context.Background(), &api.StopBgpRequest{AllowGracefulRestart: true}); err != nil {
 		s.log.Warn("BGP stop", "err", err)
 	}
+	s.relay.close()
 }
 
 // bgpFamily is the L2VPN EVPN address family in GoBGP's API.
