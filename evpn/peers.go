@@ -92,6 +92,7 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 			continue
 		}
 		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN, "gobgp_neighbour", via.Addr())
+		s.relay.dialNow(p.Name)
 	}
 	s.q.push(peersChanged{})
 	return errors.Join(errs...)

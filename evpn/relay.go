@@ -364,6 +364,29 @@ func (r *relay) inbound(rp relayPeer, c *net.TCPConn) {
 	r.pipe(rp, c, gc)
 }
 
+// dialNow opens a session with peer name at once and hands it to GoBGP as
+// one the peer opened: GoBGP's own first attempt waits 1.5-2 s after the
+// peer is added (fsm.go connectLoop), and a restarted l2gwd must be back in
+// its peers' tables as soon as it can. A peer that does not answer is left
+// to GoBGP's retries (and to its own).
+func (r *relay) dialNow(name string) {
+	rp, ok := r.peerNamed(name)
+	if !ok {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		c, err := dialer(r.local, rp.Password, r.ttl(rp)).DialContext(r.ctx, "tcp", rp.real.String())
+		if err != nil {
+			r.log.Debug("BGP peer not reached at once: GoBGP retries", "peer", rp.Name, "address", rp.real, "err", err)
+			return
+		}
+		r.wg.Add(1)
+		r.inbound(rp, c.(*net.TCPConn))
+	}()
+}
+
 // outbound relays a session GoBGP opened: to the real peer.
 func (r *relay) outbound(rp relayPeer, g *net.TCPConn) {
 	defer r.wg.Done()
