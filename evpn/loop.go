@@ -93,6 +93,7 @@ type ribEntry struct {
 type advRoute struct {
 	path *apiutil.Path
 	seq  uint32
+	ip   netip.Addr // invalid for the MAC-only route
 }
 
 // loop is the speaker's state, owned by its one goroutine (run).
@@ -373,7 +374,7 @@ func (l *loop) queueMAC(k macKey, m *macState, prevFed *claim, out outcome) {
 	if out.lostToSticky {
 		l.s.log.Warn("local MAC not advertised: another site advertises it sticky (static)", "network", k.network, "mac", net.HardwareAddr(k.mac[:]), "site", out.fed.endpoint)
 	}
-	l.advertise(n, k, out.adv)
+	l.advertise(n, k, m, out.adv)
 	switch {
 	case out.fed == nil && prevFed != nil:
 		delete(l.out.upsert, k)
@@ -397,12 +398,28 @@ func sameClaim(a, b claim) bool {
 	return a.endpoint == b.endpoint && a.vni == b.vni && slices.Equal(a.ips, b.ips)
 }
 
-// advertise makes this site's routes for MAC k those of adv (nil: none).
-func (l *loop) advertise(n *evpnNet, k macKey, adv *advert) {
+// advertise makes this site's routes for MAC k those of adv (nil: none);
+// m is the MAC's state (nil when the network is leaving).
+//
+// GoBGP v4.8.0 checks the MAC mobility sequence of every MAC/IP route
+// given to AddPath or DeletePath against the routes it has for the MAC
+// (server.go fixupApiPath): it refuses a route whose sequence is below the
+// highest another site advertises +1, and gives one without the community
+// a sequence of its own. So a route (re)advertised while another site
+// claims the MAC takes that site's sequence +1 (a tie this site won is made
+// a take-over), and withdrawals carry no mobility community (BGP
+// withdraws by prefix; the attributes do not matter).
+func (l *loop) advertise(n *evpnNet, k macKey, m *macState, adv *advert) {
 	have := l.adv[k]
 	want := map[string]advRoute{}
 	if adv != nil && n != nil {
-		for _, ip := range append([]netip.Addr{{}}, adv.ips...) {
+		ips := append([]netip.Addr{{}}, adv.ips...)
+		if m != nil && l.readds(n, k, have, ips, adv.seq) {
+			if w, ok := m.winner(); ok && w.seq >= adv.seq {
+				adv.seq = w.seq + 1
+			}
+		}
+		for _, ip := range ips {
 			p, err := n.orig.macPath(k.mac, ip, adv.seq)
 			if err != nil {
 				l.s.log.Error("cannot build a MAC/IP route", "network", k.network, "err", err)
@@ -413,13 +430,16 @@ func (l *loop) advertise(n *evpnNet, k macKey, adv *advert) {
 				want[key] = cur
 				continue
 			}
-			want[key] = advRoute{path: p, seq: adv.seq}
+			want[key] = advRoute{path: p, seq: adv.seq, ip: ip}
 			l.out.add = append(l.out.add, p)
 		}
 	}
 	for key, cur := range have {
-		if _, ok := want[key]; !ok {
-			l.out.del = append(l.out.del, cur.path)
+		if _, ok := want[key]; ok {
+			continue
+		}
+		if w, err := l.withdrawal(k, cur.ip); err == nil {
+			l.out.del = append(l.out.del, w)
 		}
 	}
 	if len(want) == 0 {
@@ -427,6 +447,28 @@ func (l *loop) advertise(n *evpnNet, k macKey, adv *advert) {
 		return
 	}
 	l.adv[k] = want
+}
+
+// readds tells whether advertising ips at seq for MAC k sends any route
+// anew (a new IP, or another sequence).
+func (l *loop) readds(n *evpnNet, k macKey, have map[string]advRoute, ips []netip.Addr, seq uint32) bool {
+	for _, ip := range ips {
+		cur, ok := have[routeKey(n.orig.macNLRI(k.mac, ip))]
+		if !ok || cur.seq != seq {
+			return true
+		}
+	}
+	return false
+}
+
+// withdrawal is the route to give DeletePath for this site's route of
+// MAC k (and ip): its prefix, without a mobility community.
+func (l *loop) withdrawal(k macKey, ip netip.Addr) (*apiutil.Path, error) {
+	n := l.nets[k.network]
+	if n == nil {
+		return nil, fmt.Errorf("network %s is not in EVPN", k.network)
+	}
+	return n.orig.macPath(k.mac, ip, 0)
 }
 
 // thaw ends the freezes that are over, and forgets the MACs kept only for
@@ -586,7 +628,7 @@ func (l *loop) leaveNetwork(n *evpnNet) {
 			delete(l.out.upsert, k)
 			l.out.withdraw[k] = true
 		}
-		l.advertise(n, k, nil)
+		l.advertise(n, k, nil, nil)
 		delete(l.macs, k)
 		delete(l.frozen, k)
 		delete(l.dirty, k)

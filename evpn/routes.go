@@ -221,14 +221,17 @@ func (o *origination) imetPath() (*apiutil.Path, error) {
 	return &apiutil.Path{Family: bgp.RF_EVPN, Nlri: nlri, Attrs: attrs}, nil
 }
 
+// macNLRI is the prefix of this site's MAC/IP route for mac (and ip).
+func (o *origination) macNLRI(mac [6]byte, ip netip.Addr) *bgp.EVPNNLRI {
+	esi := bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: make([]byte, 9)}
+	nlri, _ := bgp.NewEVPNMacIPAdvertisementRoute(o.rd, esi, 0, net.HardwareAddr(mac[:]).String(), ip, []uint32{o.vni})
+	return nlri
+}
+
 // macPath is a MAC/IP route of a local host (ip invalid: MAC only), with
 // its mobility sequence.
 func (o *origination) macPath(mac [6]byte, ip netip.Addr, seq uint32) (*apiutil.Path, error) {
-	esi := bgp.EthernetSegmentIdentifier{Type: bgp.ESI_ARBITRARY, Value: make([]byte, 9)}
-	nlri, err := bgp.NewEVPNMacIPAdvertisementRoute(o.rd, esi, 0, net.HardwareAddr(mac[:]).String(), ip, []uint32{o.vni})
-	if err != nil {
-		return nil, fmt.Errorf("MAC/IP route for %s: %w", net.HardwareAddr(mac[:]), err)
-	}
+	nlri := o.macNLRI(mac, ip)
 	var mobility []bgp.ExtendedCommunityInterface
 	if seq > 0 {
 		mobility = append(mobility, bgp.NewMacMobilityExtended(seq, false))

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gobgpapi "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -105,6 +106,25 @@ func (s *site) floodsTo(endpoint netip.Addr) bool {
 	return false
 }
 
+// hasRouteFrom tells whether s's BGP table has a MAC/IP route for mac
+// with next hop from.
+func (s *site) hasRouteFrom(t *testing.T, mac string, from netip.Addr) bool {
+	t.Helper()
+	found := false
+	err := s.sp.bgp.ListPath(apiutil.ListPathRequest{TableType: gobgpapi.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_EVPN}, func(_ bgp.NLRI, paths []*apiutil.Path) {
+		for _, p := range paths {
+			if r, ok := p.Nlri.(*bgp.EVPNNLRI).RouteTypeData.(*bgp.EVPNMacIPAdvertisementRoute); ok && r.MacAddress.String() == mac && nextHop(p.Attrs) == from {
+				found = true
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sp.barrier(context.Background()) // ListPath reads the paths unlocked too (see barrier)
+	return found
+}
+
 func (s *site) learn(mac string) {
 	s.local <- app.LocalMACEvent{Kind: app.LocalMACAdded, Network: "blue", MAC: mac, Attachment: app.Attachment{Port: "eth1"}}
 }
@@ -171,6 +191,7 @@ func TestTwoSpeakers(t *testing.T) {
 		m, ok := a.remoteMAC(t, host)
 		return ok && m.TunnelIP == b.tunnel.String()
 	})
+	waitUntil(t, "a withdrawing its route for the host", func() bool { return !b.hasRouteFrom(t, host, a.tunnel) })
 	a.forget(host)
 	if _, ok := b.remoteMAC(t, host); ok {
 		t.Errorf("b still has its own host as remote")
@@ -181,4 +202,5 @@ func TestTwoSpeakers(t *testing.T) {
 		m, ok := b.remoteMAC(t, host)
 		return ok && m.TunnelIP == a.tunnel.String()
 	})
+	waitUntil(t, "b withdrawing its route for the host", func() bool { return !a.hasRouteFrom(t, host, b.tunnel) })
 }
