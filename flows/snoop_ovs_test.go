@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bufio"
 	"context"
 	"net/netip"
 	"os"
@@ -32,28 +33,45 @@ type capturer struct{ *ovstest.StackHost }
 func (h capturer) capture(t *testing.T, filter string) func() int {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", h.NetNS, "tcpdump", "-i", "eth0", "-p", "-nn", "--immediate-mode", "-w", "/dev/null", filter)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(stderr.String(), "listening on"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump did not start: %s", stderr.String())
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		for sc := bufio.NewScanner(stderr); sc.Scan(); {
+			lines <- sc.Text()
+		}
+	}()
+	for listening := false; !listening; {
+		select {
+		case l := <-lines:
+			listening = strings.Contains(l, "listening on")
+		case <-time.After(5 * time.Second):
+			t.Fatal("tcpdump did not start within 5 s")
 		}
 	}
 	return func() int {
 		cmd.Process.Signal(os.Interrupt)
+		var out []string
+		for l := range lines {
+			out = append(out, l)
+		}
 		cmd.Wait()
 		// What the kernel's filter passed, whether or not tcpdump read
 		// it before it was interrupted.
-		m := regexp.MustCompile(`(\d+) packets? received by filter\s+(\d+) packets? dropped by kernel`).FindStringSubmatch(stderr.String())
+		report := strings.Join(out, "\n")
+		m := regexp.MustCompile(`(\d+) packets? received by filter\s+(\d+) packets? dropped by kernel`).FindStringSubmatch(report)
 		if m == nil {
-			t.Fatalf("tcpdump: %s", stderr.String())
+			t.Fatalf("tcpdump: %s", report)
 		}
 		if m[2] != "0" {
-			t.Fatalf("tcpdump dropped packets: %s", stderr.String())
+			t.Fatalf("tcpdump dropped packets: %s", report)
 		}
 		n, _ := strconv.Atoi(m[1])
 		return n
