@@ -47,9 +47,10 @@ type ReconcilerConfig struct {
 }
 
 // hostSnooper is a Switch that rate-limits the copies of host snooping
-// (flows.Session).
+// and counts them (flows.Session).
 type hostSnooper interface {
 	SnoopHosts()
+	SnoopStats() flows.SnoopStats
 }
 
 // Learning is how the data path learns MACs.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
 )
@@ -15,9 +17,12 @@ import (
 type snoopingSwitch struct {
 	*memSwitch
 	snooping int
+	stats    flows.SnoopStats
 }
 
 func (s *snoopingSwitch) SnoopHosts() { s.snooping++ }
+
+func (s *snoopingSwitch) SnoopStats() flows.SnoopStats { return s.stats }
 
 // installed returns the cookies of sw's flows, and how many are in the
 // snoop table.
@@ -110,4 +115,28 @@ func TestLocalMACsCarryTheirHostsAddresses(t *testing.T) {
 		LocalMACEvent{Kind: LocalMACMoved, Network: "backup", MAC: m, Attachment: trunk0, OFPort: 2, From: eth1, IPs: ips("2001:db8::11")},
 		LocalMACEvent{Kind: LocalMACRemoved, Network: "backup", MAC: m, Attachment: trunk0, OFPort: 2, Reason: RemovalAgedOut, IPs: ips("2001:db8::11")},
 	)
+}
+
+// TestSnoopedCopiesAreCounted: a snooping reconciler reports the copies
+// its switch received, taken and ignored; one that does not snoop has no
+// such metric.
+func TestSnoopedCopiesAreCounted(t *testing.T) {
+	sw := &snoopingSwitch{memSwitch: newMemSwitch(), stats: flows.SnoopStats{Announcements: 7, Ignored: 2}}
+	br := &fixedBridge{ports: map[string]uint32{"eth1": 1, "trunk0": 2}}
+	for _, snoop := range []bool{true, false} {
+		r := NewReconciler(ReconcilerConfig{Bridge: "br-int", SnoopHosts: snoop}, siteState(t), sw, br)
+		reg := prometheus.NewRegistry()
+		if err := r.Instrument(reg); err != nil {
+			t.Fatal(err)
+		}
+		got := scrape(t, reg)
+		taken, ok1 := got[`l2gw_host_snoop_copies_total{result="announcement"}`]
+		ignored, ok2 := got[`l2gw_host_snoop_copies_total{result="ignored"}`]
+		switch {
+		case snoop && (taken != 7 || ignored != 2):
+			t.Errorf("snooping: copies %v taken, %v ignored; want 7 and 2", taken, ignored)
+		case !snoop && (ok1 || ok2):
+			t.Errorf("not snooping, yet copies are reported")
+		}
+	}
 }
