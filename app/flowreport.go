@@ -119,7 +119,7 @@ func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
 // flowReport compiles the desired state and reports it beside the dumps.
 func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowReport, error) {
 	names := readOwnerNames(r.state)
-	d := readInput(r.state, r.br.OFPorts(r.cfg.Bridge), r.cfg.Learning)
+	d := r.readInput(r.br.OFPorts(r.cfg.Bridge))
 	in := d.in
 	desired := map[uint64]flows.DumpedFlow{}
 	keep := func(f *flows.Flow) {

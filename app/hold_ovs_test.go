@@ -34,6 +34,7 @@ type daemonSite struct {
 	addr   string // the OpenFlow listener's address
 	target string // the bridge's controller target, relayed to addr
 	dir    string // the daemon's data directory
+	snoop  bool   // the daemons snoop hosts (ReconcilerConfig.SnoopHosts)
 }
 
 func newDaemonSite(t *testing.T) *daemonSite {
@@ -64,7 +65,7 @@ func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 		t.Fatal(err)
 	}
 	rec := NewReconciler(ReconcilerConfig{Bridge: "br-int", DatapathType: "netdev", ControllerTarget: site.target,
-		TunnelIP: localTunnelIP, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
+		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rec.Run(ctx) }()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 
 	"github.com/l2gw/l2gw/flows"
 )
@@ -24,6 +26,9 @@ const (
 	// reported (as added); what follows are changes. A watch started
 	// before l2gwd first read the switch gets it once it has.
 	LocalMACSynced LocalMACKind = "synced"
+	// LocalMACIPs: the addresses a MAC already reported announced changed
+	// (IPs), on the attachment it was reported on.
+	LocalMACIPs LocalMACKind = "ips"
 )
 
 // LocalMACRemoval is why a local MAC was removed.
@@ -60,6 +65,15 @@ type LocalMACEvent struct {
 	From Attachment
 	// Reason is why a LocalMACRemoved MAC went.
 	Reason LocalMACRemoval
+	// IPs are the addresses the host announced of itself in ARP and IPv6
+	// neighbour discovery, as far as l2gwd snoops them
+	// (ReconcilerConfig.SnoopHosts), sorted: at most flows.MaxHostIPs, the
+	// most recent; an address another MAC of the network announced since
+	// is that MAC's. Added and moved events carry what is known so far,
+	// LocalMACIPs events every change, and a removed event the addresses
+	// last reported (they go with the MAC). Link-local addresses are not
+	// reported. Each event has a slice of its own.
+	IPs []netip.Addr
 }
 
 // localMACSwitch is a Switch that watches the MACs learned on local ports
@@ -79,10 +93,10 @@ type macFeed interface {
 var errNoMACWatch = errors.New("the switch side cannot watch learned MACs")
 
 // WatchLocalMACs watches the MACs learned on the local attachments of
-// every network, until ctx ends (the channel is then closed): first every
-// MAC learned now (added), then LocalMACSynced, then every change, in the
-// order the switch made them (learned, moved to another attachment,
-// removed). A watch that falls behind never holds up the switch and loses
+// every network, with the addresses their hosts announced, until ctx ends
+// (the channel is then closed): first every MAC learned now (added), then
+// LocalMACSynced, then every change, in the order the switch made them
+// (learned, moved to another attachment, announced addresses, removed). A watch that falls behind never holds up the switch and loses
 // nothing that still matters: the changes it has not read are coalesced
 // per MAC, so it gets each MAC's latest state. When the OpenFlow
 // connection comes back, only what changed meanwhile is reported. Safe to
@@ -153,17 +167,23 @@ func (v *localMACView) translate(ev flows.MACEvent) (LocalMACEvent, bool) {
 		}
 		delete(v.told, k)
 		old.Kind, old.From, old.Reason = LocalMACRemoved, Attachment{}, removal(ev, exists)
-		return old, true
+		return old, true // old.IPs: told's own, no longer kept
 	}
-	e := LocalMACEvent{Kind: LocalMACAdded, Network: n.Name, MAC: k.mac, Attachment: v.attachment(n, ev.Port), OFPort: ev.Port}
-	if told {
-		if old.Attachment == e.Attachment && old.OFPort == e.OFPort {
-			return LocalMACEvent{}, false
-		}
+	e := LocalMACEvent{Kind: LocalMACAdded, Network: n.Name, MAC: k.mac, Attachment: v.attachment(n, ev.Port), OFPort: ev.Port,
+		IPs: ev.IPs}
+	switch {
+	case !told:
+	case old.Attachment != e.Attachment || old.OFPort != e.OFPort:
 		e.Kind, e.From = LocalMACMoved, old.Attachment
+	case !slices.Equal(old.IPs, e.IPs):
+		e.Kind = LocalMACIPs
+	default:
+		return LocalMACEvent{}, false
 	}
 	v.told[k] = e
-	return e, true
+	out := e
+	out.IPs = slices.Clone(e.IPs)
+	return out, true
 }
 
 // removal is why the MAC of ev went; exists says whether its network

@@ -97,7 +97,7 @@ func next(t *testing.T, ch <-chan LocalMACEvent, within time.Duration, want Loca
 	t.Helper()
 	select {
 	case ev := <-ch:
-		if ev != want {
+		if !sameLocalMAC(ev, want) {
 			t.Fatalf("event %+v,\nwant  %+v", ev, want)
 		}
 		return time.Now()

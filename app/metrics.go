@@ -37,7 +37,10 @@ const learnedDumpTimeout = 3 * time.Second
 //     connected switch, full or incremental, failed or not;
 //   - learned_macs{network}: the MACs the data path has learned in each
 //     network, counted by dumping the learned flows at scrape time (absent
-//     while no switch is connected).
+//     while no switch is connected);
+//   - host_snoop_copies_total{result}: with host snooping, the copies of
+//     hosts' ARP and ND l2gwd received through the meter, as
+//     "announcement" (taken) or "ignored" (announcing no address).
 //
 // Call it once, before Run. It fails when reg already holds these metrics.
 func (r *Reconciler) Instrument(reg prometheus.Registerer) error {
@@ -59,6 +62,17 @@ func (r *Reconciler) Instrument(reg prometheus.Registerer) error {
 			prometheus.BuildFQName(metricsNamespace, "", "learned_macs"),
 			"MACs the data path has learned (from local ports and from remote gateways), by network.",
 			[]string{"network"}, nil)}}
+	if hs, ok := r.sw.(hostSnooper); ok && r.snoop {
+		for result, count := range map[string]func(flows.SnoopStats) uint64{
+			"announcement": func(s flows.SnoopStats) uint64 { return s.Announcements },
+			"ignored":      func(s flows.SnoopStats) uint64 { return s.Ignored },
+		} {
+			collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "host_snoop_copies_total", ConstLabels: prometheus.Labels{"result": result},
+				Help: "Copies of local hosts' ARP and neighbour discovery received through the snooping meter: announcements taken, copies ignored.",
+			}, func() float64 { return float64(count(hs.SnoopStats())) }))
+		}
+	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register reconciler metrics: %w", err)

@@ -37,7 +37,20 @@ type ReconcilerConfig struct {
 	ControllerTarget string // e.g. tcp:127.0.0.1:6653
 	TunnelIP         string // this gateway's tunnel endpoint (tunnel ports' local_ip)
 	Learning         Learning
-	Logger           *slog.Logger
+	// SnoopHosts has the data path copy to l2gwd, rate-limited, the ARP
+	// and neighbour discovery messages local hosts announce their
+	// addresses in, so that WatchLocalMACs reports each MAC's IPs (BGP
+	// EVPN's MAC+IP routes). It needs a switch that installs the meter
+	// (flows.Session); on any other it is left off, with an error logged.
+	SnoopHosts bool
+	Logger     *slog.Logger
+}
+
+// hostSnooper is a Switch that rate-limits the copies of host snooping
+// and counts them (flows.Session).
+type hostSnooper interface {
+	SnoopHosts()
+	SnoopStats() flows.SnoopStats
 }
 
 // Learning is how the data path learns MACs.
@@ -77,6 +90,9 @@ type Reconciler struct {
 	// Owned by the Run goroutine.
 	synced bool   // model mirrors the switch
 	model  *model // nil until the first full sync
+	// snoop says the flows snoop hosts (cfg.SnoopHosts, on a switch that
+	// can).
+	snoop bool
 	// prepared is a full compile of the desired state made while no
 	// switch was connected (a restarted l2gwd waiting for OVS to
 	// reconnect). If the switch turns out to hold exactly its cookies and
@@ -92,6 +108,16 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 		log = slog.Default()
 	}
 	r := &Reconciler{cfg: cfg, state: state, sw: sw, br: br, log: log, kick: make(chan struct{}, 1)}
+	if cfg.SnoopHosts {
+		// Before any flow is sent: the meter must exist when the flows
+		// that use it are added.
+		if hs, ok := sw.(hostSnooper); ok {
+			hs.SnoopHosts()
+			r.snoop = true
+		} else {
+			log.Error("host snooping is off: the switch side cannot rate-limit it", "bridge", cfg.Bridge)
+		}
+	}
 	r.status.Bridge = cfg.Bridge
 	state.Subscribe(func(ch Change) {
 		if !ch.touchesFlows() {
@@ -328,7 +354,7 @@ func (r *Reconciler) prepare(ports map[string]uint32) error {
 // instant) holds them.
 func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow) bool) (*model, error) {
 	r.takePending()
-	d := readInput(r.state, ports, r.cfg.Learning)
+	d := r.readInput(ports)
 	in := d.in
 	m := newModel(in, d.refs, ports)
 	m.unsynced = d.unsynced
@@ -382,6 +408,14 @@ func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)
 	return m, nil
 }
 
+// readInput reads the whole desired state at one instant (readInput),
+// as the reconciler compiles it.
+func (r *Reconciler) readInput(ports map[string]uint32) *desired {
+	d := readInput(r.state, ports, r.cfg.Learning)
+	d.in.SnoopHosts = r.snoop
+	return d
+}
+
 // hasPending reports whether changes wait to be applied.
 func (r *Reconciler) hasPending() bool {
 	r.mu.Lock()
@@ -396,6 +430,9 @@ func (r *Reconciler) hasPending() bool {
 // are found, in one bundle.
 func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 	p := readPass(r.state, r.model, changes, r.cfg.Learning)
+	if p.input != nil {
+		p.input.SnoopHosts = r.snoop
+	}
 	return r.apply(ctx, func(out *sink) error {
 		if p.topology {
 			set, err := flows.CompileTopology(p.input)

@@ -159,9 +159,11 @@ func (s *Session) stopWatchingErrors() {
 	s.errs = nil
 }
 
-// recordError collects e if a bundle is being sent.
+// recordError collects e if a bundle is being sent, and hands it to the
+// learned-MAC monitor and the snooping meter, which may have caused it.
 func (s *Session) recordError(e switchError) {
 	s.macs.refused(e)
+	s.meterRefused(e)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.errs != nil {

@@ -30,6 +30,12 @@ type Input struct {
 	// that the pipeline's flows do not change while origins re-tell
 	// their state after a restart.
 	Dynamic bool
+	// SnoopHosts sends l2gwd a metered copy of the ARP and neighbour
+	// discovery messages local hosts announce their own addresses in
+	// (TableSnoop, snoop.go), for BGP EVPN's MAC+IP routes. It needs the
+	// session to install SnoopMeter (Session.SnoopHosts) before these
+	// flows. Without it the pipeline sends the controller nothing.
+	SnoopHosts bool
 }
 
 // Network is a local L2 segment.
@@ -185,7 +191,7 @@ func CompileTopology(in *Input) (FlowSet, error) {
 		if n.ID == 0 || n.ID > MaxOwnerID {
 			return nil, fmt.Errorf("network ID %d out of range 1..%d", n.ID, MaxOwnerID)
 		}
-		if err := set.addAll(networkFlows(n, in.TunnelPorts, idle)); err != nil {
+		if err := set.addAll(networkFlows(n, in.TunnelPorts, idle, in.SnoopHosts)); err != nil {
 			return nil, fmt.Errorf("network %d: %w", n.ID, err)
 		}
 		for j := range n.Connections {
@@ -261,6 +267,9 @@ func pipelineFlows(in *Input) []*Flow {
 	if in.Dynamic {
 		fs = append(fs, remoteSourcePass(pipeline))
 	}
+	if in.SnoopHosts {
+		fs = append(fs, snoopFlows(pipeline)...)
+	}
 	for _, typ := range sortedKeys(in.TunnelPorts) {
 		port := in.TunnelPorts[typ]
 		tunnel := Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}
@@ -296,8 +305,9 @@ func sortedKeys(m map[string]uint32) []string {
 }
 
 // networkFlows are a network's own flows: classification of its
-// attachments, local learning, flooding, egress and ARP reply output.
-func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flow {
+// attachments, local learning (and, when snoop, the copy of what local
+// hosts announce: TableSnoop), flooding, egress and ARP reply output.
+func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16, snoop bool) []*Flow {
 	owner := Owner{Kind: KindNetwork, ID: n.ID}
 	var fs []*Flow
 	for _, a := range n.Attachments {
@@ -317,11 +327,15 @@ func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16) []*Flo
 			reply.apply(outputInPort()).done(owner),
 		)
 	}
+	// A local source is learned unless it is statically bound (then
+	// TableLearn's miss drops the frame: pinned bindings).
+	learn := flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0), matchReg(RegSourceConn, 0)).
+		apply(learnLocal(n.ID, idle))
+	if snoop {
+		learn.apply(resubmit(TableSnoop))
+	}
 	fs = append(fs,
-		// A local source is learned unless it is statically bound (then
-		// TableLearn's miss drops the frame: pinned bindings).
-		flow(TableLearn, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0), matchReg(RegSourceConn, 0)).
-			apply(learnLocal(n.ID, idle)).goTo(TableARPResponder).done(owner),
+		learn.goTo(TableARPResponder).done(owner),
 		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, 0)).
 			apply(floodActions(n, tunnelPorts, true)...).done(owner),
 		flow(TableFlood, 100).match(matchReg(RegNetwork, n.ID), matchReg(RegFlags, FlagFromTunnel)).

@@ -83,7 +83,9 @@ func TestFuzzCompileSeeds(t *testing.T) {
 // fuzzInputSeeds are FuzzCompile's seeds written as Inputs: realistic
 // sites, an empty one, and each kind of input the compiler must refuse.
 func fuzzInputSeeds() []*Input {
-	seeds := []*Input{twoSites(), allKinds(), {}, {TunnelPorts: map[string]uint32{"vxlan": 10}, LearnIdleTimeout: 65535}}
+	snooping := allKinds()
+	snooping.SnoopHosts = true
+	seeds := []*Input{twoSites(), allKinds(), snooping, {}, {TunnelPorts: map[string]uint32{"vxlan": 10}, LearnIdleTimeout: 65535}}
 	for _, bad := range []func(in *Input){
 		func(in *Input) { in.Networks[0].ID = 0 },
 		func(in *Input) { in.Networks[1].ID = MaxOwnerID + 1 },
@@ -385,7 +387,8 @@ func cloneIPs(ips []net.IP) []net.IP {
 // Fuzz input encoding. Numbers are big-endian; a read past the end gives
 // zeros, and a list stops early when the data runs out or at its cap.
 //
-//	input      = ports:u8 (bit i: tunnelTypes[i] has a port) {ofport:u32}
+//	input      = ports:u8 (bit i: tunnelTypes[i] has a port; bit 7:
+//	             SnoopHosts) {ofport:u32}
 //	             learn_idle_timeout:u16 count:u16 {network}
 //	network    = id fanout:u8 count:u16 {attachment} count:u16 {connection}
 //	             fanout: from fuzzFanoutMin on, (fanout-fuzzFanoutMin+1) *
@@ -459,11 +462,16 @@ func (r *fuzzReader) id() uint32 {
 	}
 }
 
+// fuzzSnoopHosts is the bit of the input's ports byte (see the encoding)
+// that sets Input.SnoopHosts.
+const fuzzSnoopHosts = 0x80
+
 // decodeFuzzInput decodes the fuzz input encoding.
 func decodeFuzzInput(data []byte) *Input {
 	r := &fuzzReader{b: data}
 	in := &Input{}
 	ports := r.u8()
+	in.SnoopHosts = ports&fuzzSnoopHosts != 0
 	for i, typ := range tunnelTypes {
 		if ports&(1<<i) != 0 {
 			if in.TunnelPorts == nil {
@@ -543,6 +551,9 @@ func encodeFuzzInput(in *Input, fanouts ...uint8) []byte {
 		if _, ok := in.TunnelPorts[typ]; ok {
 			ports |= 1 << i
 		}
+	}
+	if in.SnoopHosts {
+		ports |= fuzzSnoopHosts
 	}
 	b = append(b, ports)
 	for _, typ := range tunnelTypes {

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"net"
 	"time"
 
@@ -16,6 +15,13 @@ import (
 
 // handshakeTimeout bounds the hello / features exchange of a new connection.
 const handshakeTimeout = 10 * time.Second
+
+// controllerID is the controller connection ID every connection of every
+// l2gwd sets (ofctrl sends NXT_SET_CONTROLLER_ID): TableSnoop's copies are
+// addressed to it, so they reach l2gwd and no other controller of the
+// bridge (ovs-ofctl monitor, say), and a restarted l2gwd receives them with
+// the same flows. Its value spells "l2".
+const controllerID uint16 = 0x6c32
 
 // serve accepts switch connections until l is closed. Each connection's
 // TLS handshake (ListenTLS) runs on its own goroutine, so a slow or hostile
@@ -35,7 +41,6 @@ const handshakeTimeout = 10 * time.Second
 // receive loop (ofctrl keys switches by datapath id), which OVS, closing the
 // old TCP connection first, does not trigger in practice.
 func (s *Session) serve(l net.Listener) {
-	ctrlID := uint16(rand.Uint32())
 	for {
 		conn, err := l.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -46,13 +51,13 @@ func (s *Session) serve(l net.Listener) {
 			time.Sleep(time.Second)
 			continue
 		}
-		go s.handshake(conn, ctrlID)
+		go s.handshake(conn)
 	}
 }
 
 // handshake completes the TLS handshake of a TLS connection, then
 // negotiates OpenFlow 1.3 on conn and hands it to ofctrl.
-func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
+func (s *Session) handshake(conn net.Conn) {
 	log := s.log.With("remote", conn.RemoteAddr().String())
 	if tc, ok := conn.(*tls.Conn); ok && !tlsHandshake(tc, log) {
 		return
@@ -81,7 +86,7 @@ func (s *Session) handshake(conn net.Conn, ctrlID uint16) {
 				stream.Version = m.Version
 				stream.Outbound <- openflow13.NewFeaturesRequest()
 			case *openflow13.SwitchFeatures:
-				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s, conn: conn, tap: tap}, nil, ctrlID)
+				ofctrl.NewSwitch(stream, m.DPID, &switchApp{s: s, conn: conn, tap: tap}, nil, controllerID)
 				return
 			case *openflow13.ErrorMsg:
 				log.Error("openflow handshake refused", "err", ofctrl.GetErrorMessage(m.Type, m.Code, 0))

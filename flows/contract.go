@@ -42,10 +42,15 @@ const (
 	breachAction                             // action type, or NX subtype | nxSubject
 	breachTable                              // the flow's table is not in Pipeline
 	breachMalformed                          // an action the check cannot read
+	breachController                         // none: a copy to the controller
 )
 
 // nxSubject marks a breachAction subject as a Nicira subtype.
 const nxSubject = 1 << 16
+
+// unmetered is the breachController subject of a plain output to the
+// controller, which no meter limits.
+const unmetered = 1
 
 func newBreach(k breachKind, subject uint32) breach { return breach(uint32(k)<<28 | subject&(1<<28-1)) }
 
@@ -149,7 +154,7 @@ func newTableSet(ids []uint8) (s tableSet) {
 
 // tableRules is a table's contract in the form the check reads.
 type tableRules struct {
-	declared                bool
+	declared, controller    bool
 	matches, writes         fieldSet // writes: Loads and Sets
 	next, resubmits, learns tableSet
 }
@@ -184,7 +189,7 @@ func buildContracts(tables []Table) *[256]tableRules {
 	}
 	var rules [256]tableRules
 	for _, t := range tables {
-		rules[t.ID] = tableRules{declared: true,
+		rules[t.ID] = tableRules{declared: true, controller: t.Controller,
 			matches: set(t, t.Matches), writes: set(t, t.Loads, t.Sets),
 			next: newTableSet(t.Next), resubmits: newTableSet(t.Resubmits), learns: newTableSet(t.Learns)}
 	}
@@ -246,6 +251,9 @@ func checkActions(rules *[256]tableRules, r *tableRules, actions []byte) breach 
 		var written uint32 // the key of the field a writes
 		switch typ := binary.BigEndian.Uint16(a); typ {
 		case openflow13.ActionType_Output:
+			if binary.BigEndian.Uint32(a[4:]) == openflow13.P_CONTROLLER {
+				return newBreach(breachController, unmetered)
+			}
 			continue
 		case openflow13.ActionType_PushVlan, openflow13.ActionType_PopVlan:
 			written = fieldKey(hdrVLANVID)
@@ -264,6 +272,11 @@ func checkActions(rules *[256]tableRules, r *tableRules, actions []byte) breach 
 				}
 				written = fieldKey(binary.BigEndian.Uint32(a[20:]))
 			case openflow13.NXAST_STACK_PUSH:
+				continue
+			case openflow13.NXAST_CONTROLLER2:
+				if !r.controller {
+					return newBreach(breachController, 0)
+				}
 				continue
 			case openflow13.NXAST_RESUBMIT_TABLE:
 				if !r.resubmits.has(a[12]) {
@@ -363,6 +376,11 @@ func (b breach) err(f *Flow) error {
 			what = fmt.Sprintf("uses Nicira action %d, which the contract check does not know", s&^nxSubject)
 		} else {
 			what = fmt.Sprintf("uses action %d, which the contract check does not know", s)
+		}
+	case breachController:
+		what = fmt.Sprintf("sends a copy to the controller, which table %s's contract does not allow", table)
+		if s == unmetered {
+			what = "outputs to the controller without a meter"
 		}
 	case breachTable:
 		what = "is in a table Pipeline does not declare"

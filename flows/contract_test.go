@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/contiv/libOpenflow/openflow13"
 )
 
 // TestAFlowThatBreaksItsContractIsRefused builds one flow per way a flow can
@@ -48,6 +50,10 @@ func TestAFlowThatBreaksItsContractIsRefused(t *testing.T) {
 			[]string{"table learn", "learns flows that write eth_src"}},
 		{"unknown action", flow(TableFlood, 100).apply(group).done(owner),
 			[]string{"table flood", "action 22"}},
+		{"copy to the controller", flow(TableFlood, 100).apply(controllerCopy(SnoopMeter)).done(owner),
+			[]string{"table flood", "sends a copy to the controller"}},
+		{"unmetered output to the controller", flow(TableSnoop, 100).apply(output(openflow13.P_CONTROLLER)).done(owner),
+			[]string{"table snoop", "without a meter"}},
 		{"undeclared table", flow(99, 1).done(owner), []string{"table table99"}},
 	} {
 		err := FlowSet{}.add(tc.f)

@@ -7,7 +7,9 @@
 // with the bridge (session.go): bundles that apply flow_mods atomically
 // (bundle.go) and flow dumps (dump.go), and the watch of the MACs the
 // bridge learns on its local ports, fed by OVS's flow monitor (macwatch.go,
-// mactable.go, monitor.go).
+// mactable.go, monitor.go), with the addresses their hosts announce,
+// snooped through a metered copy to the controller (snoop.go, announce.go,
+// hostips.go).
 //
 // It knows nothing of HTTP, the store or OVSDB: its input is Input, a plain
 // description of networks, connections, bindings and port numbers.

@@ -36,7 +36,23 @@ func TestSimulatorAgreesWithOVS(t *testing.T) {
 	}
 	ports := []labPort{{"p1", simcases.Port1, "internal"}, {"p2", simcases.Port2, "internal"}, {"p3", simcases.Port3, "internal"},
 		{"vx", simcases.VXLAN, "vxlan"}, {"gr", simcases.GRE, "gre"}, {"gn", simcases.Geneve, "geneve"}}
-	crossCheck(t, set, simcases.Config(), ports, simcases.Cases(), flows.LearnedTagCookie, flows.ControllerCookieMask)
+	crossCheck(t, set, false, simcases.Config(), ports, simcases.Cases(), flows.LearnedTagCookie, flows.ControllerCookieMask)
+}
+
+// TestSimulatorAgreesWithOVSWhenSnooping is TestSimulatorAgreesWithOVS
+// with host snooping on (the session installs its meter): OVS makes the
+// same copies of every packet, and the same copies to the controller,
+// each through the meter.
+func TestSimulatorAgreesWithOVSWhenSnooping(t *testing.T) {
+	in := simcases.Input()
+	in.SnoopHosts = true
+	set, err := flows.Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := []labPort{{"p1", simcases.Port1, "internal"}, {"p2", simcases.Port2, "internal"}, {"p3", simcases.Port3, "internal"},
+		{"vx", simcases.VXLAN, "vxlan"}, {"gr", simcases.GRE, "gre"}, {"gn", simcases.Geneve, "geneve"}}
+	crossCheck(t, set, true, simcases.Config(), ports, simcases.Cases(), flows.LearnedTagCookie, flows.ControllerCookieMask)
 }
 
 // TestSimulatorSemanticsAreOVSs runs simcases' probes of the OVS behaviours
@@ -46,19 +62,23 @@ func TestSimulatorAgreesWithOVS(t *testing.T) {
 func TestSimulatorSemanticsAreOVSs(t *testing.T) {
 	ports := []labPort{{"p1", 1, "internal"}, {"p2", 2, "internal"}, {"p3", 3, "internal"}, {"p4", 4, "internal"},
 		{"vx", simcases.VXLAN, "vxlan"}}
-	crossCheck(t, simcases.Probes(), simcases.ProbeConfig(), ports, simcases.ProbeCases(), simcases.ProbeLearnCookie, ^uint64(0))
+	crossCheck(t, simcases.Probes(), false, simcases.ProbeConfig(), ports, simcases.ProbeCases(), simcases.ProbeLearnCookie, ^uint64(0))
 }
 
-// crossCheck installs set on a bridge with ports, and fails t unless OVS
-// and flowsim (with cfg) agree on every packet of cases, run in order, and
-// on the flows learned, those whose cookie is learned under learnedMask.
-func crossCheck(t *testing.T, set flows.FlowSet, cfg flowsim.Config, ports []labPort, cases []simcases.Case, learned, learnedMask uint64) {
+// crossCheck installs set on a bridge with ports (its session snooping
+// hosts when snoop), and fails t unless OVS and flowsim (with cfg) agree on
+// every packet of cases, run in order (their outputs and their copies to
+// the controller), and on the flows learned, those whose cookie is learned
+// under learnedMask.
+func crossCheck(t *testing.T, set flows.FlowSet, snoop bool, cfg flowsim.Config, ports []labPort, cases []simcases.Case, learned, learnedMask uint64) {
 	t.Helper()
 	sw, err := flowsim.New(set, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := startSimLab(t, set, ports)
+	b := startSimLab(t, set, snoop, ports)
+	packets, copied := 0, 0
+	defer func() { t.Logf("%d packets agree, %d of their copies to the controller", packets, copied) }()
 	for _, c := range cases {
 		for _, p := range append(slices.Clone(c.Before), c.Packet) {
 			want, err := sw.Run(p)
@@ -67,12 +87,16 @@ func crossCheck(t *testing.T, set flows.FlowSet, cfg flowsim.Config, ports []lab
 			}
 			trace := b.ovs.Appctl(t, "ovs-vswitchd", "ofproto/trace", "br0", traceFlow(p), "-generate")
 			steps, actions := parseTrace(t, trace)
-			got, err := b.outputs(actions, p.Frame)
+			got, copies, err := b.outputs(actions, p.Frame)
 			if err != nil {
 				t.Fatalf("%s: %v: datapath actions %s: %v", c.Name, p, actions, err)
 			}
 			if !slices.Equal(got, want.Outputs) {
 				t.Errorf("%s: %v:\nOVS:      %v\nflowsim:  %v\n%s", c.Name, p, got, want.Outputs, trace)
+			}
+			packets, copied = packets+1, copied+copies
+			if copies != len(want.Controller) {
+				t.Errorf("%s: %v: OVS sends the controller %d copies, flowsim %d\n%s", c.Name, p, copies, len(want.Controller), trace)
 			}
 			if sim := simSteps(want.Steps); !slices.Equal(steps, sim) {
 				t.Errorf("%s: %v meets on OVS %v, in flowsim %v", c.Name, p, steps, sim)
@@ -99,10 +123,10 @@ type simLab struct {
 }
 
 // startSimLab starts OVS in a namespace of its own with br0 (ports, its
-// controller a Session that installs set) and br-phy, the underlay: the
-// site's tunnel endpoints on its internal port, every gateway's MAC known,
-// a port for the frames.
-func startSimLab(t *testing.T, set flows.FlowSet, ports []labPort) *simLab {
+// controller a Session that installs set, snooping hosts when snoop) and
+// br-phy, the underlay: the site's tunnel endpoints on its internal port,
+// every gateway's MAC known, a port for the frames.
+func startSimLab(t *testing.T, set flows.FlowSet, snoop bool, ports []labPort) *simLab {
 	t.Helper()
 	ns := ovstest.NetNS(t, "l2gw-flowsim")
 	o := ovstest.Start(t, ns)
@@ -144,6 +168,9 @@ func startSimLab(t *testing.T, set flows.FlowSet, ports []labPort) *simLab {
 	})
 	for i, gw := range simcases.Gateways {
 		o.Appctl(t, "ovs-vswitchd", "tnl/neigh/set", "br-phy", gw.String(), fmt.Sprintf("02:99:00:00:00:%02x", i+1))
+	}
+	if snoop {
+		s.SnoopHosts()
 	}
 	waitFor(t, "the session", s.Connected)
 	var mods []flows.Mod

@@ -5,19 +5,27 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/contiv/libOpenflow/common"
 	"github.com/contiv/libOpenflow/openflow13"
 	"github.com/contiv/libOpenflow/util"
 )
 
 // openflow13Parser parses the switch's OpenFlow 1.3 messages: flow-stats
-// replies itself (see parseFlowStatsReply), flow monitor replies not at all
-// (the session reads them in order off the connection, see inboundTap),
+// replies itself (see parseFlowStatsReply), flow monitor replies and
+// packet-ins not at all (the session reads them in order off the
+// connection, see inboundTap), nor the "meter exists" error the snooping
+// meter's idempotent add expects (snoop.go), which ofctrl would log;
 // everything else with libOpenflow.
 type openflow13Parser struct{}
 
 // Parse decodes one message. It runs on libOpenflow's parser goroutines and
 // must not keep b, which is reused.
 func (openflow13Parser) Parse(b []byte) (util.Message, error) {
+	if isPacketIn(b) || isMeterExistsError(b) {
+		// ofctrl ignores a bare header of these types.
+		var h common.Header
+		return &h, h.UnmarshalBinary(b)
+	}
 	if len(b) >= multipartHeaderLen && b[1] == openflow13.Type_MultiPartReply {
 		switch binary.BigEndian.Uint16(b[8:10]) {
 		case openflow13.MultipartType_Flow:

@@ -24,7 +24,8 @@ type macKey struct {
 
 // macTable is what the session knows of the MACs learned on the bridge's
 // local ports (entries with a network's LearnedCookie), kept up to date by
-// OVS's flow monitor and handed to MACWatches.
+// OVS's flow monitor, and of the addresses their hosts announced
+// (TableSnoop's copies, hostips.go), handed to MACWatches.
 //
 // On every switch connection it arms a monitor on TableL2Lookup (adds,
 // deletes, modifications, with actions) and then reads the local learned
@@ -56,6 +57,12 @@ type macTable struct {
 	cur     *monitorConn      // the connection whose messages count; nil when none
 	own     *ownDeletes       // the bundle being committed, if it deletes learned entries
 	watches map[*MACWatch]struct{}
+
+	// The addresses hosts announced (hostips.go).
+	ips        map[macKey]*hostIPs
+	ipOwner    map[ipKey]macKey // the MAC each address is of
+	unlearned  []unlearnedMAC   // MACs that announced one while not learned, oldest first
+	snoopStats SnoopStats
 }
 
 // monitorConn is the flow monitor of one switch connection.
@@ -97,7 +104,8 @@ const (
 )
 
 func newMACTable(log *slog.Logger) *macTable {
-	return &macTable{log: log, entries: map[macKey]uint32{}, watches: map[*MACWatch]struct{}{}}
+	return &macTable{log: log, entries: map[macKey]uint32{}, watches: map[*MACWatch]struct{}{},
+		ips: map[macKey]*hostIPs{}, ipOwner: map[ipKey]macKey{}}
 }
 
 // attach makes tap, a new connection's, hand the monitor's messages to t.
@@ -145,8 +153,8 @@ func (t *macTable) detach(tap *inboundTap) {
 }
 
 // keep reports whether the message with header h on tap's connection is
-// one of the monitor's: its updates and notices (xid 0), the dump's reply
-// parts.
+// one of the monitor's (its updates and notices, xid 0; the dump's reply
+// parts) or a packet-in (host snooping's copies).
 func (t *macTable) keep(tap *inboundTap, h []byte) bool {
 	t.mu.Lock()
 	c := t.cur
@@ -160,12 +168,14 @@ func (t *macTable) keep(tap *inboundTap, h []byte) bool {
 		return xid == 0 || xid == c.dumpXid
 	case openflow13.Type_Experimenter:
 		return xid == 0
+	case openflow13.Type_PacketIn:
+		return true
 	}
 	return false
 }
 
-// inbound takes one of the monitor's messages, in the order the switch
-// sent them.
+// inbound takes one of the monitor's messages or a packet-in, in the order
+// the switch sent them.
 func (t *macTable) inbound(tap *inboundTap, msg []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -175,6 +185,8 @@ func (t *macTable) inbound(tap *inboundTap, msg []byte) {
 	}
 	xid := binary.BigEndian.Uint32(msg[4:8])
 	switch {
+	case isPacketIn(msg):
+		t.packetIn(msg, time.Now())
 	case isMonitorReply(msg) && xid == 0:
 		if _, err := parseMonitorReply(msg, func(u *flowUpdate) { t.update(c, u) }); err != nil {
 			t.log.Warn("learned-MAC monitor: bad update", "err", err)
@@ -301,8 +313,12 @@ func applyOp(entries map[macKey]uint32, op macOp, changed func(macKey, MACRemova
 	}
 }
 
-// touch tells every watch that key changed (removed: why it is gone).
+// touch tells every watch that key changed (removed: why it is gone, and
+// its addresses go with it).
 func (t *macTable) touch(k macKey, removed MACRemoval) {
+	if removed != 0 {
+		t.forgetIPs(k)
+	}
 	for w := range t.watches {
 		w.enqueue(k, removed)
 	}

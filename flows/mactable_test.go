@@ -67,16 +67,24 @@ func events(t *testing.T, w *MACWatch) []string {
 	}
 }
 
+// eventText is ev as text; the addresses, when it has some (or is about
+// them), follow in brackets.
 func eventText(ev MACEvent) string {
+	var s string
 	switch ev.Kind {
 	case MACSynced:
 		return "synced"
 	case MACMoved:
-		return fmt.Sprintf("moved %d %s port %d from %d", ev.Network, ev.MAC, ev.Port, ev.OldPort)
+		s = fmt.Sprintf("moved %d %s port %d from %d", ev.Network, ev.MAC, ev.Port, ev.OldPort)
 	case MACRemoved:
 		return fmt.Sprintf("removed %d %s port %d (%s)", ev.Network, ev.MAC, ev.Port, ev.Reason)
+	default:
+		s = fmt.Sprintf("%s %d %s port %d", ev.Kind, ev.Network, ev.MAC, ev.Port)
 	}
-	return fmt.Sprintf("%s %d %s port %d", ev.Kind, ev.Network, ev.MAC, ev.Port)
+	if len(ev.IPs) > 0 || ev.Kind == MACIPs {
+		s += fmt.Sprintf(" %v", ev.IPs)
+	}
+	return s
 }
 
 func expectEvents(t *testing.T, w *MACWatch, want ...string) {

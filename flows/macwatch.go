@@ -7,6 +7,7 @@ import (
 	"errors"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 )
 
@@ -25,6 +26,9 @@ const (
 	// for a watch started before the session first read the switch, when
 	// it first did) has been reported; what follows are changes.
 	MACSynced
+	// MACIPs: the addresses a learned MAC announced changed (IPs), on
+	// the port it was reported on.
+	MACIPs
 )
 
 // String names the kind.
@@ -38,6 +42,8 @@ func (k MACEventKind) String() string {
 		return "removed"
 	case MACSynced:
 		return "synced"
+	case MACIPs:
+		return "ips"
 	}
 	return "unknown"
 }
@@ -89,18 +95,26 @@ type MACEvent struct {
 	OldPort uint32
 	// Reason is why a MACRemoved MAC went.
 	Reason MACRemoval
+	// IPs are, for MACAdded, MACMoved and MACIPs, the addresses the host
+	// announced of itself in ARP and neighbour discovery (when the session
+	// snoops, Session.SnoopHosts), sorted: at most MaxHostIPs, the most
+	// recent. An address announced by another MAC of the network since is
+	// no longer this one's. Each event has a slice of its own.
+	IPs []netip.Addr
 }
 
 // ErrWatchClosed is Next's error once the watch is closed.
 var ErrWatchClosed = errors.New("mac watch closed")
 
-// MACWatch reports the MACs learned on the bridge's local ports: every MAC
-// the switch has first, then a MACSynced event, then every change. It never
-// holds up the OpenFlow session: changes not yet taken are coalesced per
-// MAC, and Next reports each MAC's latest state against what it reported
-// before (a MAC learned and gone between two calls is not reported; one
-// moved twice is reported moved once, to where it is now). Across switch
-// reconnections it reports only what changed meanwhile.
+// MACWatch reports the MACs learned on the bridge's local ports, with the
+// addresses their hosts announced: every MAC the switch has first, then a
+// MACSynced event, then every change. It never holds up the OpenFlow
+// session: changes not yet taken are coalesced per MAC, and Next reports
+// each MAC's latest state against what it reported before (a MAC learned
+// and gone between two calls is not reported; one moved twice is reported
+// moved once, to where it is now; one that moved and announced an address,
+// as moved with its addresses). Across switch reconnections it reports
+// only what changed meanwhile.
 //
 // Next and Close may be called from any goroutine; Next by one at a time.
 type MACWatch struct {
@@ -108,10 +122,16 @@ type MACWatch struct {
 	wake chan struct{}
 
 	// Under t.mu:
-	told   map[macKey]uint32     // what Next reported: MAC → ofport
+	told   map[macKey]toldMAC    // what Next reported of each MAC
 	queue  []macKey              // MACs to look at, in the order they changed
 	queued map[macKey]MACRemoval // MACs in queue, and why each was last removed
 	closed bool
+}
+
+// toldMAC is what a watch reported of a MAC: its port and addresses.
+type toldMAC struct {
+	port uint32
+	ips  []netip.Addr
 }
 
 // syncMarker stands in a watch's queue for its MACSynced event (no network
@@ -122,7 +142,7 @@ var syncMarker = macKey{}
 // it when done.
 func (s *Session) WatchLocalMACs() *MACWatch {
 	t := s.macs
-	w := &MACWatch{t: t, wake: make(chan struct{}, 1), told: map[macKey]uint32{}, queued: map[macKey]MACRemoval{}}
+	w := &MACWatch{t: t, wake: make(chan struct{}, 1), told: map[macKey]toldMAC{}, queued: map[macKey]MACRemoval{}}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.synced {
@@ -201,19 +221,26 @@ func (w *MACWatch) event(k macKey, removed MACRemoval) (MACEvent, bool) {
 	port, present := w.t.entries[k]
 	old, told := w.told[k]
 	ev := MACEvent{Network: k.network, MAC: net.HardwareAddr(bytes.Clone(k.mac[:])), Port: port}
-	switch {
-	case present && !told:
-		ev.Kind = MACAdded
-	case present && old != port:
-		ev.Kind, ev.OldPort = MACMoved, old
-	case !present && told:
+	if !present {
+		if !told {
+			return MACEvent{}, false
+		}
 		delete(w.told, k)
-		ev.Kind, ev.Port, ev.Reason = MACRemoved, old, cmp.Or(removed, RemovedUnseen)
+		ev.Kind, ev.Port, ev.Reason = MACRemoved, old.port, cmp.Or(removed, RemovedUnseen)
 		return ev, true
+	}
+	ev.IPs = w.t.ipsOf(k)
+	switch {
+	case !told:
+		ev.Kind = MACAdded
+	case old.port != port:
+		ev.Kind, ev.OldPort = MACMoved, old.port
+	case !slices.Equal(old.ips, ev.IPs):
+		ev.Kind = MACIPs
 	default:
 		return MACEvent{}, false
 	}
-	w.told[k] = port
+	w.told[k] = toldMAC{port: port, ips: slices.Clone(ev.IPs)}
 	return ev, true
 }
 

@@ -37,9 +37,13 @@ func traceFlow(p flowsim.Packet) string {
 			"arp_tpa="+a.TPA.String(), "arp_sha="+a.SHA.String(), "arp_tha="+a.THA.String())...)
 	case f.EthType == flowsim.EthTypeIPv6 && f.IPv6.Proto == flowsim.ProtoICMPv6:
 		v := f.IPv6
+		ll := "nd_sll=" + v.NDSLL.String()
+		if v.ICMPType == flowsim.NeighborAdvert {
+			ll = "nd_tll=" + v.NDTLL.String()
+		}
 		parts = append([]string{"icmp6"}, append(parts, "ipv6_src="+v.Src.String(), "ipv6_dst="+v.Dst.String(), "nw_ttl=255",
 			fmt.Sprintf("icmpv6_type=%d", v.ICMPType), fmt.Sprintf("icmpv6_code=%d", v.ICMPCode),
-			"nd_target="+v.NDTarget.String(), "nd_sll="+v.NDSLL.String())...)
+			"nd_target="+v.NDTarget.String(), ll)...)
 	default:
 		parts = append(parts, fmt.Sprintf("dl_type=%#04x", f.EthType))
 	}
@@ -101,56 +105,66 @@ func parseTrace(t *testing.T, trace string) (steps []traceStep, actions string) 
 }
 
 // outputs replays datapath actions on frame f: the copies they send out of
-// br0's ports, as flowsim describes them. An output to a port that is not
-// br0's is the underlay's, after a tunnel push.
-func (b *simLab) outputs(actions string, f flowsim.Frame) ([]flowsim.Output, error) {
+// br0's ports, as flowsim describes them, and how many copies they send
+// the controller through a meter (sample(100%,actions(meter(M),
+// userspace(controller)))). An output to a port that is not br0's is the
+// underlay's, after a tunnel push.
+func (b *simLab) outputs(actions string, f flowsim.Frame) ([]flowsim.Output, int, error) {
 	if actions == "drop" {
-		return nil, nil
+		return nil, 0, nil
 	}
 	var outs []flowsim.Output
+	copies := 0
 	for _, a := range splitActions(actions) {
 		name, args, _ := strings.Cut(strings.TrimSuffix(a, ")"), "(")
 		switch name {
+		case "sample":
+			if !regexp.MustCompile(`^sample=100\.0%,actions\(meter\(\d+\),userspace\(.*controller\(`).MatchString(args) {
+				return nil, 0, fmt.Errorf("sample(%s)", args)
+			}
+			copies++
+		case "userspace":
+			return nil, 0, fmt.Errorf("userspace(%s): a copy to the controller without a meter", args)
 		case "push_vlan":
 			vid, err := strconv.Atoi(keyValues(args)["vid"])
 			if err != nil || f.VLAN != 0 {
-				return nil, fmt.Errorf("push_vlan(%s) onto VLAN %d", args, f.VLAN)
+				return nil, 0, fmt.Errorf("push_vlan(%s) onto VLAN %d", args, f.VLAN)
 			}
 			f.VLAN = uint16(vid)
 		case "pop_vlan":
 			f.VLAN = 0
 		case "set":
 			if err := setFields(&f, args); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		case "clone":
 			// clone(tnl_push(...),UNDERLAY OUTPUTS...): a tunnel output.
 			inner := splitActions(args)
 			if len(inner) == 0 || !strings.HasPrefix(inner[0], "tnl_push(") {
-				return nil, fmt.Errorf("clone(%s)", args)
+				return nil, 0, fmt.Errorf("clone(%s)", args)
 			}
 			o, err := b.tunnelOutput(inner[0], f)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			outs = append(outs, o)
 		case "tnl_push":
 			o, err := b.tunnelOutput(a, f)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			outs = append(outs, o)
 		default:
 			dp, err := strconv.Atoi(a)
 			if err != nil {
-				return nil, fmt.Errorf("datapath action %q", a)
+				return nil, 0, fmt.Errorf("datapath action %q", a)
 			}
 			if port, ok := b.ofports[dp]; ok {
 				outs = append(outs, flowsim.Output{Port: port, Frame: f})
 			}
 		}
 	}
-	return outs, nil
+	return outs, copies, nil
 }
 
 // tunnelOutput reads tnl_push(tnl_port(DP),header(...,ipv4(...,dst=IP,...)

@@ -9,9 +9,10 @@ import "fmt"
 // (contract.go): a flow that breaks it makes compiling fail.
 //
 //	Classifier ─▶ SourceLookup ─▶ Learn ─▶ ARPResponder ─┬─▶ ReplyToIngress  (ARP answered in OVS)
-//	                                                     ├─▶ NDAdvertise ─▶ ReplyToIngress  (IPv6 ND answered)
-//	                                                     └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
-//	                                                                                      └─▶ Flood   (broadcast / unknown)
+//	                                │                    ├─▶ NDAdvertise ─▶ ReplyToIngress  (IPv6 ND answered)
+//	                                │                    └─ resubmit L2Lookup ─▶ Forward ─┬─▶ Egress  (known MAC)
+//	                                │                                                     └─▶ Flood   (broadcast / unknown)
+//	                                └─ resubmit Snoop  (a metered copy of a local host's ARP/ND to l2gwd, when snooping)
 //
 // Static bindings are pinned. A source MAC statically bound behind one
 // gateway is never learned: no learned entry for it waits to take over
@@ -44,6 +45,12 @@ const (
 	// it passes when it came from its binding's own connection, and is
 	// dropped (the table's miss) when it came from anywhere else.
 	TableLearn uint8 = 10
+	// TableSnoop sends the controller a copy of the ARP and neighbour
+	// discovery messages in which a local host announces its own address,
+	// through SnoopMeter (snoop.go). Only entered by resubmit from a
+	// network's local learning flow, and only when Input.SnoopHosts: it
+	// changes nothing of the packet, which goes on as it came.
+	TableSnoop uint8 = 15
 	// TableARPResponder answers ARP requests for bound IPv4 addresses of
 	// the packet's network from local attachments, in OVS, and hands
 	// neighbour solicitations for bound IPv6 addresses to TableNDAdvertise.
@@ -99,6 +106,9 @@ type Table struct {
 	// Learns lists the tables its flows' learn actions may add flows to;
 	// a learned flow keeps the contract of the table it is added to.
 	Learns []uint8
+	// Controller says its flows may send copies of packets to the
+	// controller (through a meter: see snoop.go).
+	Controller bool
 	// Miss says what a packet that matches no l2gw flow meets.
 	Miss string
 }
@@ -116,7 +126,11 @@ var Pipeline = []Table{
 		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
 	{ID: TableLearn, Name: "learn",
 		Matches: []string{"reg6", "reg5", "reg4", "reg3", "reg2"},
-		Next:    []uint8{TableARPResponder}, Learns: []uint8{TableL2Lookup}, Miss: "drop (a bound source from elsewhere)"},
+		Next:    []uint8{TableARPResponder}, Learns: []uint8{TableL2Lookup}, Resubmits: []uint8{TableSnoop},
+		Miss: "drop (a bound source from elsewhere)"},
+	{ID: TableSnoop, Name: "snoop",
+		Matches:    []string{"eth_type", "arp_op", "ip_proto", "icmpv6_type", "ipv6_src", "nd_sll", "nd_tll"},
+		Controller: true, Miss: "no copy"},
 	{ID: TableARPResponder, Name: "arp_responder",
 		Matches: []string{"reg6", "reg5", "eth_type", "arp_op", "arp_tpa",
 			"ip_proto", "icmpv6_type", "ipv6_src", "nd_target"},

@@ -33,6 +33,9 @@ type Session struct {
 	applyMu sync.Mutex // one bundle at a time
 	macs    *macTable  // the MACs learned on local ports (WatchLocalMACs)
 
+	meterMu sync.Mutex   // held while a connection becomes the switch, so SnoopHosts sees it or it sees SnoopHosts
+	meter   meterInstall // SnoopMeter on the switch (snoop.go)
+
 	mu      sync.Mutex
 	sw      *ofctrl.OFSwitch       // current connection, nil when none
 	conn    net.Conn               // sw's connection, written to directly by Apply
@@ -111,10 +114,16 @@ type switchApp struct {
 	tap  *inboundTap // conn as libOpenflow reads it
 }
 
-// SwitchConnected arms the connection's learned-MAC monitor, then makes sw
-// the session's switch: the monitor is armed before any bundle is sent.
+// SwitchConnected sends the host snooping meter (when SnoopHosts was
+// called) and arms the connection's learned-MAC monitor, then makes sw the
+// session's switch: both come before any bundle is sent.
 func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 	s := a.s
+	s.meterMu.Lock()
+	defer s.meterMu.Unlock()
+	if s.meter.on {
+		s.installMeter(sw)
+	}
 	s.macs.arm(a.tap, sw)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -127,6 +136,11 @@ func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
 	s := a.s
 	s.macs.detach(a.tap)
+	s.meterMu.Lock()
+	if s.meter.sw == sw {
+		s.meter.sw = nil
+	}
+	s.meterMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sw != sw {
@@ -137,7 +151,9 @@ func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
 	s.notify(Event{Connected: false})
 }
 
-// PacketRcvd ignores packet-ins: l2gw's pipeline sends none to the controller.
+// PacketRcvd is never called: packet-ins (TableSnoop's copies) are read
+// off the connection by the session itself (macTable.inbound), and
+// libOpenflow does not decode them (openflow13Parser).
 func (a *switchApp) PacketRcvd(*ofctrl.OFSwitch, *ofctrl.PacketIn) {}
 
 // MultipartReply hands a reply part to the request waiting for its xid.

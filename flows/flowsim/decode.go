@@ -63,16 +63,19 @@ const (
 	opStackPop
 	opResubmit
 	opLearn
+	opController
 )
 
 // op is one decoded action.
 type op struct {
-	kind     opKind
-	port     uint32   // opOutput
-	table    uint8    // opResubmit
-	dst, src subfield // opSetField, opLoad, opMove, opStackPop (dst), opStackPush (src)
-	value    []byte   // opSetField (field width), opLoad (right-aligned, ceil(bits/8))
-	learn    *learnAction
+	kind       opKind
+	port       uint32   // opOutput
+	table      uint8    // opResubmit
+	dst, src   subfield // opSetField, opLoad, opMove, opStackPop (dst), opStackPush (src)
+	value      []byte   // opSetField (field width), opLoad (right-aligned, ceil(bits/8))
+	learn      *learnAction
+	meter      uint32 // opController
+	controller uint16 // opController: the connection ID
 }
 
 // Wire constants: OpenFlow 1.3 instructions and actions, and the Nicira
@@ -94,7 +97,14 @@ const (
 	nxLearn         = 16
 	nxStackPush     = 27
 	nxStackPop      = 28
+	nxController2   = 37
 	nxLearn2        = 45
+
+	nxac2ptMaxLen       = 0 // controller2 properties
+	nxac2ptControllerID = 1
+	nxac2ptReason       = 2
+	nxac2ptMeterID      = 5
+	reasonAction        = 1
 
 	portInPort = 0xfffffff8 // OFPP_IN_PORT
 	portMax    = 0xffffff00 // OFPP_MAX: ports above are reserved
@@ -318,9 +328,45 @@ func decodeNXAction(a []byte) (op, error) {
 	case nxLearn, nxLearn2:
 		l, err := decodeLearn(a, sub == nxLearn2)
 		return op{kind: opLearn, learn: l}, err
+	case nxController2:
+		return decodeController(a)
 	default:
 		return op{}, fmt.Errorf("Nicira action %d: not one l2gw uses", sub)
 	}
+}
+
+// decodeController decodes a controller2 action (an ext_action_header,
+// then properties, each type, length, value, padded to 8): a copy of the
+// whole packet, reason action, to a controller connection ID, through a
+// meter. Anything else (user data, pause, a length limit) is not
+// modelled.
+func decodeController(a []byte) (op, error) {
+	o := op{kind: opController}
+	for props := a[16:]; len(props) > 0; {
+		if len(props) < 4 {
+			return op{}, errors.New("controller action ends inside a property")
+		}
+		typ, n := binary.BigEndian.Uint16(props), int(binary.BigEndian.Uint16(props[2:]))
+		if n < 4 || (n+7)/8*8 > len(props) {
+			return op{}, fmt.Errorf("controller property %d of length %d", typ, n)
+		}
+		v := props[4:n]
+		switch {
+		case typ == nxac2ptMeterID && len(v) == 4:
+			o.meter = binary.BigEndian.Uint32(v)
+		case typ == nxac2ptControllerID && len(v) == 2:
+			o.controller = binary.BigEndian.Uint16(v)
+		case typ == nxac2ptMaxLen && len(v) == 2 && binary.BigEndian.Uint16(v) == 0xffff,
+			typ == nxac2ptReason && len(v) == 1 && v[0] == reasonAction:
+		default:
+			return op{}, fmt.Errorf("controller property %d (%x): not modelled", typ, v)
+		}
+		props = props[(n+7)/8*8:]
+	}
+	if o.meter == 0 {
+		return op{}, errors.New("controller action without a meter: l2gw meters every copy")
+	}
+	return o, nil
 }
 
 func writableSubfield(header uint32, ofs, bits int) (subfield, error) {

@@ -10,8 +10,10 @@
 // matches, actions and instructions l2gw emits: OXM and NXM match fields
 // (Ericsson's nd_reserved and nd_options_type included), apply-actions and
 // goto_table, output, push_vlan/pop_vlan, set_field, reg_load, move,
-// stack push/pop, resubmit(,TABLE) and learn (NXAST_LEARN and NXAST_LEARN2
-// with its limit). Anything else fails loudly, when the flows are loaded or
+// stack push/pop, resubmit(,TABLE), learn (NXAST_LEARN and NXAST_LEARN2
+// with its limit) and controller(meter_id=M), whose copies a Verdict lists
+// apart from the outputs (the meter is named, never run). Anything else
+// fails loudly, when the flows are loaded or
 // when a packet meets it, rather than being guessed at. The registers are
 // the 16 of OVS; IPv4 headers and transport ports are not modelled.
 //

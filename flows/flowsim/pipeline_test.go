@@ -21,9 +21,14 @@ func newSwitch(t *testing.T, set flows.FlowSet, cfg flowsim.Config) *flowsim.Swi
 }
 
 // newSite is a simulated bridge with simcases' site compiled on it.
-func newSite(t *testing.T) *flowsim.Switch {
+func newSite(t *testing.T) *flowsim.Switch { return newSnoopingSite(t, false) }
+
+// newSnoopingSite is newSite, snooping hosts when snoop.
+func newSnoopingSite(t *testing.T, snoop bool) *flowsim.Switch {
 	t.Helper()
-	set, err := flows.Compile(simcases.Input())
+	in := simcases.Input()
+	in.SnoopHosts = snoop
+	set, err := flows.Compile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +42,21 @@ func newSite(t *testing.T) *flowsim.Switch {
 // IPv6, GRE and Geneve gateways.
 func TestPipelineFeatures(t *testing.T) {
 	for _, c := range simcases.Cases() {
-		t.Run(c.Name, func(t *testing.T) { checkCase(t, newSite(t), c) })
+		t.Run(c.Name, func(t *testing.T) { checkCase(t, newSite(t), c, false) })
+	}
+}
+
+// TestSnoopingChangesNoForwarding runs every case of the site again with
+// host snooping on: every packet leaves and teaches exactly as without it,
+// and those in which a local host announces its address (ARP, a
+// solicitation from its address with its link-layer address, an
+// advertisement with it) are copied to the controller, once, through the
+// snooping meter, as they entered the network (untagged, its ID in reg6);
+// duplicate address detection, options missing, frames from gateways and
+// dropped frames are not.
+func TestSnoopingChangesNoForwarding(t *testing.T) {
+	for _, c := range simcases.Cases() {
+		t.Run(c.Name, func(t *testing.T) { checkCase(t, newSnoopingSite(t, true), c, true) })
 	}
 }
 
@@ -47,12 +66,13 @@ func TestPipelineFeatures(t *testing.T) {
 func TestOVSSemantics(t *testing.T) {
 	sw := newSwitch(t, simcases.Probes(), simcases.ProbeConfig())
 	for _, c := range simcases.ProbeCases() {
-		t.Run(c.Name, func(t *testing.T) { checkCase(t, sw, c) })
+		t.Run(c.Name, func(t *testing.T) { checkCase(t, sw, c, false) })
 	}
 }
 
-// checkCase runs c on sw and fails t unless its packet becomes what c says.
-func checkCase(t *testing.T, sw *flowsim.Switch, c simcases.Case) {
+// checkCase runs c on sw, which snoops hosts or not, and fails t unless
+// its packet becomes what c says.
+func checkCase(t *testing.T, sw *flowsim.Switch, c simcases.Case, snooping bool) {
 	t.Helper()
 	for _, p := range c.Before {
 		if _, err := sw.Run(p); err != nil {
@@ -68,6 +88,30 @@ func checkCase(t *testing.T, sw *flowsim.Switch, c simcases.Case) {
 	}
 	if got := learns(t, v); !slices.Equal(got, c.Learned) {
 		t.Errorf("%v learned %+v, want %+v", c.Packet, got, c.Learned)
+	}
+	checkCopies(t, v, c, snooping && c.Snooped)
+}
+
+// checkCopies fails t unless v, c's verdict, sent the controller one copy
+// of c's packet as it entered its network (copied), or none.
+func checkCopies(t *testing.T, v flowsim.Verdict, c simcases.Case, copied bool) {
+	t.Helper()
+	if !copied {
+		if len(v.Controller) != 0 {
+			t.Errorf("%v: copies to the controller %+v, want none", c.Packet, v.Controller)
+		}
+		return
+	}
+	if len(v.Controller) != 1 || len(c.Learned) == 0 {
+		t.Fatalf("%v: copies to the controller %+v, want one", c.Packet, v.Controller)
+	}
+	_, network, _ := flows.DecodeCookie(c.Learned[0].Cookie)
+	entered := c.Packet.Frame
+	entered.VLAN = 0
+	if cp := v.Controller[0]; cp.Table != flows.TableSnoop || cp.Meter != flows.SnoopMeter || cp.InPort != c.Packet.InPort ||
+		cp.Frame != entered || cp.Regs[flows.RegNetwork] != network.ID {
+		t.Errorf("%v: copied %+v, want from table %d through meter %d, in_port %d, reg6 %d, frame %v",
+			c.Packet, cp, flows.TableSnoop, flows.SnoopMeter, c.Packet.InPort, network.ID, entered)
 	}
 }
 

@@ -220,6 +220,9 @@ func (r *run) execute(e *entry, depth int) error {
 			}
 		case opLearn:
 			r.learn(o.learn)
+		case opController:
+			r.verdict.Controller = append(r.verdict.Controller,
+				ControllerCopy{Table: e.table, Cookie: e.cookie, Meter: o.meter, ControllerID: o.controller, InPort: s.inPort, Frame: s.frame, Regs: s.regs})
 		}
 	}
 	return nil

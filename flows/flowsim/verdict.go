@@ -7,13 +7,28 @@ import (
 )
 
 // Verdict is what became of a packet: the copies of it that left the
-// bridge, in order (none: dropped), what it made learn actions learn, and
-// every flow it met on the way.
+// bridge, in order (none: dropped), the copies sent to the controller,
+// what it made learn actions learn, and every flow it met on the way.
 type Verdict struct {
-	InPort  uint32
-	Outputs []Output
-	Learned []Learned
-	Steps   []Step
+	InPort     uint32
+	Outputs    []Output
+	Controller []ControllerCopy
+	Learned    []Learned
+	Steps      []Step
+}
+
+// ControllerCopy is a copy of a packet sent to the controller connections
+// with ControllerID: by the flow of table with cookie, through meter
+// (which the simulator does not rate), the packet as it was then (its
+// port, frame, registers), as the controller's packet-in says it.
+type ControllerCopy struct {
+	Table        uint8
+	Cookie       uint64
+	ControllerID uint16
+	Meter        uint32
+	InPort       uint32
+	Frame        Frame
+	Regs         [16]uint32
 }
 
 // Output is one copy of a packet leaving the bridge: the port, the frame
@@ -98,6 +113,9 @@ func (v Verdict) String() string {
 			b.WriteString("; ")
 		}
 		b.WriteString(o.String())
+	}
+	for _, c := range v.Controller {
+		fmt.Fprintf(&b, "; to the controller from table %d through meter %d: %s", c.Table, c.Meter, c.Frame)
 	}
 	for _, l := range v.Learned {
 		fmt.Fprintf(&b, "; learned %s", l)

@@ -3,6 +3,7 @@ package ovstest
 import (
 	"fmt"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -129,4 +130,65 @@ func (o *OVS) OFPort(t testing.TB, port string) uint32 {
 			t.Fatalf("port %s has no ofport (%q)", port, out)
 		}
 	}
+}
+
+// StackHost is a host with a network stack of its own: a network namespace
+// whose eth0 is the far end of a veth pair whose near end is a bridge
+// port, for tests whose hosts talk as hosts do (ARP, neighbour discovery,
+// ping) with the system's tools.
+type StackHost struct {
+	NetNS string // the host's namespace
+	Port  string // the bridge port, in the instance's namespace
+	MAC   string // eth0's address
+}
+
+// AddStackHost creates a host in a namespace of its own (NetNS, deleted
+// when the test ends) whose eth0 has mac and addrs (CIDR prefixes, IPv4 or
+// IPv6, added without duplicate address detection), its veth peer port a
+// port of bridge in the instance's namespace (which it must have). IPv6 is
+// on, so the host's kernel sends its own neighbour discovery.
+func (o *OVS) AddStackHost(t testing.TB, bridge, port, mac string, addrs ...string) *StackHost {
+	t.Helper()
+	if o.NetNS == "" {
+		t.Fatal("AddStackHost needs an instance in a network namespace of its own")
+	}
+	h := &StackHost{NetNS: NetNS(t, "l2gw-host"), Port: port, MAC: mac}
+	if _, err := o.Exec("ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", h.NetNS); err != nil {
+		t.Fatal(err)
+	}
+	cmds := [][]string{{"ip", "link", "set", "eth0", "address", mac}, {"ip", "link", "set", "eth0", "up"}}
+	for _, a := range addrs {
+		cmds = append(cmds, []string{"ip", "addr", "add", a, "dev", "eth0", "nodad"})
+	}
+	for _, c := range cmds {
+		h.Exec(t, c...)
+	}
+	if _, err := o.Exec("ip", "link", "set", port, "up"); err != nil {
+		t.Fatal(err)
+	}
+	o.Vsctl(t, "add-port", bridge, port)
+	return h
+}
+
+// Exec runs cmd in the host's namespace and returns its standard output,
+// failing t on error.
+func (h *StackHost) Exec(t testing.TB, cmd ...string) string {
+	t.Helper()
+	out, err := h.Run(cmd...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Run runs cmd in the host's namespace and returns its standard output; a
+// failure's error carries its standard error.
+func (h *StackHost) Run(cmd ...string) (string, error) {
+	c := exec.Command("ip", append([]string{"netns", "exec", h.NetNS}, cmd...)...)
+	var stdout, stderr strings.Builder
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%s: %w: %s", strings.Join(cmd, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }

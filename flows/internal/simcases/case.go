@@ -16,6 +16,12 @@ type Case struct {
 	Outputs []flowsim.Output
 	// Learned are the MACs the packet must make learn actions learn.
 	Learned []Learn
+	// Snooped says the packet announces its sender's address (ARP, ND):
+	// when the site snoops (flows.Input.SnoopHosts) it is copied to the
+	// controller once, untagged, its network in reg6; otherwise, and when
+	// the site does not snoop, it is not. Its outputs and learning are
+	// the same either way.
+	Snooped bool
 }
 
 // Learn is a MAC learned under a cookie (flows.LearnedCookie for a local

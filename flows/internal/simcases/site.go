@@ -144,6 +144,9 @@ func Cases() []Case {
 	spa := flowsim.MustIP4("192.0.2.1")
 	src6 := flowsim.MustIP6("2001:db8::a1")
 	dad := flowsim.NeighborSolicitation(host(16, 1), flowsim.IP6{}, BoundIP6)
+	garp := flowsim.MustIP4("192.0.2.34")
+	noSLL := flowsim.NeighborSolicitation(host(38, 1), flowsim.MustIP6("2001:db8::a2"), flowsim.MustIP6("2001:db8::99"))
+	noSLL.IPv6.NDSLL, noSLL.IPv6.NDOptionsType = flowsim.MAC{}, 0
 	limited := []flowsim.Packet{
 		fromTunnel(VXLAN, SiteD, 5005, flowsim.Ethernet(flowsim.MustMAC("02:0f:00:00:1c:01"), bcast)),
 		fromTunnel(VXLAN, SiteD, 5005, flowsim.Ethernet(flowsim.MustMAC("02:0f:00:00:1c:02"), bcast)),
@@ -172,28 +175,28 @@ func Cases() []Case {
 			Outputs: []flowsim.Output{tunnel("geneve", Geneve, Site6, 5003, flowsim.Ethernet(host(7, 1), Bound6))}, Learned: []Learn{local(1, host(7, 1))}},
 		{Name: "ARP for a bound address is answered",
 			Packet:  flowsim.FromPort(Port1, flowsim.ARPRequest(host(8, 1), spa, BoundIP)),
-			Outputs: []flowsim.Output{out(Port1, arpReply(BoundB1, host(8, 1), spa, BoundIP))}, Learned: []Learn{local(1, host(8, 1))}},
+			Outputs: []flowsim.Output{out(Port1, arpReply(BoundB1, host(8, 1), spa, BoundIP))}, Learned: []Learn{local(1, host(8, 1))}, Snooped: true},
 		{Name: "ARP from the tagged port is answered tagged",
 			Packet:  flowsim.FromPort(Port3, tagged(flowsim.ARPRequest(host(9, 1), spa, BoundIP))),
-			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(BoundB1, host(9, 1), spa, BoundIP)))}, Learned: []Learn{local(1, host(9, 1))}},
+			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(BoundB1, host(9, 1), spa, BoundIP)))}, Learned: []Learn{local(1, host(9, 1))}, Snooped: true},
 		{Name: "ARP for the same address in network 2 is answered with network 2's MAC",
 			Packet:  flowsim.FromPort(Port2, flowsim.ARPRequest(host(10, 1), spa, BoundIP)),
-			Outputs: []flowsim.Output{out(Port2, arpReply(BoundB2, host(10, 1), spa, BoundIP))}, Learned: []Learn{local(2, host(10, 1))}},
+			Outputs: []flowsim.Output{out(Port2, arpReply(BoundB2, host(10, 1), spa, BoundIP))}, Learned: []Learn{local(2, host(10, 1))}, Snooped: true},
 		{Name: "ARP for a binding behind the IPv6 gateway is answered",
 			Packet:  flowsim.FromPort(Port1, flowsim.ARPRequest(host(11, 1), spa, Bound6IP)),
-			Outputs: []flowsim.Output{out(Port1, arpReply(Bound6, host(11, 1), spa, Bound6IP))}, Learned: []Learn{local(1, host(11, 1))}},
+			Outputs: []flowsim.Output{out(Port1, arpReply(Bound6, host(11, 1), spa, Bound6IP))}, Learned: []Learn{local(1, host(11, 1))}, Snooped: true},
 		{Name: "ARP for an unbound address is flooded",
 			Packet:  flowsim.FromPort(Port1, flowsim.ARPRequest(host(12, 1), spa, flowsim.MustIP4("192.0.2.99"))),
-			Outputs: flood1(Port1, flowsim.ARPRequest(host(12, 1), spa, flowsim.MustIP4("192.0.2.99"))), Learned: []Learn{local(1, host(12, 1))}},
+			Outputs: flood1(Port1, flowsim.ARPRequest(host(12, 1), spa, flowsim.MustIP4("192.0.2.99"))), Learned: []Learn{local(1, host(12, 1))}, Snooped: true},
 		{Name: "a neighbour solicitation for a bound address is answered",
 			Packet:  flowsim.FromPort(Port1, flowsim.NeighborSolicitation(host(13, 1), src6, BoundIP6)),
-			Outputs: []flowsim.Output{out(Port1, advert(BoundB1, host(13, 1), src6, BoundIP6))}, Learned: []Learn{local(1, host(13, 1))}},
+			Outputs: []flowsim.Output{out(Port1, advert(BoundB1, host(13, 1), src6, BoundIP6))}, Learned: []Learn{local(1, host(13, 1))}, Snooped: true},
 		{Name: "a neighbour solicitation from the tagged port is answered tagged",
 			Packet:  flowsim.FromPort(Port3, tagged(flowsim.NeighborSolicitation(host(14, 1), src6, BoundIP6))),
-			Outputs: []flowsim.Output{out(Port3, tagged(advert(BoundB1, host(14, 1), src6, BoundIP6)))}, Learned: []Learn{local(1, host(14, 1))}},
+			Outputs: []flowsim.Output{out(Port3, tagged(advert(BoundB1, host(14, 1), src6, BoundIP6)))}, Learned: []Learn{local(1, host(14, 1))}, Snooped: true},
 		{Name: "a neighbour solicitation for the same address in network 2 is answered with network 2's MAC",
 			Packet:  flowsim.FromPort(Port2, flowsim.NeighborSolicitation(host(15, 1), src6, BoundIP6)),
-			Outputs: []flowsim.Output{out(Port2, advert(BoundB2, host(15, 1), src6, BoundIP6))}, Learned: []Learn{local(2, host(15, 1))}},
+			Outputs: []flowsim.Output{out(Port2, advert(BoundB2, host(15, 1), src6, BoundIP6))}, Learned: []Learn{local(2, host(15, 1))}, Snooped: true},
 		{Name: "duplicate address detection is forwarded, not answered",
 			Packet: flowsim.FromPort(Port1, dad), Outputs: flood1(Port1, dad), Learned: []Learn{local(1, host(16, 1))}},
 		{Name: "a broadcast from a known gateway on its key reaches the local ports only",
@@ -251,7 +254,7 @@ func Cases() []Case {
 			Outputs: []flowsim.Output{tunnel("vxlan", VXLAN, SiteE, 5006, flowsim.Ethernet(host(32, 1), RemoteE))}, Learned: []Learn{local(1, host(32, 1))}},
 		{Name: "ARP for EVPN's remote MAC's address is answered",
 			Packet:  flowsim.FromPort(Port3, tagged(flowsim.ARPRequest(host(33, 1), spa, RemoteEIP))),
-			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(RemoteE, host(33, 1), spa, RemoteEIP)))}, Learned: []Learn{local(1, host(33, 1))}},
+			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(RemoteE, host(33, 1), spa, RemoteEIP)))}, Learned: []Learn{local(1, host(33, 1))}, Snooped: true},
 		{Name: "a frame from EVPN's endpoint is admitted, and its remote source is not learned",
 			Packet:  fromTunnel(VXLAN, SiteE, 5006, flowsim.Ethernet(RemoteE, bcast)),
 			Outputs: []flowsim.Output{out(Port1, flowsim.Ethernet(RemoteE, bcast)), out(Port3, tagged(flowsim.Ethernet(RemoteE, bcast)))}},
@@ -269,5 +272,40 @@ func Cases() []Case {
 			Packet:  flowsim.FromPort(Port1, flowsim.Ethernet(host(31, 1), flowsim.MustMAC("02:0f:00:00:1c:01"))),
 			Outputs: []flowsim.Output{tunnel("vxlan", VXLAN, SiteD, 5005, flowsim.Ethernet(host(31, 1), flowsim.MustMAC("02:0f:00:00:1c:01")))},
 			Learned: []Learn{local(1, host(31, 1))}},
+		{Name: "a gratuitous ARP is flooded",
+			Packet:  flowsim.FromPort(Port1, flowsim.ARPRequest(host(34, 1), garp, garp)),
+			Outputs: flood1(Port1, flowsim.ARPRequest(host(34, 1), garp, garp)), Learned: []Learn{local(1, host(34, 1))}, Snooped: true},
+		{Name: "an ARP reply goes to the MAC it answers",
+			Before:  []flowsim.Packet{flowsim.FromPort(Port3, tagged(flowsim.ARPRequest(host(35, 1), spa, garp)))},
+			Packet:  flowsim.FromPort(Port1, arpReply(host(35, 2), host(35, 1), spa, garp)),
+			Outputs: []flowsim.Output{out(Port3, tagged(arpReply(host(35, 2), host(35, 1), spa, garp)))}, Learned: []Learn{local(1, host(35, 2))}, Snooped: true},
+		{Name: "an unsolicited neighbour advertisement with its target's link-layer address is flooded",
+			Packet:  flowsim.FromPort(Port3, tagged(advertisement(host(36, 1), src6, true))),
+			Outputs: flood1(Port3, advertisement(host(36, 1), src6, true)), Learned: []Learn{local(1, host(36, 1))}, Snooped: true},
+		{Name: "a neighbour advertisement without a link-layer address is flooded, not snooped",
+			Packet:  flowsim.FromPort(Port1, advertisement(host(37, 1), src6, false)),
+			Outputs: flood1(Port1, advertisement(host(37, 1), src6, false)), Learned: []Learn{local(1, host(37, 1))}},
+		{Name: "a neighbour solicitation without a source link-layer address is flooded, not snooped",
+			Packet:  flowsim.FromPort(Port1, noSLL),
+			Outputs: flood1(Port1, noSLL), Learned: []Learn{local(1, host(38, 1))}},
+		{Name: "ARP from a gateway is not snooped",
+			Packet:  fromTunnel(VXLAN, SiteB, 5001, flowsim.ARPRequest(flowsim.MustMAC("02:0b:00:00:27:01"), garp, spa)),
+			Outputs: []flowsim.Output{out(Port1, flowsim.ARPRequest(flowsim.MustMAC("02:0b:00:00:27:01"), garp, spa)), out(Port3, tagged(flowsim.ARPRequest(flowsim.MustMAC("02:0b:00:00:27:01"), garp, spa)))},
+			Learned: []Learn{fromGateway(1, flowsim.MustMAC("02:0b:00:00:27:01"), true)}},
+		{Name: "ARP from a statically bound source on a local port is dropped, not snooped",
+			Packet: flowsim.FromPort(Port1, flowsim.ARPRequest(BoundB1, BoundIP, spa))},
 	}
+}
+
+// advertisement is an unsolicited neighbour advertisement (override set)
+// from mac for target, to all nodes, with a target link-layer address
+// option carrying mac when tll.
+func advertisement(mac flowsim.MAC, target flowsim.IP6, tll bool) flowsim.Frame {
+	f := flowsim.Frame{EthSrc: mac, EthDst: flowsim.MustMAC("33:33:00:00:00:01"), EthType: flowsim.EthTypeIPv6,
+		IPv6: flowsim.IPv6{Src: target, Dst: flowsim.MustIP6("ff02::1"), Proto: flowsim.ProtoICMPv6, ICMPType: flowsim.NeighborAdvert,
+			NDTarget: target, NDReserved: 0x20000000}}
+	if tll {
+		f.IPv6.NDTLL, f.IPv6.NDOptionsType = mac, 2
+	}
+	return f
 }
