@@ -116,7 +116,7 @@ type loop struct {
 	feed       *app.Feed
 	synced     bool
 	toldSynced bool
-	swept  time.Time // when thaw last swept macs
+	swept      time.Time // when thaw last swept macs
 	// senders are the peers that sent routes since the last flush.
 	senders map[netip.Addr]bool
 	out     batch
