@@ -327,21 +327,24 @@ func (l *loop) local(ev app.LocalMACEvent) {
 		return
 	}
 	k := macKey{ev.Network, [6]byte(hw)}
+	ips := slices.Clone(ev.IPs)
+	slices.SortFunc(ips, netip.Addr.Compare)
 	switch ev.Kind {
-	case app.LocalMACAdded, app.LocalMACMoved:
+	case app.LocalMACAdded, app.LocalMACMoved, app.LocalMACIPs:
 		_, known := l.locals[k]
-		l.locals[k] = nil
+		l.locals[k] = ips
 		if l.nets[k.network] == nil {
 			return
 		}
 		m := l.mac(k)
-		if known && ev.Kind == app.LocalMACMoved {
-			// From one local attachment to another: no site change.
-			m.local = true
+		if known && ev.Kind != app.LocalMACAdded {
+			// From one local attachment to another, or new IPs: no site
+			// change.
+			m.local, m.localIPs = true, ips
 			l.dirty[k] = true
 			return
 		}
-		l.apply(k, m, func(now time.Time) outcome { return l.s.mob.arrive(m, nil, now) })
+		l.apply(k, m, func(now time.Time) outcome { return l.s.mob.arrive(m, ips, now) })
 	case app.LocalMACRemoved:
 		delete(l.locals, k)
 		if m := l.macs[k]; m != nil {
@@ -583,10 +586,10 @@ func (l *loop) joinNetwork(n *evpnNet) {
 	for _, e := range l.rib {
 		l.importInto(e, n)
 	}
-	for k := range l.locals {
+	for k, ips := range l.locals {
 		if k.network == n.Name {
 			m := l.mac(k)
-			l.apply(k, m, func(now time.Time) outcome { return l.s.mob.arrive(m, nil, now) })
+			l.apply(k, m, func(now time.Time) outcome { return l.s.mob.arrive(m, ips, now) })
 		}
 	}
 	l.s.log.Info("network joined EVPN", "network", n.Name, "vni", n.vni, "rd", n.orig.rd.String())

@@ -184,6 +184,19 @@ func TestEVPNFabricWithFRR(t *testing.T) {
 			imet[r.NextHop.String()] = true
 		}
 	}
+	// a snooped a1's ARP: f has a1's MAC+IP route, from a.
+	waitFor(t, 10*time.Second, "f's MAC+IP route for a1 from a", func() bool {
+		routes, err := fb.f.Routes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range routes {
+			if r.Type == 2 && r.MAC == fb.a1.MAC && r.IP.String() == a1EVPNIP && r.NextHop.String() == fb.a.site.TunnelIP {
+				return true
+			}
+		}
+		return false
+	})
 	if !imet[fb.a.site.TunnelIP] || !imet[fb.b.site.TunnelIP] {
 		t.Errorf("f's inclusive multicast routes come from %v, want a's and b's gateways too", imet)
 	}

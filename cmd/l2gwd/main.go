@@ -129,6 +129,8 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
 		TunnelIP: cfg.tunnelPortLocalIP(), Learning: cfg.learning(), Logger: log,
+		// EVPN advertises the IPs hosts announce (ARP, ND): snoop them.
+		SnoopHosts: speaker != nil,
 	}, state, session, bridge)
 	if err := rec.Instrument(metrics); err != nil {
 		apiListener.Close()
