@@ -204,3 +204,45 @@ func TestTwoSpeakers(t *testing.T) {
 	})
 	waitUntil(t, "b withdrawing its route for the host", func() bool { return !a.hasRouteFrom(t, host, b.tunnel) })
 }
+
+// TestRouteTargetsChooseTheNetwork: explicit route targets decide what a
+// network imports; a network whose import targets change takes what the
+// table already holds.
+func TestRouteTargetsChooseTheNetwork(t *testing.T) {
+	_, portText, _ := net.SplitHostPort(ovstest.FreeAddr(t))
+	port, _ := strconv.Atoi(portText)
+	a := startSite(t, "127.0.0.21", "192.0.2.1", port)
+	b := startSite(t, "127.0.0.22", "192.0.2.2", port)
+	a.peerWith(t, "b", "127.0.0.22", port)
+	b.peerWith(t, "a", "127.0.0.21", port)
+	join := func(s *site, e app.EVPN) {
+		t.Helper()
+		n, err := s.state.ReplaceNetwork("blue", app.Network{Attachments: []app.Attachment{{Port: "eth1"}}, EVPN: &e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.sp.SetNetworks([]app.Network{n})
+	}
+	join(a, app.EVPN{VNI: 5001, ExportRTs: []string{"65000:7777"}})
+	join(b, app.EVPN{VNI: 5001, ImportRTs: []string{"65000:8888"}})
+	const host = "02:00:00:00:00:0c"
+	a.learn(host)
+	waitUntil(t, "b receiving a's route", func() bool { return b.hasRouteFrom(t, host, a.tunnel) })
+	if _, ok := b.remoteMAC(t, host); ok {
+		t.Fatalf("b imported a route whose route target (65000:7777) it does not import")
+	}
+	if b.floodsTo(a.tunnel) {
+		t.Fatalf("b floods to a, whose route target it does not import")
+	}
+	join(b, app.EVPN{VNI: 5001, ImportRTs: []string{"65000:8888", "65000:7777"}})
+	waitUntil(t, "b importing a's host once it imports 65000:7777", func() bool {
+		m, ok := b.remoteMAC(t, host)
+		return ok && m.TunnelIP == a.tunnel.String() && b.floodsTo(a.tunnel)
+	})
+	// Auto import (any *:VNI) does not take 65000:7777 for VNI 5001.
+	join(b, app.EVPN{VNI: 5001})
+	waitUntil(t, "b dropping a's host with auto route targets", func() bool {
+		_, ok := b.remoteMAC(t, host)
+		return !ok && !b.floodsTo(a.tunnel)
+	})
+}
