@@ -166,3 +166,46 @@ func TestBGPPeersAndEVPNAreNoFlowWork(t *testing.T) {
 			sw.bundles-bundles, sw.mods-mods, r.Status())
 	}
 }
+
+// TestReadBGPConfigBeforeOpen: the peers and EVPN networks of a closed
+// store read back alone, as l2gwd reads them before loading the rest.
+func TestReadBGPConfigBeforeOpen(t *testing.T) {
+	dir := t.TempDir()
+	if peers, nets, err := ReadBGPConfig(dir); err != nil || peers != nil || nets != nil {
+		t.Fatalf("no store yet: %v %v %v, want nothing and no error", peers, nets, err)
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.CreateNetwork(Network{Name: "plain", Attachments: []Attachment{{Port: "eth2"}}})
+	must(err)
+	_, err = s.CreateNetwork(Network{Name: "blue", Attachments: []Attachment{{Port: "eth1"}}, EVPN: &EVPN{VNI: 5001, ExportRTs: []string{"65000:7"}}})
+	must(err)
+	_, err = s.CreateBGPPeer(BGPPeer{Name: "rr2", Address: "198.51.100.4", ASN: 65000, Password: "secret"})
+	must(err)
+	_, err = s.CreateBGPPeer(BGPPeer{Name: "rr1", Address: "198.51.100.3", ASN: 65000})
+	must(err)
+	must(s.Close())
+
+	peers, nets, err := ReadBGPConfig(dir)
+	must(err)
+	if len(peers) != 2 || peers[0].Name != "rr1" || peers[1].Name != "rr2" || peers[1].Password != "secret" {
+		t.Errorf("peers read back as %+v, want rr1 and rr2 (with its password)", peers)
+	}
+	if len(nets) != 1 || nets[0].Name != "blue" || nets[0].ID == 0 || nets[0].EVPN == nil || nets[0].EVPN.VNI != 5001 ||
+		len(nets[0].EVPN.ExportRTs) != 1 {
+		t.Errorf("EVPN networks read back as %+v, want blue with its VNI and route target", nets)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("the store does not open after ReadBGPConfig: %v", err)
+	}
+	s.Close()
+}

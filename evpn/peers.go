@@ -94,7 +94,7 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN, "gobgp_neighbour", via.Addr())
 		s.relay.dialNow(p.Name)
 	}
-	s.q.push(peersChanged{})
+	s.q.push(peersChanged{configured: true})
 	return errors.Join(errs...)
 }
 

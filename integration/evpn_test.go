@@ -145,6 +145,30 @@ func evpnFlowsWith(t *testing.T, g *gateway, parts ...string) []string {
 	return out
 }
 
+// longestAbsence polls f's view every 20 ms until stop and returns the
+// longest time mac was not in it.
+func (fb *fabric) longestAbsence(mac string, stop <-chan struct{}) time.Duration {
+	var longest time.Duration
+	var since time.Time
+	for {
+		select {
+		case <-stop:
+			return longest
+		case <-time.After(20 * time.Millisecond):
+		}
+		macs, err := fb.f.MACs(evpnVNI)
+		now := time.Now()
+		if _, ok := macs[mac]; err == nil && ok {
+			if !since.IsZero() {
+				longest = max(longest, now.Sub(since))
+			}
+			since = time.Time{}
+		} else if since.IsZero() {
+			since = now
+		}
+	}
+}
+
 // remoteMACs is GET /v1/networks/plane/remote-macs at g.
 func remoteMACs(t *testing.T, g *gateway) []api.RemoteMAC {
 	t.Helper()
@@ -314,15 +338,22 @@ func TestEVPNMobilityAndRestarts(t *testing.T) {
 		done := make(chan struct{}, 2)
 		go func() { aSent, _ = fb.a1.Ping(t, f1IP, count, interval); done <- struct{}{} }()
 		go func() { fSent, fReceived = fb.f1.Ping(t, a1EVPNIP, count, interval); done <- struct{}{} }()
+		// How long f's table lacks a1 (f's view polled every 20 ms).
+		gapDone := make(chan time.Duration)
+		stopGap := make(chan struct{})
+		go func() { gapDone <- fb.longestAbsence(fb.a1.MAC, stopGap) }()
 		time.Sleep(time.Second)
 		a.restart(t, syscall.SIGTERM)
 		<-done
 		<-done
+		close(stopGap)
+		absent := <-gapDone
 		time.Sleep(300 * time.Millisecond)
 		seen := len(lab.EchoRequestSeqs(fromA.Stop()))
 		window := time.Duration(fSent-fReceived) * interval
 		t.Logf("l2gwd restart at a: a's %d pings to f, %d arrived; f's pings to a: %d of %d lost, "+
-			"so f could not reach a for about %v (FRR drops a restarting peer's EVPN routes)", aSent, seen, fSent-fReceived, fSent, window)
+			"so f could not reach a for about %v; f's table lacked a1's route for %v (FRR drops a restarting peer's EVPN routes)",
+			aSent, seen, fSent-fReceived, fSent, window, absent)
 		if seen != aSent {
 			t.Errorf("a restart of a's l2gwd lost %d of a's %d pings to f", aSent-seen, aSent)
 		}
