@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,9 @@ const (
 	f1MAC    = "02:0f:00:00:00:01"
 	f1IP     = "192.0.2.13"
 	fSVI     = "192.0.2.254"
+	f1IP6    = "2001:db8::13"
+	fSVI6    = "2001:db8::fe"
+	a1IP6    = "2001:db8::11"
 	evpnNet  = "plane"
 	a1EVPNIP = "192.0.2.11"
 	b1EVPNIP = "192.0.2.12"
@@ -53,9 +57,10 @@ func evpnFabric(t *testing.T, prefix string) *fabric {
 			{Address: netip.MustParseAddr(fb.a.site.TunnelIP), ASN: evpnASN, RouteReflectorClient: true},
 			{Address: netip.MustParseAddr(fb.b.site.TunnelIP), ASN: evpnASN, RouteReflectorClient: true},
 		},
-		VNIs: []frrtest.VNI{{ID: evpnVNI, LocalIP: netip.MustParseAddr(fTunnel), BridgeAddrs: []netip.Prefix{netip.MustParsePrefix(fSVI + "/24")}}},
+		VNIs: []frrtest.VNI{{ID: evpnVNI, LocalIP: netip.MustParseAddr(fTunnel),
+			BridgeAddrs: []netip.Prefix{netip.MustParsePrefix(fSVI + "/24"), netip.MustParsePrefix(fSVI6 + "/64")}}},
 	})
-	fh := fb.f.AddHost(t, evpnVNI, "f1", f1MAC, netip.MustParsePrefix(f1IP+"/24"))
+	fh := fb.f.AddHost(t, evpnVNI, "f1", f1MAC, netip.MustParsePrefix(f1IP+"/24"), netip.MustParsePrefix(f1IP6+"/64"))
 	fb.f1 = lab.ForeignHost("f1", fh.NetNS, f1MAC, f1IP)
 	fb.a1 = fb.a.site.AddHost(t, "a1", "02:0a:00:00:00:01", a1EVPNIP, 0, "")
 	fb.b1 = fb.b.site.AddHost(t, "b1", "02:0b:00:00:00:01", b1EVPNIP, 0, "")
@@ -244,6 +249,51 @@ func TestEVPNFabricWithFRR(t *testing.T) {
 		}
 		if strings.Contains(seen, "Request who-has "+f1IP) {
 			t.Errorf("a's ARP for f1 reached f (not answered inside a's OVS):\n%s", seen)
+		}
+	})
+
+	t.Run("IPv6RouteWithARPNDCommunity", func(t *testing.T) {
+		// f1 forwards IPv6, so its neighbour advertisements carry the
+		// router flag and FRR puts the ARP/ND extended community (RFC 9047)
+		// on its MAC+IPv6 route, which GoBGP alone cannot parse.
+		if _, err := fb.f1.Exec(t, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"); err != nil {
+			t.Fatal(err)
+		}
+		// f's bridge asks f1 (its solicitation is answered with the flag).
+		fb.f.Exec("ip", "-6", "neigh", "flush", "dev", frrtest.BridgeName(evpnVNI))
+		if out, err := fb.f.Exec("ping", "-6", "-c", "2", "-W", "1", f1IP6); err != nil {
+			t.Fatalf("f's bridge ping -6 %s: %v\n%s", f1IP6, err, out)
+		}
+		waitFor(t, 10*time.Second, "f advertising f1's IPv6 with the ARP/ND community", func() bool {
+			routes, err := fb.f.Routes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range routes {
+				if r.Type == 2 && r.MAC == f1MAC && r.IP.String() == f1IP6 && strings.Contains(r.ExtCommunities, "ND:") {
+					return true
+				}
+			}
+			return false
+		})
+		waitFor(t, 10*time.Second, "a importing f1's IPv6 from that route", func() bool {
+			for _, m := range remoteMACs(t, fb.a) {
+				if m.MAC == f1MAC && m.Origin == "evpn" && slices.Contains(m.IPs, f1IP6) {
+					return true
+				}
+			}
+			return false
+		})
+		fb.a1.AddIPv6(t, a1IP6)
+		atF := fb.f1.Capture(t, "icmp6")
+		mac := fb.a1.Solicit(t, f1IP6, 2)
+		time.Sleep(200 * time.Millisecond)
+		seen := atF.Stop()
+		if mac != f1MAC {
+			t.Errorf("a1's neighbour solicitation for %s: answered by %q, want %s", f1IP6, mac, f1MAC)
+		}
+		if strings.Contains(seen, "neighbor solicitation, who has "+f1IP6) {
+			t.Errorf("a1's neighbour solicitation reached f (not answered inside a's OVS):\n%s", seen)
 		}
 	})
 
