@@ -102,8 +102,8 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 // (as helper and restarting speaker), p's limits and timers; reached
 // through the relay at via, on loopback, with the relay's MD5 key.
 func (s *Speaker) gobgpPeer(p app.BGPPeer, via netip.AddrPort) *api.Peer {
-	hold := uint64(cmp(p.HoldTime, app.DefaultBGPHoldTime))
-	timers := &api.TimersConfig{ConnectRetry: connectRetry, HoldTime: hold, KeepaliveInterval: uint64(cmp(p.Keepalive, uint16(hold/3)))}
+	hold := uint64(orDefault(p.HoldTime, app.DefaultBGPHoldTime))
+	timers := &api.TimersConfig{ConnectRetry: connectRetry, HoldTime: hold, KeepaliveInterval: uint64(orDefault(p.Keepalive, uint16(hold/3)))}
 	afi := &api.AfiSafi{
 		Config:            &api.AfiSafiConfig{Family: bgpFamily, Enabled: true},
 		MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
@@ -120,7 +120,7 @@ func (s *Speaker) gobgpPeer(p app.BGPPeer, via netip.AddrPort) *api.Peer {
 		Transport: transport,
 		GracefulRestart: &api.GracefulRestart{
 			Enabled:     true,
-			RestartTime: uint32(cmp(s.cfg.RestartTime, DefaultRestartTime) / time.Second),
+			RestartTime: uint32(orDefault(s.cfg.RestartTime, DefaultRestartTime) / time.Second),
 		},
 		AfiSafis: []*api.AfiSafi{afi},
 	}
@@ -287,7 +287,7 @@ func (s *Speaker) enforceMaxRoutes(ctx context.Context, peers map[netip.Addr]boo
 			s.mu.Unlock()
 			continue
 		}
-		limit, name := uint64(cmp(ps.MaxRoutes, app.DefaultBGPMaxRoutes)), ps.Name
+		limit, name := uint64(orDefault(ps.MaxRoutes, app.DefaultBGPMaxRoutes)), ps.Name
 		s.mu.Unlock()
 		var received uint64
 		_ = s.bgp.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {

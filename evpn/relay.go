@@ -192,7 +192,7 @@ func (r *relay) setPeers(peers []app.BGPPeer) (map[string]netip.AddrPort, error)
 			}
 			r.peers[name] = rp
 		}
-		rp.BGPPeer, rp.real = p, netip.AddrPortFrom(addr.Unmap(), cmp(p.Port, app.DefaultBGPPort))
+		rp.BGPPeer, rp.real = p, netip.AddrPortFrom(addr.Unmap(), orDefault(p.Port, app.DefaultBGPPort))
 		via[name] = netip.AddrPortFrom(rp.id, rp.ln.Addr().(*net.TCPAddr).AddrPort().Port())
 	}
 	if err := r.syncKeys(); err != nil {

@@ -94,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		cfg:   cfg,
 		log:   log,
 		bgp:   server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), level)),
-		mob:   mobility{self: cfg.TunnelIP, maxMoves: cmp(cfg.MaxMoves, DefaultMaxMoves), window: cmp(cfg.MoveWindow, DefaultMoveWindow)},
+		mob:   mobility{self: cfg.TunnelIP, maxMoves: orDefault(cfg.MaxMoves, DefaultMaxMoves), window: orDefault(cfg.MoveWindow, DefaultMoveWindow)},
 		q:     newQueue(),
 		done:  make(chan struct{}),
 		peers: make(map[string]*peerState),
@@ -150,8 +150,8 @@ func (s *Speaker) barrier(ctx context.Context) {
 	_, _ = s.bgp.GetBgp(ctx, &api.GetBgpRequest{})
 }
 
-// cmp returns v, or def when v is zero.
-func cmp[T comparable](v, def T) T {
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
 		return def
