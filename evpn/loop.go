@@ -243,13 +243,13 @@ func (l *loop) path(p *apiutil.Path) {
 	}
 	e := &ribEntry{r: r, peer: peer}
 	l.rib[r.key] = e
-	l.importRoute(e)
+	l.importRoute(e, l.nets)
 }
 
-// importRoute applies a route to every network whose import route targets
-// it matches.
-func (l *loop) importRoute(e *ribEntry) {
-	for _, n := range l.nets {
+// importRoute applies a route to every network of nets whose import route
+// targets it matches.
+func (l *loop) importRoute(e *ribEntry, nets map[string]*evpnNet) {
+	for _, n := range nets {
 		if n.imports != nil && !slices.ContainsFunc(e.r.rts, func(rt string) bool { return n.imports[rt] }) {
 			continue
 		}
@@ -583,8 +583,9 @@ func (l *loop) joinNetwork(n *evpnNet) {
 		l.imet[n.Name] = p
 		l.out.add = append(l.out.add, p)
 	}
+	joined := map[string]*evpnNet{n.Name: n}
 	for _, e := range l.rib {
-		l.importInto(e, n)
+		l.importRoute(e, joined)
 	}
 	for k, ips := range l.locals {
 		if k.network == n.Name {
@@ -593,14 +594,6 @@ func (l *loop) joinNetwork(n *evpnNet) {
 		}
 	}
 	l.s.log.Info("network joined EVPN", "network", n.Name, "vni", n.vni, "rd", n.orig.rd.String())
-}
-
-// importInto applies a route of the table to one network that just joined.
-func (l *loop) importInto(e *ribEntry, n *evpnNet) {
-	others := l.nets
-	l.nets = map[string]*evpnNet{n.Name: n}
-	l.importRoute(e)
-	l.nets = others
 }
 
 // leaveNetwork withdraws everything of a network: this site's routes, and
