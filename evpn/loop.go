@@ -110,7 +110,8 @@ type loop struct {
 	dirty  map[macKey]bool
 	synced bool
 	swept  time.Time // when thaw last swept macs
-	// senders are the peers that sent routes since the last flush.
+	// senders are the peers that sent routes since their route counts
+	// were last checked against max_routes.
 	senders map[netip.Addr]bool
 	out     batch
 }
@@ -140,6 +141,12 @@ func (s *Speaker) run(ctx context.Context) {
 	l.out.reset()
 	thaw := time.NewTicker(time.Second)
 	defer thaw.Stop()
+	// GoBGP counts a peer's routes by walking its whole Adj-RIB-In (under
+	// the server's lock): at most one count per maxRoutesCheck while
+	// routes keep coming, and one once they stop.
+	check := time.NewTimer(0)
+	defer check.Stop()
+	var checked time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,17 +154,28 @@ func (s *Speaker) run(ctx context.Context) {
 		case <-s.q.wake:
 		case <-thaw.C:
 			l.thaw(time.Now())
+		case <-check.C:
 		}
 		for _, item := range s.q.take() {
 			l.handle(ctx, item)
 		}
 		l.flush(ctx)
-		if len(l.senders) > 0 {
-			s.enforceMaxRoutes(ctx, l.senders)
-			clear(l.senders)
+		if len(l.senders) == 0 {
+			continue
 		}
+		if wait := maxRoutesCheck - time.Since(checked); wait > 0 {
+			check.Reset(wait)
+			continue
+		}
+		s.enforceMaxRoutes(ctx, l.senders)
+		clear(l.senders)
+		checked = time.Now()
 	}
 }
+
+// maxRoutesCheck is how often, at most, the speaker counts the routes of
+// the peers that keep sending, against their max_routes.
+const maxRoutesCheck = 500 * time.Millisecond
 
 // handle applies one input.
 func (l *loop) handle(ctx context.Context, item any) {
