@@ -262,7 +262,7 @@ func (l *loop) importRoute(e *ribEntry) {
 		case typeMACIP:
 			mk := macKey{n.Name, e.r.mac}
 			m := l.mac(mk)
-			m.remote[e.r.key] = remoteRoute{endpoint: e.r.endpoint, vni: e.r.vni, seq: e.r.seq, sticky: e.r.sticky, ip: e.r.ip}
+			m.remote.set(e.r.key, remoteRoute{endpoint: e.r.endpoint, vni: e.r.vni, seq: e.r.seq, sticky: e.r.sticky, ip: e.r.ip})
 			l.dirty[mk] = true
 		}
 	}
@@ -285,7 +285,7 @@ func (l *loop) unimport(e *ribEntry) {
 		case typeMACIP:
 			mk := macKey{name, e.r.mac}
 			if m := l.macs[mk]; m != nil {
-				delete(m.remote, e.r.key)
+				m.remote.del(e.r.key)
 				l.dirty[mk] = true
 			}
 		}
@@ -308,7 +308,7 @@ func rtAdmin(rt string) uint32 {
 func (l *loop) mac(k macKey) *macState {
 	m := l.macs[k]
 	if m == nil {
-		m = &macState{remote: map[string]remoteRoute{}}
+		m = &macState{}
 		l.macs[k] = m
 	}
 	return m
