@@ -147,6 +147,11 @@ type macRef struct {
 type localMACView struct {
 	r    *Reconciler
 	told map[macRef]LocalMACEvent // the last added or moved event of each MAC told
+	// names are the bridge's port names by ofport, from the reconciler's
+	// ports of generation gen: reading OVSDB's cache for every event
+	// would cost a copy of its tables each.
+	names map[uint32]string
+	gen   uint64
 }
 
 // translate returns the event ev is for the watch, if it tells anything
@@ -218,16 +223,37 @@ func (v *localMACView) network(id uint32) (Network, bool) {
 // attachment returns the attachment of n on ofport: its port's name and
 // VLAN, or no name when the bridge has no port with that number.
 func (v *localMACView) attachment(n Network, ofport uint32) Attachment {
-	for name, p := range v.r.br.OFPorts(v.r.cfg.Bridge) {
-		if p != ofport {
-			continue
-		}
-		for _, a := range n.Attachments {
-			if a.Port == name {
-				return a
-			}
-		}
-		return Attachment{Port: name}
+	name, ok := v.portName(ofport)
+	if !ok {
+		return Attachment{}
 	}
-	return Attachment{}
+	for _, a := range n.Attachments {
+		if a.Port == name {
+			return a
+		}
+	}
+	return Attachment{Port: name}
+}
+
+// portName returns the name of the bridge's port with number ofport: from
+// the ports the reconciler read last (every OVSDB change makes it read
+// them again), or, for a number they lack (a port the reconciler has not
+// seen yet), from OVSDB now.
+func (v *localMACView) portName(ofport uint32) (string, bool) {
+	if ports, gen := v.r.portsRead(); gen != v.gen {
+		v.names = make(map[uint32]string, len(ports))
+		for name, p := range ports {
+			v.names[p] = name
+		}
+		v.gen = gen
+	}
+	if name, ok := v.names[ofport]; ok {
+		return name, true
+	}
+	for name, p := range v.r.br.OFPorts(v.r.cfg.Bridge) {
+		if p == ofport {
+			return name, true
+		}
+	}
+	return "", false
 }

@@ -86,6 +86,11 @@ type Reconciler struct {
 	pending []Change // committed, not yet in the switch
 	status  Status
 	held    [numOrigins]int // flows the model holds, by origin
+	// ports are the bridge's ofports as the last pass read them, and
+	// portsGen counts their changes: the local-MAC watch names the
+	// ports MACs are learned on from them.
+	ports    map[string]uint32
+	portsGen uint64
 
 	// Owned by the Run goroutine.
 	synced bool   // model mirrors the switch
@@ -199,6 +204,7 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 		}
 	}
 	ports := r.br.OFPorts(r.cfg.Bridge)
+	r.notePorts(ports)
 	if !r.sw.Connected() {
 		r.synced = false
 		r.setStatus(false)
@@ -213,6 +219,24 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	}
 	defer r.metrics.timePass(passIncremental, time.Now())
 	return r.incremental(ctx, r.takePending())
+}
+
+// notePorts records the ofports a pass read, for portsRead.
+func (r *Reconciler) notePorts(ports map[string]uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.portsGen == 0 || !maps.Equal(ports, r.ports) {
+		r.ports = ports
+		r.portsGen++
+	}
+}
+
+// portsRead returns the bridge's ofports as the last pass read them (not
+// to be modified) and their generation (0: no pass read them yet).
+func (r *Reconciler) portsRead() (map[string]uint32, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ports, r.portsGen
 }
 
 // ensureOVSDB makes sure the bridge, with its tables named after the

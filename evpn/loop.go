@@ -117,7 +117,8 @@ type loop struct {
 	synced     bool
 	toldSynced bool
 	swept      time.Time // when thaw last swept macs
-	// senders are the peers that sent routes since the last flush.
+	// senders are the peers that sent routes since their route counts
+	// were last checked against max_routes.
 	senders map[netip.Addr]bool
 	out     batch
 }
@@ -147,6 +148,12 @@ func (s *Speaker) run(ctx context.Context) {
 	l.out.reset()
 	thaw := time.NewTicker(time.Second)
 	defer thaw.Stop()
+	// GoBGP counts a peer's routes by walking its whole Adj-RIB-In (under
+	// the server's lock): at most one count per maxRoutesCheck while
+	// routes keep coming, and one once they stop.
+	check := time.NewTimer(0)
+	defer check.Stop()
+	var checked time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -154,17 +161,28 @@ func (s *Speaker) run(ctx context.Context) {
 		case <-s.q.wake:
 		case <-thaw.C:
 			l.thaw(time.Now())
+		case <-check.C:
 		}
 		for _, item := range s.q.take() {
 			l.handle(ctx, item)
 		}
 		l.flush(ctx)
-		if len(l.senders) > 0 {
-			s.enforceMaxRoutes(ctx, l.senders)
-			clear(l.senders)
+		if len(l.senders) == 0 {
+			continue
 		}
+		if wait := maxRoutesCheck - time.Since(checked); wait > 0 {
+			check.Reset(wait)
+			continue
+		}
+		s.enforceMaxRoutes(ctx, l.senders)
+		clear(l.senders)
+		checked = time.Now()
 	}
 }
+
+// maxRoutesCheck is how often, at most, the speaker counts the routes of
+// the peers that keep sending, against their max_routes.
+const maxRoutesCheck = 500 * time.Millisecond
 
 // handle applies one input.
 func (l *loop) handle(ctx context.Context, item any) {
@@ -268,7 +286,7 @@ func (l *loop) importRoute(e *ribEntry, nets map[string]*evpnNet) {
 		case typeMACIP:
 			mk := macKey{n.Name, e.r.mac}
 			m := l.mac(mk)
-			m.remote[e.r.key] = remoteRoute{endpoint: e.r.endpoint, vni: e.r.vni, seq: e.r.seq, sticky: e.r.sticky, ip: e.r.ip}
+			m.remote.set(e.r.key, remoteRoute{endpoint: e.r.endpoint, vni: e.r.vni, seq: e.r.seq, sticky: e.r.sticky, ip: e.r.ip})
 			l.dirty[mk] = true
 		}
 	}
@@ -291,7 +309,7 @@ func (l *loop) unimport(e *ribEntry) {
 		case typeMACIP:
 			mk := macKey{name, e.r.mac}
 			if m := l.macs[mk]; m != nil {
-				delete(m.remote, e.r.key)
+				m.remote.del(e.r.key)
 				l.dirty[mk] = true
 			}
 		}
@@ -314,7 +332,7 @@ func rtAdmin(rt string) uint32 {
 func (l *loop) mac(k macKey) *macState {
 	m := l.macs[k]
 	if m == nil {
-		m = &macState{remote: map[string]remoteRoute{}}
+		m = &macState{}
 		l.macs[k] = m
 	}
 	return m

@@ -23,6 +23,35 @@ type remoteRoute struct {
 	ip       netip.Addr
 }
 
+// remoteRoutes are a MAC's routes from other sites, by route key (see
+// routeKey). A MAC has one or two per site (MAC-only, MAC+IP), and a few
+// sites at most: a slice costs a tenth of a map.
+type remoteRoutes []keyedRoute
+
+// keyedRoute is a remote route and its route key.
+type keyedRoute struct {
+	key string
+	remoteRoute
+}
+
+// set makes r the route of key.
+func (rs *remoteRoutes) set(key string, r remoteRoute) {
+	for i := range *rs {
+		if (*rs)[i].key == key {
+			(*rs)[i].remoteRoute = r
+			return
+		}
+	}
+	*rs = append(*rs, keyedRoute{key: key, remoteRoute: r})
+}
+
+// del removes the route of key, if there is one.
+func (rs *remoteRoutes) del(key string) {
+	if *rs = slices.DeleteFunc(*rs, func(r keyedRoute) bool { return r.key == key }); len(*rs) == 0 {
+		*rs = nil
+	}
+}
+
 // claim is what one remote site says of a MAC: all its routes for it
 // taken together.
 type claim struct {
@@ -56,7 +85,7 @@ type advert struct {
 // sites' routes, whether it is learned here, what this site advertises and
 // what the feed was told, and its recent moves.
 type macState struct {
-	remote map[string]remoteRoute // by route key (see routeKey)
+	remote remoteRoutes
 	// local says the local-MAC watch has the MAC on a local attachment;
 	// localIPs are the IPs the host announced there.
 	local    bool

@@ -17,7 +17,7 @@ func testMobility() mobility {
 	return mobility{self: selfIP, maxMoves: DefaultMaxMoves, window: DefaultMoveWindow}
 }
 
-func newMAC() *macState { return &macState{remote: map[string]remoteRoute{}} }
+func newMAC() *macState { return &macState{} }
 
 // where says where a decision puts the MAC: "here@SEQ", the endpoint it
 // follows, or "nowhere".
@@ -40,7 +40,7 @@ func TestMobilitySequences(t *testing.T) {
 		t.Fatalf("first learned here: %s, want here@0", got)
 	}
 	// Another site advertises it with sequence 1: it moved there.
-	m.remote["b"] = remoteRoute{endpoint: upperIP, vni: 5001, seq: 1}
+	m.remote.set("b", remoteRoute{endpoint: upperIP, vni: 5001, seq: 1})
 	if got := where(mb.resolve(m, now)); got != upperIP.String() {
 		t.Fatalf("remote sequence 1 over ours 0: %s, want to follow %s", got, upperIP)
 	}
@@ -49,17 +49,17 @@ func TestMobilitySequences(t *testing.T) {
 		t.Fatalf("back here: %s, want here@2", got)
 	}
 	// A remote with an equal sequence and a lower IP wins; a higher IP loses.
-	m.remote["b"] = remoteRoute{endpoint: upperIP, vni: 5001, seq: 2}
+	m.remote.set("b", remoteRoute{endpoint: upperIP, vni: 5001, seq: 2})
 	if got := where(mb.resolve(m, now)); got != "here@2" {
 		t.Errorf("equal sequence, remote IP higher: %s, want here@2", got)
 	}
-	m.remote["b"] = remoteRoute{endpoint: lowerIP, vni: 5001, seq: 2}
+	m.remote.set("b", remoteRoute{endpoint: lowerIP, vni: 5001, seq: 2})
 	if got := where(mb.resolve(m, now)); got != lowerIP.String() {
 		t.Errorf("equal sequence, remote IP lower: %s, want %s", got, lowerIP)
 	}
 	// Gone here and remotely: nowhere.
 	mb.leave(m, now)
-	delete(m.remote, "b")
+	m.remote.del("b")
 	if got := where(mb.resolve(m, now)); got != "nowhere" {
 		t.Errorf("gone everywhere: %s, want nowhere", got)
 	}
@@ -72,7 +72,7 @@ func TestMobilityStickyNeverMoves(t *testing.T) {
 	mb := testMobility()
 	now := time.Unix(1000, 0)
 	m := newMAC()
-	m.remote["b"] = remoteRoute{endpoint: upperIP, vni: 5001, sticky: true}
+	m.remote.set("b", remoteRoute{endpoint: upperIP, vni: 5001, sticky: true})
 	o := mb.arrive(m, nil, now)
 	if where(o) != upperIP.String() || !o.lostToSticky {
 		t.Errorf("learned here against a sticky route: %s (lostToSticky %v), want to stay at %s", where(o), o.lostToSticky, upperIP)
@@ -83,14 +83,14 @@ func TestMobilityIPsOfTheWinner(t *testing.T) {
 	mb := testMobility()
 	m := newMAC()
 	ip := netip.MustParseAddr("203.0.113.7")
-	m.remote["b-mac"] = remoteRoute{endpoint: upperIP, vni: 5001}
-	m.remote["b-ip"] = remoteRoute{endpoint: upperIP, vni: 5001, ip: ip}
-	m.remote["c-mac"] = remoteRoute{endpoint: lowerIP, vni: 5001}
+	m.remote.set("b-mac", remoteRoute{endpoint: upperIP, vni: 5001})
+	m.remote.set("b-ip", remoteRoute{endpoint: upperIP, vni: 5001, ip: ip})
+	m.remote.set("c-mac", remoteRoute{endpoint: lowerIP, vni: 5001})
 	o := mb.resolve(m, time.Unix(1000, 0))
 	if o.fed == nil || o.fed.endpoint != lowerIP || len(o.fed.ips) != 0 {
 		t.Fatalf("two sites at sequence 0: %+v, want the lower IP without the other's IPs", o.fed)
 	}
-	m.remote["b-ip"] = remoteRoute{endpoint: upperIP, vni: 5001, ip: ip, seq: 1}
+	m.remote.set("b-ip", remoteRoute{endpoint: upperIP, vni: 5001, ip: ip, seq: 1})
 	o = mb.resolve(m, time.Unix(1000, 0))
 	if o.fed == nil || o.fed.endpoint != upperIP || len(o.fed.ips) != 1 || o.fed.ips[0] != ip {
 		t.Fatalf("one site at sequence 1: %+v, want %s with %s", o.fed, upperIP, ip)
@@ -109,7 +109,7 @@ func TestMobilityDuplicateFreezes(t *testing.T) {
 	for i := 1; i <= DefaultMaxMoves; i++ {
 		now = now.Add(time.Second)
 		seq++
-		m.remote["b"] = remoteRoute{endpoint: upperIP, vni: 5001, seq: seq}
+		m.remote.set("b", remoteRoute{endpoint: upperIP, vni: 5001, seq: seq})
 		var o outcome
 		if i%2 == 1 {
 			o = mb.resolve(m, now) // away to b
@@ -126,7 +126,7 @@ func TestMobilityDuplicateFreezes(t *testing.T) {
 		}
 	}
 	at := where(outcome{adv: m.adv, fed: m.fed})
-	m.remote["b"] = remoteRoute{endpoint: upperIP, vni: 5001, seq: seq + 10}
+	m.remote.set("b", remoteRoute{endpoint: upperIP, vni: 5001, seq: seq + 10})
 	if got := where(mb.arrive(m, nil, now.Add(time.Second))); got != at {
 		t.Errorf("frozen MAC moved from %s to %s", at, got)
 	}

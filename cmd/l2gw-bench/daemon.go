@@ -51,7 +51,8 @@ type daemon struct {
 	bin     string
 	dataDir string
 	logPath string
-	ovsdb   string // OVSDB endpoint
+	ovsdb   string   // OVSDB endpoint
+	extra   []string // further command-line flags
 	client  *http.Client
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has exited
@@ -60,11 +61,11 @@ type daemon struct {
 }
 
 // newDaemon prepares (does not start) l2gwd with a data directory and log
-// in workDir.
-func newDaemon(bin, workDir, ovsdb string) *daemon {
+// in workDir, both named after name, and extra flags.
+func newDaemon(bin, workDir, name, ovsdb string, extra ...string) *daemon {
 	return &daemon{
-		bin: bin, dataDir: filepath.Join(workDir, "l2gwd-data"), logPath: filepath.Join(workDir, "l2gwd.log"),
-		ovsdb: ovsdb,
+		bin: bin, dataDir: filepath.Join(workDir, name+"-data"), logPath: filepath.Join(workDir, name+".log"),
+		ovsdb: ovsdb, extra: extra,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: nil, MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute,
 		}},
@@ -81,9 +82,9 @@ func (d *daemon) start() error {
 		return fmt.Errorf("open l2gwd log: %w", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(d.bin, "--bridge", bridgeName, "--ovsdb", d.ovsdb, "--tunnel-ip", localTunnel,
+	cmd := exec.Command(d.bin, append([]string{"--bridge", bridgeName, "--ovsdb", d.ovsdb, "--tunnel-ip", localTunnel,
 		"--datapath-type", "netdev", "--data-dir", d.dataDir,
-		"--api-listen", apiAddr, "--openflow-listen", openflowAddr)
+		"--api-listen", apiAddr, "--openflow-listen", openflowAddr}, d.extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C reaches the benchmark, which stops it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

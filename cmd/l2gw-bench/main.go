@@ -1,16 +1,20 @@
 // Command l2gw-bench measures l2gwd at scale (issue 3): a bulk install of N
 // MAC bindings against ovs-ofctl's own bundle load, single-binding changes
 // with N bound, l2gwd and ovs-vswitchd restarts, memory, and API throughput
-// with 16 clients. It prints one table with every figure next to its target.
+// with 16 clients; and BGP EVPN (issue 12): N type-2 routes from the
+// benchmark's own GoBGP speaker, route changes one at a time, memory per
+// route, and N local MACs learned from frames and advertised. It prints one
+// table with every figure next to its target.
 //
 // It needs root and Open vSwitch (make deps). It never touches the host's
 // network or OVS: it re-executes itself inside a network namespace it
 // creates (l2gwbench-<pid>), where it runs a private ovsdb-server and
-// ovs-vswitchd (userspace datapath) and l2gwd on 127.0.0.1, and it removes
+// ovs-vswitchd (userspace datapath) and l2gwd on 127.0.0.1 (BGP on
+// 127.0.0.2, the benchmark's speaker on 127.0.0.3), and it removes
 // the namespace and every process in it when it ends, also on error or
 // Ctrl-C.
 //
-//	l2gw-bench [-n 100000] [--l2gwd bin/l2gwd] [--api-seconds 20] [--skip 2,5]
+//	l2gw-bench [-n 100000] [--l2gwd bin/l2gwd] [--api-seconds 20] [--skip 2,5,6]
 package main
 
 import (
@@ -23,6 +27,9 @@ import (
 	"strings"
 	"time"
 )
+
+// numScenarios is how many scenarios there are (numbered from 1).
+const numScenarios = 6
 
 // options are the command line.
 type options struct {
@@ -60,10 +67,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("l2gw-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.n, "n", 100000, "MAC bindings in the bulk POST (and bound during scenarios 2-5)")
+	fs.IntVar(&o.n, "n", 100000, "MAC bindings in the bulk POST (and bound during scenarios 2-5); EVPN routes and local MACs in scenario 6")
 	fs.StringVar(&o.l2gwd, "l2gwd", "bin/l2gwd", "l2gwd binary to measure")
 	fs.IntVar(&o.apiSeconds, "api-seconds", 20, "seconds of concurrent creates in scenario 5")
-	fs.StringVar(&o.skipList, "skip", "", "comma-separated scenario numbers (1-5) not to run")
+	fs.StringVar(&o.skipList, "skip", "", "comma-separated scenario numbers (1-6) not to run")
 	fs.BoolVar(&o.inner, "inner", false, "internal: run the scenarios (inside the benchmark's namespace)")
 	fs.StringVar(&o.workDir, "workdir", "", "internal: working directory of the inner run")
 	if err := fs.Parse(args); err != nil {
@@ -84,8 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			continue
 		}
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 5 {
-			return o, fmt.Errorf("--skip %q: scenario numbers are 1-5", o.skipList)
+		if err != nil || n < 1 || n > numScenarios {
+			return o, fmt.Errorf("--skip %q: scenario numbers are 1-%d", o.skipList, numScenarios)
 		}
 		o.skip[n] = true
 	}

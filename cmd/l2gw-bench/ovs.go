@@ -3,23 +3,35 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
-// controllerCookies selects the flows l2gwd owns (cookie bits 63-60 = 0xa).
-const controllerCookies = "cookie=0xa000000000000000/0xf000000000000000"
+// Cookie selectors of the flows l2gwd owns (cookie bits 63-60): 0xa for the
+// topology and static bindings, 0xd for what BGP EVPN told.
+const (
+	controllerCookies = "cookie=0xa000000000000000/0xf000000000000000"
+	evpnCookies       = "cookie=0xd000000000000000/0xf000000000000000"
+)
 
 // ovsSwitch is the benchmark's private Open vSwitch, running in the
 // benchmark's namespace.
 type ovsSwitch struct {
 	*ovstest.OVS
+	// cookies select the flows counted and dumped as l2gwd's: those of
+	// the origins the running l2gwd has.
+	cookies []string
 }
 
 // startOVS runs ovsdb-server and ovs-vswitchd in dir.
@@ -31,7 +43,7 @@ func startOVS(dir string) (*ovsSwitch, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ovsSwitch{o}, nil
+	return &ovsSwitch{OVS: o, cookies: []string{controllerCookies}}, nil
 }
 
 // vsctl runs ovs-vsctl against the instance.
@@ -48,15 +60,23 @@ var flowCountRE = regexp.MustCompile(`flow_count=(\d+)`)
 
 // controllerFlowCount is OVS's own count of bridge's l2gwd-owned flows.
 func (s *ovsSwitch) controllerFlowCount(bridge string) (int, error) {
-	out, err := s.ofctl("dump-aggregate", bridge, controllerCookies)
-	if err != nil {
-		return 0, err
+	total := 0
+	for _, sel := range s.cookies {
+		out, err := s.ofctl("dump-aggregate", bridge, sel)
+		if err != nil {
+			return 0, err
+		}
+		m := flowCountRE.FindStringSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("no flow_count in dump-aggregate of %s: %q", bridge, out)
+		}
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			return 0, fmt.Errorf("flow_count of %s: %w", bridge, err)
+		}
+		total += n
 	}
-	m := flowCountRE.FindStringSubmatch(out)
-	if m == nil {
-		return 0, fmt.Errorf("no flow_count in dump-aggregate of %s: %q", bridge, out)
-	}
-	return strconv.Atoi(m[1])
+	return total, nil
 }
 
 // waitFlowCount polls bridge until OVS counts want controller flows and
@@ -87,20 +107,23 @@ func (s *ovsSwitch) waitFlowCount(ctx context.Context, bridge string, want int, 
 // statistics and with port numbers instead of names, to path in the form
 // ovs-ofctl add-flows reads, and returns how many it wrote.
 func (s *ovsSwitch) dumpControllerFlows(bridge, path string) (int, error) {
-	out, err := s.ofctl("dump-flows", "--no-stats", "--no-names", bridge, controllerCookies)
-	if err != nil {
-		return 0, err
-	}
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, fmt.Errorf("create flow file: %w", err)
 	}
 	w := bufio.NewWriter(f)
 	n := 0
-	for _, line := range strings.Split(out, "\n") {
-		if line = strings.TrimSpace(line); strings.HasPrefix(line, "cookie=") {
-			w.WriteString(line + "\n")
-			n++
+	for _, sel := range s.cookies {
+		out, err := s.ofctl("dump-flows", "--no-stats", "--no-names", bridge, sel)
+		if err != nil {
+			f.Close()
+			return 0, err
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if line = strings.TrimSpace(line); strings.HasPrefix(line, "cookie=") {
+				w.WriteString(line + "\n")
+				n++
+			}
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -113,6 +136,36 @@ func (s *ovsSwitch) dumpControllerFlows(bridge, path string) (int, error) {
 	return n, nil
 }
 
+// internalHost adds the internal port port to bridge and returns a host
+// that writes frames on its device: they enter OVS on port. Its transmit
+// queue holds hostQueue frames, so that bursts wait for ovs-vswitchd
+// instead of being dropped; IPv6 is off on it, so the kernel sends nothing
+// of its own.
+func (s *ovsSwitch) internalHost(bridge, port string) (*ovstest.Host, error) {
+	if _, err := s.vsctl("add-port", bridge, port, "--", "set", "interface", port, "type=internal"); err != nil {
+		return nil, err
+	}
+	for _, args := range [][]string{
+		{"sysctl", "-qw", "net.ipv6.conf." + port + ".disable_ipv6=1"},
+		{"ip", "link", "set", port, "txqueuelen", strconv.Itoa(hostQueue), "up"},
+	} {
+		if _, err := s.Exec(args[0], args[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	return s.OpenHost(port, port)
+}
+
+// hostQueue is the transmit queue of internalHost's device, in frames.
+const hostQueue = 50000
+
+// purgeDatapath has ovs-vswitchd drop every datapath flow, so that the
+// next frame of each kind goes through the OpenFlow tables again.
+func (s *ovsSwitch) purgeDatapath() error {
+	_, err := s.Exec("ovs-appctl", "-t", filepath.Join(s.Dir, "ovs-vswitchd.ctl"), "revalidator/purge")
+	return err
+}
+
 // version is the first line of ovs-vswitchd --version.
 func (s *ovsSwitch) version() string {
 	out, err := s.Exec("ovs-vswitchd", "--version")
@@ -121,4 +174,156 @@ func (s *ovsSwitch) version() string {
 	}
 	line, _, _ := strings.Cut(out, "\n")
 	return strings.TrimSpace(line)
+}
+
+// flowEvent is one line of ovs-ofctl monitor's report of a flow table
+// change, and when the benchmark read it.
+type flowEvent struct {
+	at   time.Time
+	line string
+}
+
+// flowMonitor is ovs-ofctl monitor on a bridge: every flow table change
+// another OpenFlow client makes, as OVS reports it.
+type flowMonitor struct {
+	cmd    *exec.Cmd
+	events chan flowEvent
+	done   chan struct{} // closed when the output ends
+}
+
+// monitor starts ovs-ofctl monitor on bridge (without the flows there
+// now) and returns once OVS has armed it.
+func (s *ovsSwitch) monitor(ctx context.Context, bridge string) (*flowMonitor, error) {
+	cmd := s.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge, "watch:!initial")
+	// It prints OVS's answer to its request on its standard output, and
+	// what OVS reports after that on its standard error.
+	answer, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("ovs-ofctl monitor: %w", err)
+	}
+	reports, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("ovs-ofctl monitor: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start ovs-ofctl monitor %s: %w", bridge, err)
+	}
+	m := &flowMonitor{cmd: cmd, events: make(chan flowEvent, 1<<16), done: make(chan struct{})}
+	armed := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(answer)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "FLOW_MONITOR reply") {
+				close(armed)
+				break
+			}
+		}
+		io.Copy(io.Discard, answer)
+	}()
+	go func() {
+		defer close(m.done)
+		sc := bufio.NewScanner(reports)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, "event=") {
+				m.events <- flowEvent{at: time.Now(), line: line}
+			}
+		}
+	}()
+	select {
+	case <-armed:
+		return m, nil
+	case <-m.done:
+		m.stop()
+		return nil, fmt.Errorf("ovs-ofctl monitor %s ended before OVS armed it", bridge)
+	case <-ctx.Done():
+		m.stop()
+		return nil, fmt.Errorf("ovs-ofctl monitor %s: %w", bridge, ctx.Err())
+	}
+}
+
+// waitFor returns when the first change that match accepts was read,
+// skipping the others.
+func (m *flowMonitor) waitFor(ctx context.Context, match func(string) bool) (time.Time, error) {
+	for {
+		select {
+		case ev := <-m.events:
+			if match(ev.line) {
+				return ev.at, nil
+			}
+		case <-m.done:
+			return time.Time{}, errors.New("ovs-ofctl monitor ended")
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("wait for a flow change: %w", ctx.Err())
+		}
+	}
+}
+
+// stop ends the monitor.
+func (m *flowMonitor) stop() {
+	m.cmd.Process.Kill()
+	m.cmd.Wait()
+}
+
+// flowCounter counts a bridge's l2gwd flows in the background, polling as
+// waitFlowCount does, and remembers when each count was first seen: for a
+// load whose final count is known only at its end.
+type flowCounter struct {
+	mu    sync.Mutex
+	first map[int]time.Time // count → end of the first poll that saw it
+	last  int
+	err   error // of the last poll
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// countFlows starts counting bridge's l2gwd flows every interval (or as
+// long as the last poll took, if longer) until stop.
+func (s *ovsSwitch) countFlows(bridge string, interval time.Duration) *flowCounter {
+	ctx, stop := context.WithCancel(context.Background())
+	c := &flowCounter{first: map[int]time.Time{}, last: -1, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			start := time.Now()
+			n, err := s.controllerFlowCount(bridge)
+			c.mu.Lock()
+			if c.err = err; err == nil {
+				if _, ok := c.first[n]; !ok {
+					c.first[n] = time.Now()
+				}
+				c.last = n
+			}
+			c.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(max(interval, time.Since(start))):
+			}
+		}
+	}()
+	return c
+}
+
+// reached waits until a poll has seen want flows and returns when the
+// first did; the counting stops.
+func (c *flowCounter) reached(ctx context.Context, want int) (time.Time, error) {
+	defer func() {
+		c.stop()
+		<-c.done
+	}()
+	for {
+		c.mu.Lock()
+		at, ok := c.first[want]
+		last, err := c.last, c.err
+		c.mu.Unlock()
+		if ok {
+			return at, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("wait for %d flows (last count %d, last error %v): %w", want, last, err, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
 }

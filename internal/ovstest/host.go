@@ -29,6 +29,19 @@ func (o *OVS) AddHost(t testing.TB, bridge, name, port string) *Host {
 	if o.NetNS == "" {
 		t.Fatal("AddHost needs an instance in a network namespace of its own")
 	}
+	h, err := o.NewHost(bridge, name, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// NewHost is AddHost for programs that are not tests: it creates the veth
+// pair name—port in the instance's namespace (the program's own when the
+// instance has none), adds port to bridge and returns the host. Close
+// closes its socket.
+func (o *OVS) NewHost(bridge, name, port string) (*Host, error) {
 	// Without IPv6 the host's kernel sends nothing of its own (router and
 	// neighbour solicitations, MLD reports): only the frames Send sends.
 	for _, args := range [][]string{
@@ -37,14 +50,23 @@ func (o *OVS) AddHost(t testing.TB, bridge, name, port string) *Host {
 		{"sysctl", "-qw", "net.ipv6.conf." + port + ".disable_ipv6=1"},
 		{"ip", "link", "set", name, "up"},
 		{"ip", "link", "set", port, "up"},
+		{"ovs-vsctl", "--db=" + o.Endpoint(), "--timeout=10", "add-port", bridge, port},
 	} {
 		if _, err := o.Exec(args[0], args[1:]...); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
-	o.Vsctl(t, "add-port", bridge, port)
+	return o.OpenHost(name, port)
+}
+
+// OpenHost returns a host that sends on the network device name of the
+// instance's namespace (the program's own when the instance has none),
+// through which frames enter the bridge on port: the far end of a veth
+// pair whose near end is port, or an internal port's own device (name and
+// port the same). Close closes its socket.
+func (o *OVS) OpenHost(name, port string) (*Host, error) {
 	h := &Host{Name: name, Port: port, fd: -1}
-	InNetNS(t, o.NetNS, func() error {
+	open := func() error {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return err
@@ -59,9 +81,28 @@ func (o *OVS) AddHost(t testing.TB, bridge, name, port string) *Host {
 		}
 		h.fd = fd
 		return nil
-	})
-	t.Cleanup(func() { unix.Close(h.fd) })
-	return h
+	}
+	var err error
+	if o.NetNS == "" {
+		err = open()
+	} else {
+		err = inNetNS(o.NetNS, open)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Close closes the host's socket.
+func (h *Host) Close() { unix.Close(h.fd) }
+
+// Write sends frame (a whole Ethernet frame) into the switch.
+func (h *Host) Write(frame []byte) error {
+	if _, err := unix.Write(h.fd, frame); err != nil {
+		return fmt.Errorf("send a frame from %s: %w", h.Name, err)
+	}
+	return nil
 }
 
 // Send sends frame (a whole Ethernet frame) into the switch and returns
@@ -69,8 +110,8 @@ func (o *OVS) AddHost(t testing.TB, bridge, name, port string) *Host {
 func (h *Host) Send(t testing.TB, frame []byte) time.Time {
 	t.Helper()
 	at := time.Now()
-	if _, err := unix.Write(h.fd, frame); err != nil {
-		t.Fatalf("send a frame from %s: %v", h.Name, err)
+	if err := h.Write(frame); err != nil {
+		t.Fatal(err)
 	}
 	return at
 }

@@ -31,6 +31,13 @@ func NetNS(t testing.TB, prefix string) string {
 // namespace afterwards, or is discarded if it cannot. An error fails t.
 func InNetNS(t testing.TB, ns string, fn func() error) {
 	t.Helper()
+	if err := inNetNS(ns, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inNetNS is InNetNS returning the error.
+func inNetNS(ns string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -58,7 +65,5 @@ func InNetNS(t testing.TB, ns string, fn func() error) {
 		runtime.UnlockOSThread()
 		done <- fnErr
 	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	return <-done
 }
