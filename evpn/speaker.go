@@ -61,6 +61,7 @@ type Speaker struct {
 	bgp  *server.BgpServer
 	mob  mobility
 	q    *queue
+	bar  *barrier
 	done chan struct{}
 	stop context.CancelFunc
 	met  *metrics
@@ -99,6 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		done:  make(chan struct{}),
 		peers: make(map[string]*peerState),
 		met:   newMetrics(),
+		bar:   newBarrier(),
 	}
 	go s.bgp.Serve()
 	if s.relay, err = newRelay(log, cfg.ASN, host, port, s.met.strippedCommunity); err != nil {
@@ -121,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	err = s.bgp.WatchEvent(loopCtx, server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
 			s.q.push(bestPaths(paths))
-			s.barrier(loopCtx)
+			s.bar.ask()
 		},
 		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.q.push(endOfRIB{peer: p.PeerAddress, family: p.Family}) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) { s.peerEvent(ev, t) },
@@ -132,22 +134,58 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		s.relay.close()
 		return nil, fmt.Errorf("watch BGP events: %w", err)
 	}
+	go s.bar.run(loopCtx, s.bgp)
 	go s.run(loopCtx)
 	log.Info("BGP EVPN speaker started", "asn", cfg.ASN, "router_id", cfg.RouterID, "listen", net.JoinHostPort(host, strconv.Itoa(port)), "tunnel_ip", cfg.TunnelIP)
 	return s, nil
 }
 
-// barrier waits for one management operation of GoBGP's server: it
-// orders what the watcher goroutine just read of the event's paths before
-// anything GoBGP's peers do next. GoBGP v4.8.0 converts an event's paths
-// (reading each path's shared origin info, its stale flag among them) in
-// the watcher goroutine without a lock, while a peer's FSM goroutine marks
-// the same paths stale, under the server's read lock, when a graceful
-// restart begins; a management operation takes the server's write lock, so
-// after it the FSM's next write is ordered after the watcher's read. (A
-// write during the conversion itself stays GoBGP's race.)
-func (s *Speaker) barrier(ctx context.Context) {
-	_, _ = s.bgp.GetBgp(ctx, &api.GetBgpRequest{})
+// barrier orders what GoBGP's watcher goroutine read of the paths it
+// handed over before anything GoBGP's peers do next, with one management
+// operation of GoBGP's server after the read. GoBGP v4.8.0 converts an
+// event's paths (reading each path's shared origin info, its stale flag
+// among them) in the watcher goroutine without a lock (ListPath too, in
+// its caller), while a peer's FSM goroutine marks the same paths stale,
+// under the server's read lock, when a graceful restart begins; a
+// management operation takes the server's write lock, so after it the
+// FSM's next write is ordered after the read. Requests made while an
+// operation runs share the next one. (A write during the conversion itself
+// stays GoBGP's race.)
+type barrier struct {
+	mu    sync.Mutex
+	asked int
+	wake  chan struct{}
+}
+
+func newBarrier() *barrier { return &barrier{wake: make(chan struct{}, 1)} }
+
+// ask requests a barrier after what the calling goroutine read so far.
+func (b *barrier) ask() {
+	b.mu.Lock()
+	b.asked++
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run performs the barriers asked for, until ctx ends.
+func (b *barrier) run(ctx context.Context, s *server.BgpServer) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.wake:
+		}
+		b.mu.Lock()
+		asked := b.asked
+		b.asked = 0
+		b.mu.Unlock()
+		if asked > 0 {
+			_, _ = s.GetBgp(ctx, &api.GetBgpRequest{})
+		}
+	}
 }
 
 // orDefault returns v, or def when v is zero.

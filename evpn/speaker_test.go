@@ -121,7 +121,11 @@ func (s *site) hasRouteFrom(t *testing.T, mac string, from netip.Addr) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.sp.barrier(context.Background()) // ListPath reads the paths unlocked too (see barrier)
+	// ListPath reads the paths unlocked too: a management operation now
+	// orders that before GoBGP's next peer event (see type barrier).
+	if _, err := s.sp.bgp.GetBgp(context.Background(), &gobgpapi.GetBgpRequest{}); err != nil {
+		t.Fatal(err)
+	}
 	return found
 }
 
