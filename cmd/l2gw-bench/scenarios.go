@@ -456,7 +456,7 @@ func (b *bench) memory(_ context.Context, label string) error {
 	}
 	b.rep.add(label, "running l2gwd VmRSS", fmtBytes(m.rss), "", "", "")
 	b.rep.add(label, "  of which heap (RssAnon)", fmtBytes(m.anon), "", "", "")
-	b.rep.add(label, "  of which store file (RssFile)", fmtBytes(m.file), "", "", "")
+	b.rep.add(label, "  of which files: store, binary (RssFile)", fmtBytes(m.file), "", "", "")
 	return nil
 }
 
