@@ -96,9 +96,15 @@ type bgpPeer struct {
 
 func (fb *fabric) peer(t *testing.T, g *gateway) bgpPeer {
 	t.Helper()
-	code, out := g.call(t, "GET", "/v1/bgp-peers/rr", nil)
+	return fb.peerNamed(t, g, "rr")
+}
+
+// peerNamed is GET /v1/bgp-peers/{name} at g.
+func (fb *fabric) peerNamed(t *testing.T, g *gateway, name string) bgpPeer {
+	t.Helper()
+	code, out := g.call(t, "GET", "/v1/bgp-peers/"+name, nil)
 	if code != 200 {
-		t.Fatalf("site %s: GET /v1/bgp-peers/rr: %d %s", g.site.Name, code, out)
+		t.Fatalf("site %s: GET /v1/bgp-peers/%s: %d %s", g.site.Name, name, code, out)
 	}
 	var p bgpPeer
 	if err := json.Unmarshal(out, &p); err != nil {
@@ -172,6 +178,17 @@ func (fb *fabric) longestAbsence(mac string, stop <-chan struct{}) time.Duration
 			since = now
 		}
 	}
+}
+
+// hasRemoteMAC tells whether g has mac from EVPN, active, at endpoint.
+func hasRemoteMAC(t *testing.T, g *gateway, mac, endpoint string) bool {
+	t.Helper()
+	for _, m := range remoteMACs(t, g) {
+		if m.MAC == mac && m.Origin == "evpn" && m.TunnelIP == endpoint && m.State == "active" {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteMACs is GET /v1/networks/plane/remote-macs at g.
@@ -421,6 +438,53 @@ func TestEVPNMobilityAndRestarts(t *testing.T) {
 		if after := strings.Join(evpnFlowsWith(t, a), "\n"); after != before {
 			t.Errorf("a's EVPN flows differ after the restart")
 		}
+		fb.waitPeer(t, a, "established")
+	}
+
+	// a restarts again, peered directly with b too: b, a graceful-restart
+	// helper, keeps a's routes (FRR withdraws its reflected copy), so b's
+	// traffic to a carries on.
+	{
+		peerWith := func(g *gateway, name string, other *gateway) {
+			g.must(t, "POST", "/v1/bgp-peers", object{"name": name, "address": other.site.TunnelIP, "asn": evpnASN, "hold_time": 9}, 201)
+		}
+		peerWith(a, "b", b)
+		peerWith(b, "a", a)
+		waitFor(t, 30*time.Second, "a and b peered directly", func() bool {
+			return fb.peerNamed(t, a, "b").State == "established" && fb.peerNamed(t, b, "a").State == "established"
+		})
+		const count, interval = 500, 10 * time.Millisecond
+		var sent, received int
+		done := make(chan struct{})
+		go func() { sent, received = fb.b1.Ping(t, a1EVPNIP, count, interval); close(done) }()
+		stop := make(chan struct{})
+		missing := make(chan int)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stop:
+					missing <- n
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if !hasRemoteMAC(t, b, fb.a1.MAC, a.site.TunnelIP) {
+					n++
+				}
+			}
+		}()
+		time.Sleep(time.Second)
+		a.restart(t, syscall.SIGTERM)
+		<-done
+		close(stop)
+		gone := <-missing
+		t.Logf("a's l2gwd restart with b as its direct graceful-restart helper: b's %d pings to a, %d answered; b lacked a's host in %d of its 20 ms looks",
+			sent, received, gone)
+		if gone > 0 || received != sent {
+			t.Errorf("b did not keep a's routes across a's graceful restart: lacked a1 %d times, %d of %d pings answered", gone, received, sent)
+		}
+		a.must(t, "DELETE", "/v1/bgp-peers/b", nil, 204)
+		b.must(t, "DELETE", "/v1/bgp-peers/a", nil, 204)
 		fb.waitPeer(t, a, "established")
 	}
 
