@@ -16,12 +16,13 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 )
 
-// The EVPN scenario's BGP sessions: l2gwd and the benchmark's own speaker,
-// iBGP on two loopback addresses of the namespace.
+// The EVPN scenario's BGP sessions: l2gwd, and GoBGP alone, with the
+// benchmark's own speaker, iBGP on loopback addresses of the namespace.
 const (
 	bgpASN        = 65000
 	l2gwdBGPAddr  = "127.0.0.2"
 	benchBGPAddr  = "127.0.0.3"
+	sinkBGPAddr   = "127.0.0.4" // GoBGP alone (the floor of figure 1)
 	bgpPort       = 179
 	benchPeerName = "bench-rr"
 )
@@ -77,9 +78,21 @@ func startBenchSpeaker(ctx context.Context, log *slog.Logger) (*benchSpeaker, er
 	}
 	// Graceful restart, as route reflectors run it: GoBGP sends End-of-RIB
 	// after the table only with it, and l2gwd counts EVPN synced on it.
+	if err := b.addPassivePeer(ctx, l2gwdBGPAddr); err != nil {
+		b.close()
+		return nil, fmt.Errorf("add l2gwd as the benchmark speaker's peer: %w", err)
+	}
+	return b, nil
+}
+
+// addPassivePeer adds addr as an iBGP neighbour that opens the session.
+// Graceful restart is on, as route reflectors run it: GoBGP sends
+// End-of-RIB after the table only with it, and l2gwd counts EVPN synced
+// on it.
+func (b *benchSpeaker) addPassivePeer(ctx context.Context, addr string) error {
 	family := &api.Family{Afi: api.Family_AFI_L2VPN, Safi: api.Family_SAFI_EVPN}
-	err = b.s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:            &api.PeerConf{NeighborAddress: l2gwdBGPAddr, PeerAsn: bgpASN},
+	return b.s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
+		Conf:            &api.PeerConf{NeighborAddress: addr, PeerAsn: bgpASN},
 		Transport:       &api.Transport{LocalAddress: benchBGPAddr, PassiveMode: true},
 		GracefulRestart: &api.GracefulRestart{Enabled: true, RestartTime: 120},
 		AfiSafis: []*api.AfiSafi{{
@@ -87,11 +100,6 @@ func startBenchSpeaker(ctx context.Context, log *slog.Logger) (*benchSpeaker, er
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 		}},
 	}})
-	if err != nil {
-		b.close()
-		return nil, fmt.Errorf("add l2gwd as the benchmark speaker's peer: %w", err)
-	}
-	return b, nil
 }
 
 // close stops the speaker.
@@ -102,7 +110,8 @@ func (b *benchSpeaker) close() {
 
 // peerEvent records when the session with l2gwd comes up.
 func (b *benchSpeaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) {
-	if ev.Type != apiutil.PEER_EVENT_STATE || ev.Peer.State.SessionState != bgp.BGP_FSM_ESTABLISHED {
+	if ev.Type != apiutil.PEER_EVENT_STATE || ev.Peer.State.SessionState != bgp.BGP_FSM_ESTABLISHED ||
+		ev.Peer.Conf.NeighborAddress != netip.MustParseAddr(l2gwdBGPAddr) {
 		return
 	}
 	b.mu.Lock()

@@ -161,7 +161,9 @@ func evpnOrigin(s status) (remoteMACs, floodTargets int) {
 // route per VTEP and N type-2 routes (MAC+IP, the bulk scenario's
 // bindings, spread over the VTEPs) before l2gwd is given the peer; timed
 // from the session coming up until OVS counts every flow, against
-// ovs-ofctl --bundle of the same flows and the bulk API path (scenario 1).
+// ovs-ofctl --bundle of the same flows and the bulk API path (scenario 1),
+// and GoBGP alone receiving the same routes from the same speaker (the
+// floor: l2gwd's BGP is GoBGP).
 func (e *evpnRun) remoteRoutes(ctx context.Context, label string) error {
 	n, k := e.b.opts.n, len(e.vteps)
 	paths := make([]*apiutil.Path, 0, k+n)
@@ -216,6 +218,10 @@ func (e *evpnRun) remoteRoutes(ctx context.Context, label string) error {
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
+	floor, err := e.gobgpFloor(ctx, n+k)
+	if err != nil {
+		return err
+	}
 	rep := &e.b.rep
 	rep.add(label, "remote VTEPs (type-3 routes)", strconv.Itoa(k), "", "", "")
 	rep.add(label, "type-2 routes (MAC+IP) from the peer", strconv.Itoa(n), "", "", "")
@@ -227,6 +233,8 @@ func (e *evpnRun) remoteRoutes(ctx context.Context, label string) error {
 	} else {
 		rep.add(label, "  same, against the bulk API path (1)", fmtDuration(inOVS.Sub(up)), "1 skipped", "", "ratio ≤ 1.5")
 	}
+	rep.addTimed(label, "  GoBGP alone receiving the routes (floor)", floor.elapsed, baseline, "")
+	rep.addTimed(label, "  l2gwd against GoBGP alone", inOVS.Sub(up), floor.elapsed, "")
 	m, err := e.d.memory()
 	if err != nil {
 		return err
@@ -234,6 +242,7 @@ func (e *evpnRun) remoteRoutes(ctx context.Context, label string) error {
 	rep.add(label, "l2gwd peak RSS with the routes (VmHWM)", fmtBytes(m.hwm), "", "", "")
 	rep.add(label, "peak RSS per received route", fmt.Sprintf("%d B", m.hwm/int64(n+k)), "", "", "≤ 2048 B")
 	rep.add(label, "  of which added by the routes", fmt.Sprintf("%d B", (m.hwm-before.hwm)/int64(n+k)), "", "", "")
+	rep.add(label, "  GoBGP alone: peak RSS per route (floor)", fmt.Sprintf("%d B", floor.hwm/int64(n+k)), "", "", "")
 	return nil
 }
 

@@ -40,6 +40,7 @@ type options struct {
 	skipList   string       // skip as given, passed on to the inner process
 	inner      bool         // running inside the namespace
 	workDir    string       // inner only: directory for OVS, l2gwd data and logs
+	sinkRoutes int          // > 0: run as scenario 6's GoBGP-alone sink for this many routes
 }
 
 func main() {
@@ -51,9 +52,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "l2gw-bench: %v\n", err)
 		os.Exit(2)
 	}
-	if opts.inner {
+	switch {
+	case opts.sinkRoutes > 0:
+		err = runSink(opts.sinkRoutes)
+	case opts.inner:
 		err = runInner(opts)
-	} else {
+	default:
 		err = runOuter(opts)
 	}
 	if err != nil {
@@ -73,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.skipList, "skip", "", "comma-separated scenario numbers (1-6) not to run")
 	fs.BoolVar(&o.inner, "inner", false, "internal: run the scenarios (inside the benchmark's namespace)")
 	fs.StringVar(&o.workDir, "workdir", "", "internal: working directory of the inner run")
+	fs.IntVar(&o.sinkRoutes, "gobgp-sink", 0, "internal: run GoBGP alone until it has this many routes (scenario 6's floor)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
