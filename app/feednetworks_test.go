@@ -372,3 +372,23 @@ func checkFeedNetworks(t *testing.T, s *State) {
 		t.Fatalf("working the networks out again changes %+v", ch)
 	}
 }
+
+// TestFeedNetworksSurviveARewriteOfTheStore: after a write that landed
+// although it was reported failed, the next write rewrites the store from
+// memory; the records of the feeds' networks are in it, and a restart has
+// them with their IDs.
+func TestFeedNetworksSurviveARewriteOfTheStore(t *testing.T) {
+	l := newFeedLab(t, 0)
+	mustOK(t, l.vtep.UpsertNetworks(hwNetwork("hw")))
+	hw := must[Network](t)(l.s.GetNetwork("hw"))
+	landNext(l.s)
+	wantStoreFailed(t, "CreateNetwork", second(l.s.CreateNetwork(Network{Name: "ghost"})), "input/output error")
+	must[Network](t)(l.s.CreateNetwork(Network{Name: "real"}))
+	l.restart(t, feedOptions(0))
+	if got := must[Network](t)(l.s.GetNetwork("hw")); got.ID != hw.ID || got.Origin != OriginVTEP {
+		t.Fatalf("after the rewrite and a restart hw reads %+v, want %+v", got, hw)
+	}
+	if _, err := l.s.GetNetwork("ghost"); err == nil {
+		t.Fatal("the failed network came back")
+	}
+}
