@@ -34,6 +34,9 @@ type Client struct {
 	ovs     client.Client
 	log     *slog.Logger
 	changes chan struct{}
+	// watchMu guards watches, the channels of Watch.
+	watchMu sync.Mutex
+	watches []chan struct{}
 	// writeMu serialises the Ensure* calls: each plans its transaction from
 	// the cache and waits for the cache to show the result, so two must not
 	// interleave.
@@ -123,12 +126,36 @@ func (c *Client) newMonitor() *client.Monitor {
 	return m
 }
 
-// notify wakes a Changes reader without ever blocking the cache.
+// notify wakes the Changes reader and every Watch reader without ever
+// blocking the cache.
 func (c *Client) notify() {
+	wake(c.changes)
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	for _, ch := range c.watches {
+		wake(ch)
+	}
+}
+
+// wake puts a value in ch unless one is waiting there already.
+func wake(ch chan struct{}) {
 	select {
-	case c.changes <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// Watch is another reader's Changes: a channel of its own that receives a
+// value (coalesced, buffer of one) after every cache update and
+// reconnection from now on, and one at once so that the reader reads the
+// current state first. It is never closed.
+func (c *Client) Watch() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	ch <- struct{}{}
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	c.watches = append(c.watches, ch)
+	return ch
 }
 
 // Changes receives a value (coalesced, buffer of one) after every cache update

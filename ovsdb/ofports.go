@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"context"
+	"slices"
 )
 
 // OFPorts maps the name of every interface of bridge's ports to its OpenFlow
@@ -32,4 +33,29 @@ func (c *Client) OFPorts(bridge string) map[string]uint32 {
 		}
 	}
 	return ofports
+}
+
+// AttachmentPorts names bridge's ports other than the bridge's own internal
+// port and l2gwd's tunnel ports, sorted: the ports a network can be
+// attached to. It reads the cache, as OFPorts does.
+func (c *Client) AttachmentPorts(bridge string) []string {
+	now, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := c.snapshot(now)
+	if err != nil {
+		c.log.Error("read ports from the ovsdb cache", "bridge", bridge, "err", err)
+		return nil
+	}
+	br, ok := s.bridges[bridge]
+	if !ok {
+		return nil
+	}
+	var names []string
+	for name := range s.portsByName(br) {
+		if name != bridge && !slices.ContainsFunc(tunnelTypes, func(t string) bool { return name == TunnelPortName(t) }) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }

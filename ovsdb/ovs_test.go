@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,11 +186,29 @@ func TestOVSTunnelPortsAndOFPorts(t *testing.T) {
 	}
 	waitFor(t, "l2gw-gre gone from OFPorts", func() bool { _, ok := c.OFPorts("br-int")["l2gw-gre"]; return !ok })
 
-	// A port added by someone else after Dial shows up and signals Changes.
+	// A port added by someone else after Dial shows up and signals Changes
+	// and every Watch.
 	drain(c)
+	watch := c.Watch()
+	select {
+	case <-watch:
+	default:
+		t.Error("a new Watch has no first value: its reader would not read the current state")
+	}
+	if got := c.AttachmentPorts("br-int"); len(got) != 0 {
+		t.Errorf("AttachmentPorts with only tunnel ports = %v, want none", got)
+	}
 	vsctl(t, o, "add-port", "br-int", "p1", "--", "set", "interface", "p1", "type=internal")
 	awaitChange(t, c, "ovs-vsctl add-port")
+	select {
+	case <-watch:
+	case <-time.After(10 * time.Second):
+		t.Error("Watch got nothing for ovs-vsctl add-port")
+	}
 	waitFor(t, "p1's ofport", func() bool { return c.OFPorts("br-int")["p1"] >= 1 })
+	if got := c.AttachmentPorts("br-int"); !slices.Equal(got, []string{"p1"}) {
+		t.Errorf("AttachmentPorts = %v, want [p1] (not the bridge's own port, not the tunnel ports)", got)
+	}
 }
 
 func TestOVSReconnectsAfterServerRestart(t *testing.T) {
