@@ -37,25 +37,30 @@ func (c *Client) OFPorts(bridge string) map[string]uint32 {
 
 // AttachmentPorts names bridge's ports other than the bridge's own internal
 // port and l2gwd's tunnel ports, sorted: the ports a network can be
-// attached to. It reads the cache, as OFPorts does.
-func (c *Client) AttachmentPorts(bridge string) []string {
+// attached to. It reads the cache, as OFPorts does; ok is false when the
+// client is not connected or the bridge is not there, so a caller can tell
+// "no ports" from "not known now".
+func (c *Client) AttachmentPorts(bridge string) (names []string, ok bool) {
+	if !c.Connected() {
+		return nil, false
+	}
 	now, cancel := context.WithCancel(context.Background())
 	cancel()
 	s, err := c.snapshot(now)
 	if err != nil {
 		c.log.Error("read ports from the ovsdb cache", "bridge", bridge, "err", err)
-		return nil
+		return nil, false
 	}
 	br, ok := s.bridges[bridge]
 	if !ok {
-		return nil
+		return nil, false
 	}
-	var names []string
+	names = []string{}
 	for name := range s.portsByName(br) {
 		if name != bridge && !slices.ContainsFunc(tunnelTypes, func(t string) bool { return name == TunnelPortName(t) }) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	return names
+	return names, true
 }

@@ -195,8 +195,11 @@ func TestOVSTunnelPortsAndOFPorts(t *testing.T) {
 	default:
 		t.Error("a new Watch has no first value: its reader would not read the current state")
 	}
-	if got := c.AttachmentPorts("br-int"); len(got) != 0 {
-		t.Errorf("AttachmentPorts with only tunnel ports = %v, want none", got)
+	if got, ok := c.AttachmentPorts("br-int"); !ok || len(got) != 0 {
+		t.Errorf("AttachmentPorts with only tunnel ports = %v, %v; want none, true", got, ok)
+	}
+	if got, ok := c.AttachmentPorts("br-other"); ok {
+		t.Errorf("AttachmentPorts of a bridge that is not there = %v, true; want false", got)
 	}
 	vsctl(t, o, "add-port", "br-int", "p1", "--", "set", "interface", "p1", "type=internal")
 	awaitChange(t, c, "ovs-vsctl add-port")
@@ -206,7 +209,7 @@ func TestOVSTunnelPortsAndOFPorts(t *testing.T) {
 		t.Error("Watch got nothing for ovs-vsctl add-port")
 	}
 	waitFor(t, "p1's ofport", func() bool { return c.OFPorts("br-int")["p1"] >= 1 })
-	if got := c.AttachmentPorts("br-int"); !slices.Equal(got, []string{"p1"}) {
+	if got, _ := c.AttachmentPorts("br-int"); !slices.Equal(got, []string{"p1"}) {
 		t.Errorf("AttachmentPorts = %v, want [p1] (not the bridge's own port, not the tunnel ports)", got)
 	}
 }
