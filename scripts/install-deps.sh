@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what l2gw's tests and demo need on a Debian machine (as root):
-# Open vSwitch (userspace datapath is enough), iproute2, ping, arping, ndisc6,
+# Open vSwitch (userspace datapath is enough) and its vtep-ctl, iproute2, ping, arping, ndisc6,
 # tcpdump, curl, python3, scapy, and FRR (the EVPN lab's independent peer;
 # tests run their own zebra and bgpd, never the system service).
 # Does nothing when everything is already there.
 set -euo pipefail
 need=()
 command -v ovs-vswitchd >/dev/null || need+=(openvswitch-switch)
+# vtep-ctl and vtep.ovsschema (the hardware_vtep tests); its ovs-vtep stays
+# off (ENABLE_OVS_VTEP=false in /etc/default/openvswitch-vtep).
+command -v vtep-ctl >/dev/null || need+=(openvswitch-vtep)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v arping >/dev/null || need+=(arping)
