@@ -3,11 +3,13 @@ package vtep_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,4 +293,135 @@ func TestLocalMACs(t *testing.T) {
 	if rows := s.rows(t, "Mcast_Macs_Local"); len(rows) != 0 {
 		t.Errorf("Mcast_Macs_Local rows %v left", rows)
 	}
+}
+
+// TestFaults: what the origin does not do is reported where the schema
+// has a place, and cleared when it goes: a logical switch without
+// tunnel_key (port_fault_status invalid_vlan_map, other_config:l2gw-fault
+// of the logical switch), an ACL binding (invalid_ACL_binding), a logical
+// router over a bound switch (switch_fault_status lr_support_fault).
+// Rows it cannot use (a multicast MAC other than unknown-dst, a MAC behind
+// its own tunnel IP, a name l2gwd's networks may not have) change nothing
+// else.
+func TestFaults(t *testing.T) {
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	eth2 := s.rows(t, "Physical_Port", "name=eth2")[0]
+
+	s.db.Ctl(t, "add-ls", "red")
+	s.db.Ctl(t, "bind-ls", switchName, "eth2", "10", "red")
+	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth2, "port_fault_status")
+	s.ctlSays(t, `"logical switch has no tunnel_key"`, "get", "Logical_Switch", "red", "other_config:l2gw-fault")
+	s.db.Ctl(t, "set", "Logical_Switch", "red", "tunnel_key=5003", "other_config:owner=nvc")
+	s.ctlSays(t, `[]`, "get", "Physical_Port", eth2, "port_fault_status")
+	s.ctlSays(t, `{owner=nvc}`, "get", "Logical_Switch", "red", "other_config")
+
+	acl := strings.Fields(s.db.Ctl(t, "--", "--id=@e", "create", "ACL_entry", "sequence=1", "action=permit", "direction=ingress",
+		"--", "create", "ACL", "acl_name=a1", "acl_entries=@e"))[1]
+	s.db.Ctl(t, "set", "Physical_Port", eth2, "acl_bindings:0="+acl)
+	s.ctlSays(t, `[invalid_ACL_binding]`, "get", "Physical_Port", eth2, "port_fault_status")
+	s.db.Ctl(t, "clear", "Physical_Port", eth2, "acl_bindings")
+	s.ctlSays(t, `[]`, "get", "Physical_Port", eth2, "port_fault_status")
+
+	blue := strings.TrimSpace(s.db.Ctl(t, "get", "Logical_Switch", "blue", "_uuid"))
+	s.db.Ctl(t, "add-lr", "lr0")
+	s.db.Ctl(t, "set", "Logical_Router", "lr0", `switch_binding:"192.0.2.1/24"=`+blue)
+	s.ctlSays(t, `[lr_support_fault]`, "get", "Physical_Switch", switchName, "switch_fault_status")
+	s.db.Ctl(t, "del-lr", "lr0")
+	s.ctlSays(t, `[]`, "get", "Physical_Switch", switchName, "switch_fault_status")
+
+	s.db.Ctl(t, "add-ls", "Not_A_Name")
+	s.db.Ctl(t, "set", "Logical_Switch", "Not_A_Name", "tunnel_key=5004")
+	s.db.Ctl(t, "bind-ls", switchName, "eth2", "20", "Not_A_Name")
+	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth2, "port_fault_status")
+
+	s.db.Ctl(t, "add-mcast-remote", "blue", "01:00:5e:00:00:01", remote1)
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac2, tunnelIP)
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac1, remote1)
+	waitUntil(t, "mac1 is in the state", func() bool {
+		return slices.Equal(s.remoteMACs(t, "blue"), []string{mac1 + "@" + remote1 + ":5001"})
+	})
+	if f := s.floods("blue"); len(f) != 0 {
+		t.Errorf("blue floods to %v: a multicast MAC other than unknown-dst is no flood target", f)
+	}
+}
+
+// TestReconnect: when the database goes away the feed is reset (what it
+// told stays), and when it is back everything is read again: what changed
+// meanwhile (a row deleted while no server ran) is withdrawn once the
+// feed is synced again, and what did not change is never touched (no
+// change of the state names it).
+func TestReconnect(t *testing.T) {
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac1, remote1)
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac2, remote2)
+	s.db.Ctl(t, "add-mcast-remote", "blue", "unknown-dst", remote1)
+	both := []string{mac1 + "@" + remote1 + ":5001", mac2 + "@" + remote2 + ":5001"}
+	waitUntil(t, "both MACs and the flood target are in the state", func() bool {
+		return slices.Equal(s.remoteMACs(t, "blue"), both) && slices.Equal(s.floods("blue"), []string{remote1 + ":5001"})
+	})
+	waitUntil(t, "the feed is synced", s.synced)
+
+	var mu sync.Mutex
+	var touched []string
+	s.state.Subscribe(func(c app.Change) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range c.RemoteMACs {
+			touched = append(touched, net.HardwareAddr(m.MAC[:]).String())
+		}
+	})
+	s.db.Stop()
+	waitUntil(t, "the feed is reset", func() bool { return !s.synced() })
+	if got := s.remoteMACs(t, "blue"); !slices.Equal(got, both) {
+		t.Fatalf("while the database is away the state has %v, want %v kept", got, both)
+	}
+	s.db.Transact(t, `["hardware_vtep",{"op":"delete","table":"Ucast_Macs_Remote","where":[["MAC","==","`+mac2+`"]]}]`)
+	if err := s.db.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the feed is synced again", s.synced)
+	if got := s.remoteMACs(t, "blue"); !slices.Equal(got, both[:1]) {
+		t.Errorf("after the resync the state has %v, want %v", got, both[:1])
+	}
+	if got := s.floods("blue"); !slices.Equal(got, []string{remote1 + ":5001"}) {
+		t.Errorf("after the resync blue floods to %v, want %s", got, remote1)
+	}
+	mu.Lock()
+	if !slices.Equal(touched, []string{mac2}) {
+		t.Errorf("state changes named remote MACs %v, want only the deleted %s", touched, mac2)
+	}
+	mu.Unlock()
+
+	// The connection is live again: new rows arrive.
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac2, remote1)
+	waitUntil(t, "mac2 is back, behind remote1", func() bool {
+		return slices.Equal(s.remoteMACs(t, "blue"), []string{mac1 + "@" + remote1 + ":5001", mac2 + "@" + remote1 + ":5001"})
+	})
+}
+
+// TestManyRemoteMACs: 10,000 Ucast_Macs_Remote rows committed in one
+// transaction all reach the state, and deleting
+// them in one transaction withdraws them all. It logs how long each took.
+func TestManyRemoteMACs(t *testing.T) {
+	const n = 10000
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	blue := strings.TrimSpace(s.db.Ctl(t, "get", "Logical_Switch", "blue", "_uuid"))
+	ops := []string{`"hardware_vtep"`, `{"op":"insert","table":"Physical_Locator","uuid-name":"loc","row":{"dst_ip":"` + remote1 + `","encapsulation_type":"vxlan_over_ipv4"}}`}
+	for i := range n {
+		mac := net.HardwareAddr{0x02, 0x10, 0, byte(i >> 16), byte(i >> 8), byte(i)}.String()
+		ops = append(ops, `{"op":"insert","table":"Ucast_Macs_Remote","row":{"MAC":"`+mac+`","logical_switch":["uuid","`+blue+`"],"locator":["named-uuid","loc"]}}`)
+	}
+	start := time.Now()
+	s.db.TransactRPC(t, "["+strings.Join(ops, ",")+"]")
+	committed := time.Since(start)
+	waitUntil(t, "every remote MAC is in the state", func() bool { return len(s.remoteMACs(t, "blue")) == n })
+	t.Logf("%d remote MACs: committed in %v, all in the state %v after the commit began", n, committed, time.Since(start))
+
+	start = time.Now()
+	s.db.Ctl(t, "clear-remote-macs", "blue")
+	waitUntil(t, "every remote MAC is withdrawn", func() bool { return len(s.remoteMACs(t, "blue")) == 0 })
+	t.Logf("%d remote MACs withdrawn %v after vtep-ctl clear-remote-macs began", n, time.Since(start))
 }

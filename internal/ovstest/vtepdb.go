@@ -2,7 +2,9 @@ package ovstest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,4 +110,38 @@ func (d *VTEPDB) Transact(t testing.TB, transaction string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TransactRPC sends ops (the JSON params of an OVSDB transact request,
+// database name first) to the server as one JSON-RPC request on its
+// socket and returns the reply's result, failing t on an error reply:
+// for a transaction too large for ovsdb-client's command line.
+func (d *VTEPDB) TransactRPC(t testing.TB, params string) json.RawMessage {
+	t.Helper()
+	c, err := net.Dial("unix", strings.TrimPrefix(d.Endpoint(), "unix:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := fmt.Fprintf(c, `{"method":"transact","id":1,"params":%s}`, params); err != nil {
+		t.Fatal(err)
+	}
+	var reply struct {
+		ID     any             `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  any             `json:"error"`
+	}
+	dec := json.NewDecoder(c)
+	for reply.ID == nil { // skip the server's echo requests
+		if err := dec.Decode(&reply); err != nil {
+			t.Fatalf("transact reply: %v", err)
+		}
+	}
+	if reply.Error != nil {
+		t.Fatalf("transact: %v", reply.Error)
+	}
+	if strings.Contains(string(reply.Result), `"error"`) {
+		t.Fatalf("transact: %.500s", reply.Result)
+	}
+	return reply.Result
 }
