@@ -51,7 +51,7 @@ type RouteTargets struct {
 
 // networkOf is n as the API shows it.
 func networkOf(n app.Network) Network {
-	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments))}
+	out := Network{Name: n.Name, Attachments: make([]Attachment, len(n.Attachments)), Origin: originOf(n.Origin)}
 	for i, a := range n.Attachments {
 		out.Attachments[i] = Attachment{Port: a.Port, VLAN: a.VLAN}
 	}

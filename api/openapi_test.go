@@ -636,6 +636,14 @@ var oaScript = []oaStep{
 	{method: "PUT", path: "/v1/networks/evpn-b", body: `{"evpn":{"vni":5001}}`, status: 409},
 	{method: "GET", path: "/v1/networks/evpn-a", status: 200},
 	{method: "GET", path: "/v1/networks", status: 200},
+	// vtep's network ls-red (oaVTEP) is read-only, and its name and
+	// ports are not the API's to take.
+	{method: "GET", path: "/v1/networks/ls-red", status: 200},
+	{method: "POST", path: "/v1/networks", body: `{"name":"ls-red"}`, status: 409},
+	{method: "POST", path: "/v1/networks", body: `{"name":"n2","attachments":[{"port":"trunk0","vlan":700}]}`, status: 409},
+	{method: "PUT", path: "/v1/networks/ls-red", body: `{"attachments":[]}`, status: 409},
+	{method: "PUT", path: "/v1/networks/lab", body: `{"attachments":[{"port":"eth7"}]}`, status: 409},
+	{method: "DELETE", path: "/v1/networks/ls-red", status: 409},
 
 	// Remote gateways.
 	{method: "GET", path: "/v1/remote-gateways", status: 200},
@@ -688,6 +696,7 @@ var oaScript = []oaStep{
 	{method: "POST", path: "/v1/connections", body: `{"name":"c2","network":"lab","remote_gateway":"nope","segmentation_id":7}`, status: 404},
 	{method: "POST", path: "/v1/connections", body: `{"name":"backup-b","network":"lab","remote_gateway":"site-c","segmentation_id":7}`, status: 409},
 	{method: "POST", path: "/v1/connections", body: `{"name":"c2","network":"lab","remote_gateway":"site-c","segmentation_id":5002}`, status: 409},
+	{method: "POST", path: "/v1/connections", body: `{"name":"c2","network":"ls-red","remote_gateway":"site-c","segmentation_id":7}`, status: 409},
 	{method: "GET", path: "/v1/connections", status: 200},
 	{method: "GET", path: "/v1/connections/backup-b", status: 200},
 	{method: "GET", path: "/v1/connections/nope", status: 404},
@@ -802,6 +811,18 @@ func oaEVPN(t *testing.T, state *app.State) {
 	}
 }
 
+// oaVTEP tells vtep's network ls-red (eth7 untagged, trunk0 on VLAN 700).
+func oaVTEP(t *testing.T, state *app.State) {
+	t.Helper()
+	feed, err := state.Feed(app.OriginVTEP)
+	if err == nil {
+		err = feed.UpsertNetworks(app.Network{Name: "ls-red", Attachments: []app.Attachment{{Port: "eth7"}, {Port: "trunk0", VLAN: 700}}})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // oaStoreDown are writes that pass every check but cannot be stored: the
 // state is closed (spare, site-d, backup-b with its MAC and backup-e exist).
 var oaStoreDown = []oaStep{
@@ -862,11 +883,12 @@ func oaSpeaker() *speaker {
 func TestOpenAPIResponsesConform(t *testing.T) {
 	doc := loadOpenAPI(t)
 	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler), LocalTunnelIPs: []string{"198.51.100.1"},
-		Origins: []app.Origin{app.OriginEVPN}})
+		Origins: []app.Origin{app.OriginVTEP, app.OriginEVPN}})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}
 	oaEVPN(t, state)
+	oaVTEP(t, state)
 	t.Cleanup(func() {
 		if err := state.Close(); err != nil {
 			t.Errorf("close state: %v", err)

@@ -22,6 +22,9 @@ func (s *State) CreateConnection(c Connection) (Connection, error) {
 		if ns == nil {
 			return notFound(At(FieldNetwork), "network %q not found", c.Network)
 		}
+		if err := dynamicNetworkConflict(At(FieldNetwork), ns, "its connections are the origin's"); err != nil {
+			return err
+		}
 		if _, exists := s.gateways[c.RemoteGateway]; !exists {
 			return notFound(At(FieldRemoteGateway), "remote gateway %q not found", c.RemoteGateway)
 		}

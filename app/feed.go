@@ -15,12 +15,14 @@ import (
 const DefaultHoldTime = 120 * time.Second
 
 // Feed is how the source of a dynamic origin (BGP EVPN, hardware_vtep)
-// tells the desired state what it knows: remote MACs behind remote tunnel
-// endpoints, and flood targets. What a feed tells lives in memory only and
-// is never fsync'd; its source tells it again after a restart, and says so
-// with Synced. Until then, and for at most the hold time, what the origin
-// told before stays in force: the derived connections it named (the store
-// remembers those) and its flows on the bridge (the reconciler keeps them).
+// tells the desired state what it knows: networks of its own (see
+// feednetworks.go), remote MACs behind remote tunnel endpoints, and flood
+// targets. Its source tells it all again after a restart, and says so with
+// Synced. Until then, and for at most the hold time, what the origin told
+// before stays in force: its networks and the derived connections it
+// named (the store remembers those, with their IDs) and its flows on the
+// bridge (the reconciler keeps them). The remote MACs live in memory only
+// and are never fsync'd.
 //
 // A feed never gets a conflict: when origins disagree, the first in
 // precedence wins and the others are kept, shadowed (see remote.go). It
@@ -174,6 +176,7 @@ func (f *Feed) Reset() {
 		for _, d := range s.derived {
 			d.refs[f.origin].floodStale = d.refs[f.origin].flood
 		}
+		s.staleFeedNetworks(f.origin)
 		s.startHold(f.origin)
 		s.log.Info("feed reset: what it told stays until it is synced", "origin", f.origin, "hold", s.holdTime)
 		return nil
@@ -243,12 +246,13 @@ func (s *State) syncOrigin(o Origin, expired bool) error {
 				r.held, r.heldFlood = false, false
 			}
 		}
+		nets := s.dropStaleFeedNetworks(o, fc.ch)
 		fc.ch.Synced = append(fc.ch.Synced, o)
 		if expired {
 			s.log.Warn("origin did not report synced within its hold time: what it has not told again is removed",
-				"origin", o, "hold", s.holdTime, "removed_macs", stale)
+				"origin", o, "hold", s.holdTime, "removed_macs", stale, "removed_networks", nets)
 		} else {
-			s.log.Info("origin synced", "origin", o, "removed_macs", stale)
+			s.log.Info("origin synced", "origin", o, "removed_macs", stale, "removed_networks", nets)
 		}
 	})
 }

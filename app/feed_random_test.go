@@ -8,8 +8,10 @@ import (
 )
 
 // TestFeedsAndAPIInAnyOrderEndWhereAFullCompileDoes mixes random feed
-// calls of both dynamic origins with API changes that take MACs, IPs and
-// tunnels from them and give them back, and after each pass checks that
+// calls of both dynamic origins (remote MACs, flood targets and networks)
+// with API changes that take MACs, IPs, tunnels, network names and ports
+// from them and give them back, and restarts of l2gwd (which must send no
+// flow_mod), and after each pass checks that
 // the switch holds what a full compile of the state gives and that every
 // remote MAC compiles as a fresh evaluation of the precedence rules says.
 func TestFeedsAndAPIInAnyOrderEndWhereAFullCompileDoes(t *testing.T) {
@@ -20,10 +22,9 @@ func TestFeedsAndAPIInAnyOrderEndWhereAFullCompileDoes(t *testing.T) {
 
 func checkFeedsMatchFull(t *testing.T, seed uint64) {
 	l := newFeedLab(t, 0)
-	s := l.s
 	reconcileOK(t, l.r)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	feeds := []*Feed{l.vtep, l.evpn}
+	feed := func() *Feed { return []*Feed{l.vtep, l.evpn}[rng.IntN(2)] }
 	mac := func() string { return fmt.Sprintf("02:0b:00:00:00:%02x", 1+rng.IntN(12)) }
 	ip := func() string {
 		if rng.IntN(4) == 0 {
@@ -31,7 +32,7 @@ func checkFeedsMatchFull(t *testing.T, seed uint64) {
 		}
 		return fmt.Sprintf("192.0.2.%d", 20+rng.IntN(8))
 	}
-	networks := []string{"backup", "red"}
+	networks := []string{"backup", "red", "green"}
 	tunnel := func() Tunnel {
 		// 198.51.100.2 with key 5001 is backup-b's; key 9 to .3 lands in
 		// both networks (one admits it, the other is excluded).
@@ -56,21 +57,21 @@ func checkFeedsMatchFull(t *testing.T, seed uint64) {
 				}
 				batch = append(batch, remote(network, tunnel(), m, ips...))
 			}
-			return feeds[rng.IntN(2)].UpsertRemoteMACs(batch...)
+			return feed().UpsertRemoteMACs(batch...)
 		},
 		func() error { // a feed withdraws one
-			return feeds[rng.IntN(2)].WithdrawRemoteMACs(remoteKeyOf(networks[rng.IntN(2)], mac()))
+			return feed().WithdrawRemoteMACs(remoteKeyOf(networks[rng.IntN(len(networks))], mac()))
 		},
 		func() error { // flooding on or off
-			f := feeds[rng.IntN(2)]
-			target := FloodTarget{Network: networks[rng.IntN(2)], Tunnel: tunnel()}
+			f := feed()
+			target := FloodTarget{Network: networks[rng.IntN(len(networks))], Tunnel: tunnel()}
 			if rng.IntN(2) == 0 {
 				return f.AddFloodTargets(target)
 			}
 			return f.RemoveFloodTargets(target)
 		},
 		func() error { // a reset, later synced
-			f := feeds[rng.IntN(2)]
+			f := feed()
 			if rng.IntN(2) == 0 {
 				f.Reset()
 			} else {
@@ -79,36 +80,60 @@ func checkFeedsMatchFull(t *testing.T, seed uint64) {
 			return nil
 		},
 		func() error { // the API binds a MAC, maybe with an IP a feed gives
-			_, err := s.AddMACs("backup-b", MACBindings{{MAC: mac(), IPs: []string{ip()}}})
+			_, err := l.s.AddMACs("backup-b", MACBindings{{MAC: mac(), IPs: []string{ip()}}})
 			return err
 		},
 		func() error { // the API lets one go
-			macs, _ := s.ListMACs("backup-b")
+			macs, _ := l.s.ListMACs("backup-b")
 			if len(macs) == 0 {
 				return nil
 			}
-			return s.DeleteMAC("backup-b", macs[rng.IntN(len(macs))].MAC)
+			return l.s.DeleteMAC("backup-b", macs[rng.IntN(len(macs))].MAC)
 		},
 		func() error { // network red comes and goes
-			if _, err := s.GetNetwork("red"); err == nil {
-				return s.DeleteNetwork("red")
+			if _, err := l.s.GetNetwork("red"); err == nil {
+				return l.s.DeleteNetwork("red")
 			}
-			_, err := s.CreateNetwork(Network{Name: "red", Attachments: []Attachment{{Port: "eth1", VLAN: 7}}})
+			_, err := l.s.CreateNetwork(Network{Name: "red", Attachments: []Attachment{{Port: "eth1", VLAN: 7}}})
 			return err
 		},
 		func() error { // the API connection with backup-b's tunnel comes and goes
-			if _, err := s.GetConnection("backup-b"); err == nil {
+			if _, err := l.s.GetConnection("backup-b"); err == nil {
 				if rng.IntN(3) > 0 {
 					return nil
 				}
-				return s.DeleteConnection("backup-b")
+				return l.s.DeleteConnection("backup-b")
 			}
-			_, err := s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b",
+			_, err := l.s.CreateConnection(Connection{Name: "backup-b", Network: "backup", RemoteGateway: "site-b",
 				SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: rng.IntN(2) == 0})
 			return err
 		},
+		func() error { // a feed tells a network, maybe with the API's name or ports
+			// Attachments: red's, backup's, and free ones (one per port).
+			pool := [][]Attachment{{{Port: "eth1", VLAN: 7}}, {{Port: "trunk0", VLAN: 100}, {Port: "trunk0", VLAN: 8}}, {{Port: "eth2"}, {Port: "eth2", VLAN: 9}}}
+			var atts []Attachment
+			for _, choices := range pool {
+				if k := rng.IntN(len(choices) + 1); k < len(choices) {
+					atts = append(atts, choices[k])
+				}
+			}
+			return feed().UpsertNetworks(Network{Name: networks[rng.IntN(len(networks))], Attachments: atts})
+		},
+		func() error { // a feed takes one back
+			return feed().RemoveNetworks(networks[rng.IntN(len(networks))])
+		},
+		func() error { // l2gwd restarts: not a flow changes
+			reconcileOK(t, l.r)
+			l.restart(t, feedOptions(0))
+			l.sw.mods = 0
+			reconcileOK(t, l.r)
+			if l.sw.mods != 0 {
+				t.Fatalf("the restart sent %d flow_mods", l.sw.mods)
+			}
+			return nil
+		},
 		func() error { // site-b moves: the tunnels it shares change
-			_, err := s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: []string{"198.51.100.2", "198.51.100.3"}[rng.IntN(2)]})
+			_, err := l.s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: []string{"198.51.100.2", "198.51.100.3"}[rng.IntN(2)]})
 			return err
 		},
 	}
@@ -123,7 +148,8 @@ func checkFeedsMatchFull(t *testing.T, seed uint64) {
 			continue
 		}
 		reconcileOK(t, l.r)
-		checkSwitchIsFullCompile(t, s, l.sw, l.r)
+		checkSwitchIsFullCompile(t, l.s, l.sw, l.r)
+		checkFeedNetworks(t, l.s)
 		if st := l.r.Status(); !st.Reconciled {
 			t.Fatalf("step %d: not reconciled: %+v", step, st)
 		}

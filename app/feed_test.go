@@ -121,7 +121,7 @@ func (l *feedLab) restart(t *testing.T, opts Options) {
 
 // feedPorts are the bridge's ofports in the feed tests.
 func feedPorts() map[string]uint32 {
-	return map[string]uint32{"eth1": 1, "trunk0": 2, ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}
+	return map[string]uint32{"eth1": 1, "trunk0": 2, "eth2": 4, ovsdb.TunnelPortName(TypeVXLAN): 3, ovsdb.TunnelPortName(TypeGRE): 6}
 }
 
 func feedReconciler(state *State, sw Switch) *Reconciler {

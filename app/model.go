@@ -19,6 +19,9 @@ type Network struct {
 	// EVPN is the network's membership of BGP EVPN; nil when it is not
 	// in EVPN.
 	EVPN *EVPN
+	// Origin is where the network comes from: static for the API's, else
+	// the dynamic origin whose feed told it (see feednetworks.go).
+	Origin Origin
 }
 
 // EVPN is a network's membership of BGP EVPN.

@@ -18,7 +18,10 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		if err != nil {
 			return err
 		}
-		if s.networks[n.Name] != nil {
+		if ns := s.networks[n.Name]; ns != nil {
+			if err := dynamicNetworkConflict(At(FieldName), ns, "the API cannot create a network of its name"); err != nil {
+				return err
+			}
 			return alreadyExists("network", n.Name)
 		}
 		if err := s.checkPorts(n); err != nil {
@@ -43,6 +46,7 @@ func (s *State) CreateNetwork(n Network) (Network, error) {
 		}
 		s.netIDs.next.Store(next)
 		s.addNetwork(n)
+		s.resolveFeedNetworks(ch)
 		s.resolveDerived(ch)
 		s.log.Info("network created", "network", n.Name, "id", n.ID, "attachments", len(n.Attachments), "evpn_vni", evpnVNI(n.EVPN))
 		out = cloneNetwork(n)
@@ -61,6 +65,9 @@ func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 		ns := s.networks[name]
 		if ns == nil {
 			return notFound(nil, "network %q not found", name)
+		}
+		if err := dynamicNetworkConflict(nil, ns, "it is read-only here"); err != nil {
+			return err
 		}
 		if n.Name != "" && n.Name != name {
 			return invalid(At(FieldName), "name %q does not match network %q being replaced", n.Name, name)
@@ -82,6 +89,7 @@ func (s *State) ReplaceNetwork(name string, n Network) (Network, error) {
 		}
 		s.setAttachments(ns, n.Attachments)
 		s.setEVPN(ns, n.EVPN)
+		s.resolveFeedNetworks(ch)
 		s.log.Info("network replaced", "network", n.Name, "attachments", len(n.Attachments), "evpn_vni", evpnVNI(n.EVPN))
 		out = cloneNetwork(n)
 		return nil
@@ -97,6 +105,9 @@ func (s *State) DeleteNetwork(name string) error {
 		if ns == nil {
 			return notFound(nil, "network %q not found", name)
 		}
+		if err := dynamicNetworkConflict(nil, ns, "it is read-only here"); err != nil {
+			return err
+		}
 		if len(ns.byGateway) > 0 {
 			return inUse("network %q is used by connections %s", name, quotedList(slices.Collect(maps.Values(ns.byGateway))))
 		}
@@ -107,6 +118,7 @@ func (s *State) DeleteNetwork(name string) error {
 		s.setEVPN(ns, nil)
 		delete(s.networks, name)
 		s.netIDs.release(ns.ID)
+		s.resolveFeedNetworks(ch)
 		s.resolveDerived(ch)
 		s.log.Info("network deleted", "network", name)
 		return nil
@@ -139,12 +151,18 @@ func (s *State) listNetworks() []Network {
 	return out
 }
 
-// checkPorts rejects attachments another network already has.
+// checkPorts rejects attachments another network already has (a dynamic
+// origin's in force among them).
 func (s *State) checkPorts(n Network) error {
 	for i, a := range n.Attachments {
-		if owner, taken := s.ports[a]; taken && owner != n.Name {
-			return conflict(attachmentPath(i), "port %q %s is already attached to network %q", a.Port, vlanText(a.VLAN), owner)
+		owner, taken := s.ports[a]
+		if !taken || owner == n.Name {
+			continue
 		}
+		if o := s.networks[owner].Origin; o.Dynamic() {
+			return conflict(attachmentPath(i), "port %q %s is already attached to network %q of origin %s", a.Port, vlanText(a.VLAN), owner, o)
+		}
+		return conflict(attachmentPath(i), "port %q %s is already attached to network %q", a.Port, vlanText(a.VLAN), owner)
 	}
 	return nil
 }
@@ -158,7 +176,7 @@ func vlanText(vlan uint16) string {
 
 func (s *State) addNetwork(n Network) {
 	ns := &networkState{
-		Network:   Network{Name: n.Name, ID: n.ID},
+		Network:   Network{Name: n.Name, ID: n.ID, Origin: n.Origin},
 		byGateway: make(map[string]string),
 		macs:      make(map[[6]byte]string),
 		ips:       make(map[netip.Addr][6]byte),

@@ -86,6 +86,12 @@ type State struct {
 	derived  map[derivedKey]*derivedConn
 	// droppedDerived names the records restore could not take back.
 	droppedDerived []string
+	// The networks the dynamic origins told (see feednetworks.go), and
+	// those of them in force by name (in networks too); dropped names
+	// the records of them restore could not take back.
+	feedNets    map[feedNetKey]*feedNetwork
+	feedInForce map[string]*feedNetwork
+	droppedNets []string
 
 	// changesMu guards changes: committed, not yet delivered, in the
 	// order they were applied to memory. It is taken under mu (publish)
@@ -129,22 +135,24 @@ func tunnelKeyOf(c Connection) tunnelKey {
 // file. It fails if another process holds the file.
 func Open(dataDir string, opts Options) (*State, error) {
 	s := &State{
-		log:       opts.Logger,
-		networks:  make(map[string]*networkState),
-		gateways:  make(map[string]RemoteGateway),
-		conns:     make(map[string]*connState),
-		ports:     make(map[Attachment]string),
-		tunnelIPs: make(map[netip.Addr]string),
-		tunnels:   make(map[tunnelKey]string),
-		vnis:      make(map[uint32]string),
-		peers:     make(map[string]BGPPeer),
-		peerAddrs: make(map[netip.Addr]string),
-		netIDs:    newIDSpace(kindNetwork),
-		connIDs:   newIDSpace(kindConnection),
-		macIDs:    newIDSpace(kindMAC),
-		holdTime:  opts.HoldTime,
-		remote:    make(map[string]*remoteIndex),
-		derived:   make(map[derivedKey]*derivedConn),
+		log:         opts.Logger,
+		networks:    make(map[string]*networkState),
+		gateways:    make(map[string]RemoteGateway),
+		conns:       make(map[string]*connState),
+		ports:       make(map[Attachment]string),
+		tunnelIPs:   make(map[netip.Addr]string),
+		tunnels:     make(map[tunnelKey]string),
+		vnis:        make(map[uint32]string),
+		peers:       make(map[string]BGPPeer),
+		peerAddrs:   make(map[netip.Addr]string),
+		netIDs:      newIDSpace(kindNetwork),
+		connIDs:     newIDSpace(kindConnection),
+		macIDs:      newIDSpace(kindMAC),
+		holdTime:    opts.HoldTime,
+		remote:      make(map[string]*remoteIndex),
+		derived:     make(map[derivedKey]*derivedConn),
+		feedNets:    make(map[feedNetKey]*feedNetwork),
+		feedInForce: make(map[string]*feedNetwork),
 	}
 	if s.holdTime == 0 {
 		s.holdTime = DefaultHoldTime
@@ -250,6 +258,7 @@ func (s *State) restore(st *storedState) error {
 			ids.next.Store(next)
 		}
 	}
+	s.droppedNets = s.restoreFeedNetworks(st.feedNetworks)
 	s.droppedDerived = s.restoreDerived(st.derived)
 	return nil
 }
@@ -304,22 +313,30 @@ func (s *State) derivedOfRecord(r derivedRecord) (*derivedConn, error) {
 
 // startFeeds settles what restore brought back of the dynamic origins: the
 // records of origins without a feed now go, as do those restore dropped,
-// and the hold time of every feed starts.
+// the networks they told are in force again unless they conflict, and the
+// hold time of every feed starts.
 func (s *State) startFeeds() {
-	if dropped := s.droppedDerived; len(dropped) > 0 {
-		s.droppedDerived = nil
+	if len(s.droppedDerived)+len(s.droppedNets) > 0 {
+		derived, nets := s.droppedDerived, s.droppedNets
+		s.droppedDerived, s.droppedNets = nil, nil
 		err := s.commit(func(tx *bolt.Tx) error {
-			for _, name := range dropped {
+			for _, name := range derived {
 				if err := deleteKey(tx, bucketDerived, name); err != nil {
+					return err
+				}
+			}
+			for _, name := range nets {
+				if err := deleteKey(tx, bucketFeedNetworks, name); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			s.log.Warn("could not delete the dropped records of dynamic origins' connections", "err", err)
+			s.log.Warn("could not delete the dropped records of dynamic origins' connections and networks", "err", err)
 		}
 	}
+	s.resolveFeedNetworks(&Change{})
 	var stale []*derivedConn
 	for _, d := range s.derived {
 		if d.saved != d.recordState() {

@@ -30,6 +30,8 @@ import (
 //	macs             connection name, 0x00, 6 MAC bytes → binding value
 //	derived_connections  derived connection name → derivedRecord (JSON):
 //	                 the connections dynamic origins named (see derived.go)
+//	feed_networks    ORIGIN:NAME → feedNetworkRecord (JSON): the networks
+//	                 dynamic origins told (see feednetworks.go)
 //
 // A binding value is its ID (uint32, big-endian) followed by each IP as a
 // length byte (4 or 16) and the address bytes. MAC keys start with their
@@ -60,8 +62,12 @@ var (
 	bucketMACs     = []byte("macs")
 	bucketDerived  = []byte("derived_connections")
 	bucketBGPPeers = []byte("bgp_peers")
-	keySchema      = []byte("schema_version")
-	allBuckets     = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived, bucketBGPPeers}
+	// bucketFeedNetworks is apart from networks so that what reads the
+	// API's networks (ReadBGPConfig, an earlier release) never takes a
+	// dynamic origin's for one.
+	bucketFeedNetworks = []byte("feed_networks")
+	keySchema          = []byte("schema_version")
+	allBuckets         = [][]byte{bucketMeta, bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived, bucketBGPPeers, bucketFeedNetworks}
 )
 
 // ID kinds, as named in the cursor keys.
@@ -130,6 +136,16 @@ type derivedRecord struct {
 	NetworkType    string                   `json:"network_type"`
 	SegmentationID uint32                   `json:"segmentation_id"`
 	Origins        map[string]derivedOrigin `json:"origins"`
+}
+
+// feedNetworkRecord is what the store remembers of a network a dynamic
+// origin told: its ID and attachments, so that a restarted l2gwd has it,
+// with the same ID, until the origin is synced.
+type feedNetworkRecord struct {
+	ID          uint32             `json:"id"`
+	Origin      string             `json:"origin"`
+	Name        string             `json:"name"`
+	Attachments []attachmentRecord `json:"attachments"`
 }
 
 // derivedOrigin is what one origin said of a derived connection.
@@ -319,11 +335,14 @@ type storedState struct {
 	macs        map[string][]macEntry    // by connection name
 	cursors     map[string]uint32        // by ID kind
 	derived     map[string]derivedRecord // by derived connection name
+	// feedNetworks are the records of feed networks, by record name.
+	feedNetworks map[string]feedNetworkRecord
 }
 
 // loadDB reads the whole store.
 func loadDB(db *bolt.DB) (*storedState, error) {
-	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord)}
+	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord),
+		feedNetworks: make(map[string]feedNetworkRecord)}
 	err := db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		for _, kind := range []string{kindNetwork, kindConnection, kindMAC} {
@@ -374,12 +393,23 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketDerived).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketDerived).ForEach(func(k, v []byte) error {
 			var r derivedRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("derived connection %s: %w", k, err)
 			}
 			st.derived[string(k)] = r
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketFeedNetworks).ForEach(func(k, v []byte) error {
+			var r feedNetworkRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("feed network %s: %w", k, err)
+			}
+			st.feedNetworks[string(k)] = r
 			return nil
 		})
 	})

@@ -179,9 +179,17 @@ func (s *State) reopen() error {
 
 // stored returns memory as the store holds it; mu is held.
 func (s *State) stored() *storedState {
-	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord)}
+	st := &storedState{macs: make(map[string][]macEntry), cursors: make(map[string]uint32), derived: make(map[string]derivedRecord),
+		feedNetworks: make(map[string]feedNetworkRecord)}
 	for _, ns := range s.networks {
-		st.networks = append(st.networks, ns.Network)
+		if !ns.Origin.Dynamic() {
+			st.networks = append(st.networks, ns.Network)
+		}
+	}
+	for _, fn := range s.feedNets {
+		if fn.id != 0 {
+			st.feedNetworks[fn.recordName()] = fn.record()
+		}
 	}
 	for _, g := range s.gateways {
 		st.gateways = append(st.gateways, g)
@@ -203,7 +211,7 @@ func (s *State) stored() *storedState {
 
 // rewriteStore makes the store hold exactly st.
 func rewriteStore(tx *bolt.Tx, st *storedState) error {
-	for _, name := range [][]byte{bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived} {
+	for _, name := range [][]byte{bucketNetworks, bucketGateways, bucketConns, bucketMACs, bucketDerived, bucketFeedNetworks} {
 		if err := tx.DeleteBucket(name); err != nil {
 			return fmt.Errorf("delete bucket %s: %w", name, err)
 		}
@@ -238,6 +246,11 @@ func rewriteStore(tx *bolt.Tx, st *storedState) error {
 	}
 	for name, r := range st.derived {
 		if err := putJSON(tx, bucketDerived, name, r); err != nil {
+			return err
+		}
+	}
+	for name, r := range st.feedNetworks {
+		if err := putJSON(tx, bucketFeedNetworks, name, r); err != nil {
 			return err
 		}
 	}
