@@ -26,7 +26,8 @@ const transactTimeout = 10 * time.Second
 // mistaken for a database that lost its rows while it is being refilled.
 type conn struct {
 	c    client.Client
-	gone <-chan struct{}
+	gone chan struct{}
+	quit chan struct{} // ends the goroutine that closes gone
 }
 
 // clientModel is the part of the hardware_vtep schema the origin uses.
@@ -58,7 +59,18 @@ func dial(ctx context.Context, endpoint string, log *slog.Logger, wake func()) (
 	if err != nil {
 		return nil, fmt.Errorf("hardware_vtep client for %s: %w", endpoint, err)
 	}
+	// libovsdb tells a disconnection only to a receiver waiting at that
+	// moment (a send that does not block): one waits from before Connect.
+	cn := &conn{c: c, gone: make(chan struct{}), quit: make(chan struct{})}
+	go func(lost chan struct{}) {
+		select {
+		case <-lost:
+			close(cn.gone)
+		case <-cn.quit:
+		}
+	}(c.DisconnectNotify())
 	if err := c.Connect(ctx); err != nil {
+		close(cn.quit)
 		return nil, fmt.Errorf("connect to hardware_vtep database %s: %w", endpoint, err)
 	}
 	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
@@ -67,10 +79,10 @@ func dial(ctx context.Context, endpoint string, log *slog.Logger, wake func()) (
 		DeleteFunc: func(string, model.Model) { wake() },
 	})
 	if _, err := c.Monitor(ctx, newMonitor(c)); err != nil {
-		c.Close()
+		cn.close()
 		return nil, fmt.Errorf("monitor hardware_vtep database %s: %w", endpoint, err)
 	}
-	return &conn{c: c, gone: c.DisconnectNotify()}, nil
+	return cn, nil
 }
 
 // newMonitor watches the columns the origin reads, not the statistics and
@@ -107,7 +119,10 @@ func newMonitor(c client.Client) *client.Monitor {
 }
 
 // close ends the connection.
-func (c *conn) close() { c.c.Close() }
+func (c *conn) close() {
+	c.c.Close()
+	close(c.quit)
+}
 
 // transact commits ops in one transaction and reports every failed
 // operation.

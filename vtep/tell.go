@@ -11,12 +11,19 @@ import (
 
 // told is what the feed has been told since the session began: the
 // feed's side of the view, so that each turn tells only what changed.
-// Rejected holds what the feed refused (its error), not told again while
-// it stays the same.
+// Refused and rejected hold the networks and remote MACs the feed refused
+// (with its error), not told again while they stay the same.
 type told struct {
+	networks map[string]app.Network
+	refused  map[string]refusedNetwork
 	macs     map[macKey]app.RemoteMAC
 	floods   map[app.FloodTarget]bool
 	rejected map[macKey]rejectedMAC
+}
+
+type refusedNetwork struct {
+	n   app.Network
+	why string
 }
 
 type rejectedMAC struct {
@@ -25,7 +32,80 @@ type rejectedMAC struct {
 }
 
 func newTold() told {
-	return told{macs: map[macKey]app.RemoteMAC{}, floods: map[app.FloodTarget]bool{}, rejected: map[macKey]rejectedMAC{}}
+	return told{
+		networks: map[string]app.Network{},
+		refused:  map[string]refusedNetwork{},
+		macs:     map[macKey]app.RemoteMAC{},
+		floods:   map[app.FloodTarget]bool{},
+		rejected: map[macKey]rejectedMAC{},
+	}
+}
+
+// sameNetwork tells whether two networks a feed tells are the same.
+func sameNetwork(a, b app.Network) bool {
+	return a.Name == b.Name && slices.Equal(a.Attachments, b.Attachments)
+}
+
+// tellNetworks tells the feed the networks of nets that are new or
+// changed, and returns those it refused (malformed for it: a port name
+// it does not take), with why.
+func (v *VTEP) tellNetworks(nets map[string]app.Network) map[string]string {
+	t := &v.told
+	var up []app.Network
+	for _, name := range slices.Sorted(maps.Keys(nets)) {
+		n := nets[name]
+		if old, ok := t.networks[name]; ok && sameNetwork(old, n) {
+			continue
+		}
+		if r, ok := t.refused[name]; ok && sameNetwork(r.n, n) {
+			continue
+		}
+		up = append(up, n)
+	}
+	for i, err := range tellEach(up, v.cfg.Feed.UpsertNetworks) {
+		n := up[i]
+		if err == nil {
+			delete(t.refused, n.Name)
+			t.networks[n.Name] = n
+			continue
+		}
+		v.log.Warn("hardware_vtep logical switch refused as a network", "network", n.Name, "err", err)
+		t.refused[n.Name] = refusedNetwork{n: n, why: err.Error()}
+		if _, was := t.networks[n.Name]; was {
+			// What it said before is no longer what the database says.
+			if err := v.cfg.Feed.RemoveNetworks(n.Name); err != nil {
+				v.log.Error("remove hardware_vtep network", "network", n.Name, "err", err)
+			}
+			delete(t.networks, n.Name)
+		}
+	}
+	refused := map[string]string{}
+	for name, r := range t.refused {
+		if _, ok := nets[name]; !ok {
+			delete(t.refused, name)
+			continue
+		}
+		refused[name] = "l2gwd refuses it as a network: " + r.why
+	}
+	return refused
+}
+
+// removeNetworks takes back the networks told that nets no longer has.
+func (v *VTEP) removeNetworks(nets map[string]app.Network) {
+	var gone []string
+	for name := range v.told.networks {
+		if _, ok := nets[name]; !ok {
+			gone = append(gone, name)
+			delete(v.told.networks, name)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	slices.Sort(gone)
+	if err := v.cfg.Feed.RemoveNetworks(gone...); err != nil {
+		v.log.Error("remove hardware_vtep networks", "networks", gone, "err", err)
+	}
 }
 
 // sameRemote tells whether two remote MACs say the same.
@@ -33,8 +113,8 @@ func sameRemote(a, b app.RemoteMAC) bool {
 	return a.Network == b.Network && a.Tunnel == b.Tunnel && slices.Equal(a.MAC, b.MAC) && slices.Equal(a.IPs, b.IPs)
 }
 
-// tell tells the feed what of w it has not been told, and withdraws what
-// w no longer has. What the feed refuses (malformed for it: a VNI or an
+// tell tells the feed the remote MACs and flood targets of w it has not
+// been told, and withdraws what w no longer has. What the feed refuses (malformed for it: a VNI or an
 // endpoint it does not take) is logged once and left out.
 func (v *VTEP) tell(w *view) {
 	t := &v.told

@@ -42,8 +42,10 @@ type lswitch struct {
 	uuid, name string
 	vni        uint32
 	sourceNode bool
-	// attachments are its bindings on this switch's ports, sorted.
+	// attachments are its bindings on this switch's ports, sorted; ports
+	// the UUIDs of those ports.
 	attachments []app.Attachment
+	ports       []string
 }
 
 // network is the lswitch as the feed is told it.
@@ -125,7 +127,8 @@ func (w *view) bindings(s *snapshot, ps *hwvtep.PhysicalSwitch) {
 			w.portFault(pu, faultInvalidACL)
 			w.note(hwvtep.PhysicalPortTable, pp.Name, "ACL bindings are not supported")
 		}
-		for vlan, lu := range pp.VLANBindings {
+		for _, vlan := range slices.Sorted(maps.Keys(pp.VLANBindings)) {
+			lu := pp.VLANBindings[vlan]
 			ls := s.lswitches[lu]
 			if vlan < 0 || vlan > maxVLAN {
 				w.portFault(pu, faultInvalidVLANMap)
@@ -145,7 +148,15 @@ func (w *view) bindings(s *snapshot, ps *hwvtep.PhysicalSwitch) {
 					sourceNode: ls.ReplicationMode != nil && *ls.ReplicationMode == replicationSourceNode}
 				w.byUUID[lu], w.byName[ls.Name] = l, l
 			}
+			if i := slices.IndexFunc(l.attachments, func(a app.Attachment) bool { return a.Port == pp.Name }); i >= 0 {
+				// l2gwd attaches a network to a port once.
+				w.portFault(pu, faultInvalidVLANMap)
+				w.note(hwvtep.PhysicalPortTable, pp.Name, "logical switch %q is bound on VLAN %d too: a network is attached to a port once, on VLAN %d",
+					ls.Name, vlan, l.attachments[i].VLAN)
+				continue
+			}
 			l.attachments = append(l.attachments, app.Attachment{Port: pp.Name, VLAN: uint16(vlan)})
+			l.ports = append(l.ports, pu)
 		}
 	}
 	for _, l := range w.byUUID {
@@ -153,6 +164,42 @@ func (w *view) bindings(s *snapshot, ps *hwvtep.PhysicalSwitch) {
 			return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VLAN, b.VLAN))
 		})
 	}
+}
+
+// drop takes the logical switch named name out of the view (with its
+// remote MACs and flood targets), for why: the feed refused it or it is
+// not in force. Its bindings are faults.
+func (w *view) drop(name, why string) {
+	l := w.byName[name]
+	if l == nil {
+		return
+	}
+	delete(w.byName, name)
+	delete(w.byUUID, l.uuid)
+	for _, pu := range l.ports {
+		w.portFault(pu, faultInvalidVLANMap)
+	}
+	w.lsFaults[l.uuid] = why
+	w.note(hwvtep.LogicalSwitchTable, name, "%s", why)
+	for k := range w.macs {
+		if k.network == name {
+			delete(w.macs, k)
+		}
+	}
+	for f := range w.floods {
+		if f.Network == name {
+			delete(w.floods, f)
+		}
+	}
+}
+
+// networks returns the networks of the view, by name.
+func (w *view) networks() map[string]app.Network {
+	out := make(map[string]app.Network, len(w.byName))
+	for name, l := range w.byName {
+		out[name] = l.network()
+	}
+	return out
 }
 
 // lswitchProblem returns the VNI of a logical switch, or why it cannot be

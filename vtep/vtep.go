@@ -124,6 +124,12 @@ func (v *VTEP) WatchLocal(events <-chan app.LocalMACEvent) {
 	}()
 }
 
+// NetworksChanged tells the origin that the state's networks changed (a
+// State.Subscribe change with Topology set): its networks that an API
+// network shadowed may be in force now, or the other way round, and it
+// checks again (their MACs, local rows and fault status follow).
+func (v *VTEP) NetworksChanged() { v.q.poke() }
+
 // Close stops the origin and disconnects. What it told the feed stays.
 func (v *VTEP) Close() {
 	v.stop()
@@ -207,7 +213,8 @@ func (v *VTEP) session(ctx context.Context, c *conn) {
 	}
 }
 
-// turn reads the cache, tells the feed what changed and writes what this
+// turn reads the cache, tells the feed what changed (networks, then remote
+// MACs and flood targets of the networks in force) and writes what this
 // switch owes the database, in one transaction. It reports false when the
 // cache was being updated as it read (another turn follows).
 func (v *VTEP) turn(ctx context.Context, c *conn) bool {
@@ -216,8 +223,16 @@ func (v *VTEP) turn(ctx context.Context, c *conn) bool {
 		return false
 	}
 	w := translate(s, v.cfg.Switch, v.cfg.TunnelIP)
+	nets := w.networks()
+	for name, why := range v.tellNetworks(nets) {
+		w.drop(name, why)
+	}
+	for name, why := range v.cfg.Feed.NetworkConflicts() {
+		w.drop(name, "not in force in l2gwd: "+why)
+	}
 	v.report(w.problems)
 	v.tell(w)
+	v.removeNetworks(nets)
 	ops, err := v.switchOps(c.c, s, w)
 	if err == nil {
 		var more []ovsdb.Operation

@@ -31,6 +31,7 @@ const (
 // site is a gateway of the tests: its desired state (the feed's
 // destination), its hardware_vtep database and the origin.
 type site struct {
+	dir   string // the state's
 	state *app.State
 	db    *ovstest.VTEPDB
 	v     *vtep.VTEP
@@ -48,16 +49,21 @@ func testLog() *slog.Logger {
 // and starts the origin on it with ports eth1 and eth2.
 func startSite(t *testing.T) *site {
 	t.Helper()
-	db := ovstest.StartVTEPDB(t)
-	log := testLog()
-	state, err := app.Open(t.TempDir(), app.Options{Logger: log, Origins: []app.Origin{app.OriginVTEP}, LocalTunnelIPs: []string{tunnelIP}})
+	s := &site{dir: t.TempDir(), db: ovstest.StartVTEPDB(t), log: testLog()}
+	s.open(t)
+	s.start(t)
+	return s
+}
+
+// open opens the state (again).
+func (s *site) open(t *testing.T) {
+	t.Helper()
+	state, err := app.Open(s.dir, app.Options{Logger: s.log, Origins: []app.Origin{app.OriginVTEP}, LocalTunnelIPs: []string{tunnelIP}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { state.Close() })
-	s := &site{state: state, db: db, log: log}
-	s.start(t)
-	return s
+	s.state = state
 }
 
 // start starts the origin (again).
@@ -167,17 +173,32 @@ func (s *site) remoteUUID(t *testing.T, mac string) string {
 }
 
 // bindLS makes logical switch name with VNI vni, bound untagged to eth1,
-// the way the ovs-vtep documentation scripts it; and, until the feed owns
-// networks, the API network of the same name the remote MACs go to.
+// the way the ovs-vtep documentation scripts it, and waits until the state
+// has it as a network of origin vtep.
 func (s *site) bindLS(t *testing.T, name string, vni int) {
 	t.Helper()
-	if _, err := s.state.CreateNetwork(app.Network{Name: name, Attachments: []app.Attachment{{Port: "eth1"}}}); err != nil {
-		t.Fatal(err)
-	}
 	s.db.Ctl(t, "add-ls", name)
 	s.db.Ctl(t, "set", "Logical_Switch", name, "tunnel_key="+strconv.Itoa(vni))
 	s.ctlSays(t, "eth1\neth2", "list-ports", switchName)
 	s.db.Ctl(t, "bind-ls", switchName, "eth1", "0", name)
+	waitUntil(t, "network "+name+" is in the state", func() bool {
+		n, err := s.state.GetNetwork(name)
+		return err == nil && n.Origin == app.OriginVTEP
+	})
+}
+
+// network returns the state's network name as "ORIGIN PORT.VLAN ...", or
+// "" when there is none.
+func (s *site) network(name string) string {
+	n, err := s.state.GetNetwork(name)
+	if err != nil {
+		return ""
+	}
+	out := n.Origin.String()
+	for _, a := range n.Attachments {
+		out += " " + a.Port + "." + strconv.Itoa(int(a.VLAN))
+	}
+	return out
 }
 
 // TestSwitchRows: the origin creates its Physical_Switch (tunnel_ips = its
@@ -247,11 +268,71 @@ func TestRemoteMACsAndFlooding(t *testing.T) {
 		return slices.Equal(s.remoteMACs(t, "blue"), want[:1]) && slices.Equal(s.floods("blue"), []string{remote1 + ":5002"})
 	})
 
-	// Unbinding the logical switch takes its MACs and flooding away.
+	// Unbinding the logical switch takes its network, MACs and flooding
+	// away.
 	s.db.Ctl(t, "unbind-ls", switchName, "eth1", "0")
-	waitUntil(t, "blue's vtep MACs and flood targets are gone", func() bool {
-		return len(s.remoteMACs(t, "blue")) == 0 && len(s.floods("blue")) == 0
+	waitUntil(t, "network blue is gone", func() bool { return s.network("blue") == "" })
+	if f := s.floods("blue"); len(f) != 0 {
+		t.Errorf("blue still floods to %v", f)
+	}
+}
+
+// TestNetworks: a logical switch bound to the switch's ports is a network
+// of origin vtep whose attachments are its bindings (VLAN 0: untagged);
+// bindings and deletion follow. A logical switch whose name an API network
+// has is not in force: the port and the logical switch say so, none of
+// its MACs is told, and once the API network goes (and the origin hears
+// the state changed) it is in force and its faults clear. A logical switch
+// bound on two VLANs of one port keeps the lowest.
+func TestNetworks(t *testing.T) {
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	s.db.Ctl(t, "bind-ls", switchName, "eth2", "10", "blue")
+	waitUntil(t, "blue is on eth1 and eth2.10", func() bool { return s.network("blue") == "vtep eth1.0 eth2.10" })
+	eth1 := s.rows(t, "Physical_Port", "name=eth1")[0]
+	eth2 := s.rows(t, "Physical_Port", "name=eth2")[0]
+
+	s.db.Ctl(t, "bind-ls", switchName, "eth2", "20", "blue")
+	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth2, "port_fault_status")
+	if got := s.network("blue"); got != "vtep eth1.0 eth2.10" {
+		t.Errorf("blue is %q, want it on eth1 and eth2.10", got)
+	}
+	s.db.Ctl(t, "unbind-ls", switchName, "eth2", "20")
+	s.ctlSays(t, `[]`, "get", "Physical_Port", eth2, "port_fault_status")
+	s.db.Ctl(t, "unbind-ls", switchName, "eth2", "10")
+	waitUntil(t, "blue is on eth1 only", func() bool { return s.network("blue") == "vtep eth1.0" })
+
+	// An API network named red shadows the logical switch red.
+	if _, err := s.state.CreateNetwork(app.Network{Name: "red", Attachments: []app.Attachment{{Port: "eth3"}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.db.Ctl(t, "add-ls", "red")
+	s.db.Ctl(t, "set", "Logical_Switch", "red", "tunnel_key=5002")
+	s.db.Ctl(t, "bind-ls", switchName, "eth1", "30", "red")
+	s.db.Ctl(t, "add-ucast-remote", "red", mac1, remote1)
+	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth1, "port_fault_status")
+	if got := s.db.Ctl(t, "get", "Logical_Switch", "red", "other_config:l2gw-fault"); !strings.Contains(got, "not in force") {
+		t.Errorf("red's l2gw-fault is %q, want it to say it is not in force", got)
+	}
+	if got := s.remoteMACs(t, "red"); len(got) != 0 {
+		t.Errorf("the API network red has vtep remote MACs %v", got)
+	}
+	if err := s.state.DeleteNetwork("red"); err != nil {
+		t.Fatal(err)
+	}
+	s.v.NetworksChanged()
+	waitUntil(t, "red is the vtep origin's, with its MAC", func() bool {
+		return s.network("red") == "vtep eth1.30" && slices.Equal(s.remoteMACs(t, "red"), []string{mac1 + "@" + remote1 + ":5002"})
 	})
+	s.ctlSays(t, `[]`, "get", "Physical_Port", eth1, "port_fault_status")
+	s.ctlSays(t, `{}`, "get", "Logical_Switch", "red", "other_config")
+
+	// Unbound, red goes with its local rows: then vtep-ctl can delete it.
+	s.db.Ctl(t, "unbind-ls", switchName, "eth1", "30")
+	waitUntil(t, "network red is gone", func() bool { return s.network("red") == "" })
+	s.ctlSays(t, "ucast-mac-local\n\nmcast-mac-local", "list-local-macs", "red")
+	s.db.Ctl(t, "clear-remote-macs", "red")
+	s.db.Ctl(t, "del-ls", "red")
 }
 
 // TestLocalMACs: MACs the local-MAC watch reports on a bound attachment
@@ -374,8 +455,8 @@ func TestReconnect(t *testing.T) {
 	})
 	s.db.Stop()
 	waitUntil(t, "the feed is reset", func() bool { return !s.synced() })
-	if got := s.remoteMACs(t, "blue"); !slices.Equal(got, both) {
-		t.Fatalf("while the database is away the state has %v, want %v kept", got, both)
+	if got := s.remoteMACs(t, "blue"); !slices.Equal(got, both) || s.network("blue") != "vtep eth1.0" {
+		t.Fatalf("while the database is away the state has network %q with %v, want blue on eth1 with %v kept", s.network("blue"), got, both)
 	}
 	s.db.Transact(t, `["hardware_vtep",{"op":"delete","table":"Ucast_Macs_Remote","where":[["MAC","==","`+mac2+`"]]}]`)
 	if err := s.db.Serve(); err != nil {
@@ -424,4 +505,46 @@ func TestManyRemoteMACs(t *testing.T) {
 	s.db.Ctl(t, "clear-remote-macs", "blue")
 	waitUntil(t, "every remote MAC is withdrawn", func() bool { return len(s.remoteMACs(t, "blue")) == 0 })
 	t.Logf("%d remote MACs withdrawn %v after vtep-ctl clear-remote-macs began", n, time.Since(start))
+}
+
+// TestRestart: l2gwd restarting (the state reopened, the origin started
+// again) has the vtep network in force with the same ID before the origin
+// is synced, and after it; a network whose logical switch was unbound
+// while l2gwd was down goes once the origin is synced.
+func TestRestart(t *testing.T) {
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	s.db.Ctl(t, "add-ls", "green")
+	s.db.Ctl(t, "set", "Logical_Switch", "green", "tunnel_key=5002")
+	s.db.Ctl(t, "bind-ls", switchName, "eth2", "0", "green")
+	waitUntil(t, "green is on eth2", func() bool { return s.network("green") == "vtep eth2.0" })
+	before, err := s.state.GetNetwork("blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s.v.Close()
+	if err := s.state.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s.db.Ctl(t, "unbind-ls", switchName, "eth2", "0")
+	s.open(t)
+	if got := s.network("blue"); got != "vtep eth1.0" {
+		t.Fatalf("after the restart, before the origin runs, blue is %q, want in force on eth1", got)
+	}
+	if got := s.network("green"); got == "" {
+		t.Fatalf("after the restart, before the origin runs, green is gone: the hold should keep it")
+	}
+	s.start(t)
+	waitUntil(t, "the origin is synced", s.synced)
+	after, err := s.state.GetNetwork("blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ID != before.ID {
+		t.Errorf("blue's ID changed across the restart: %d → %d", before.ID, after.ID)
+	}
+	if got := s.network("green"); got != "" {
+		t.Errorf("green, unbound while l2gwd was down, is %q after the sync, want gone", got)
+	}
 }
