@@ -56,6 +56,7 @@ func (cfg *Config) check() error {
 type VTEP struct {
 	cfg  Config
 	log  *slog.Logger
+	base *slog.Logger // Config.Logger, for libovsdb's log
 	q    *queue
 	stop context.CancelFunc
 	done chan struct{}
@@ -87,6 +88,7 @@ func Start(ctx context.Context, cfg Config) (*VTEP, error) {
 	v := &VTEP{
 		cfg:    cfg,
 		log:    log.With("component", "vtep"),
+		base:   log,
 		q:      newQueue(),
 		done:   make(chan struct{}),
 		locals: map[macKey]localMAC{},
@@ -166,7 +168,7 @@ func (v *VTEP) redial(ctx context.Context) *conn {
 	b.MaxElapsedTime = 0
 	last := ""
 	for {
-		c, err := dial(ctx, v.cfg.DB, v.log, v.q.poke)
+		c, err := dial(ctx, v.cfg.DB, v.base, v.q.poke)
 		if err == nil {
 			return c
 		}
@@ -243,6 +245,7 @@ func (v *VTEP) turn(ctx context.Context, c *conn) bool {
 		err = c.transact(ctx, ops)
 	}
 	switch {
+	case ctx.Err() != nil: // Close
 	case err != nil && err.Error() != v.failed:
 		v.log.Error("hardware_vtep database update", "err", err, "operations", len(ops))
 		v.failed = err.Error()

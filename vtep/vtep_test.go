@@ -548,3 +548,31 @@ func TestRestart(t *testing.T) {
 		t.Errorf("green, unbound while l2gwd was down, is %q after the sync, want gone", got)
 	}
 }
+
+// TestManyLocalMACs: 10,000 MACs the local-MAC watch reports at once are
+// all written as Ucast_Macs_Local (in few transactions: the burst is one
+// turn), and all deleted when they age out. It logs how long each took.
+func TestManyLocalMACs(t *testing.T) {
+	const n = 10000
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	events := make(chan app.LocalMACEvent, n)
+	s.v.WatchLocal(events)
+	macs := make([]string, n)
+	for i := range macs {
+		macs[i] = net.HardwareAddr{0x02, 0x20, 0, byte(i >> 16), byte(i >> 8), byte(i)}.String()
+	}
+	count := func() int { return len(s.rows(t, "Ucast_Macs_Local")) }
+	start := time.Now()
+	for _, mac := range macs {
+		events <- app.LocalMACEvent{Kind: app.LocalMACAdded, Network: "blue", MAC: mac, Attachment: app.Attachment{Port: "eth1"}}
+	}
+	waitUntil(t, "every local MAC is in Ucast_Macs_Local", func() bool { return count() == n })
+	t.Logf("%d local MACs in Ucast_Macs_Local %v after the first event", n, time.Since(start))
+	start = time.Now()
+	for _, mac := range macs {
+		events <- app.LocalMACEvent{Kind: app.LocalMACRemoved, Network: "blue", MAC: mac, Attachment: app.Attachment{Port: "eth1"}, Reason: app.RemovalAgedOut}
+	}
+	waitUntil(t, "every local MAC is deleted", func() bool { return count() == 0 })
+	t.Logf("%d local MACs deleted %v after the first event", n, time.Since(start))
+}
