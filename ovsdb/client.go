@@ -52,7 +52,7 @@ func Dial(ctx context.Context, endpoint string, log *slog.Logger) (*Client, erro
 	if err != nil {
 		return nil, fmt.Errorf("ovsdb model: %w", err)
 	}
-	lr := libovsdbLogger(log)
+	lr := LibovsdbLogger(log)
 	ovs, err := client.NewOVSDBClient(dbModel,
 		client.WithEndpoint(endpoint),
 		client.WithReconnect(reconnectTimeout, reconnectBackoff()),

@@ -11,7 +11,10 @@
 // them) nor any other bridge or port.
 //
 // The typed models in ./vswitch are generated from vswitch.ovsschema (Open
-// vSwitch 3.1) by libovsdb's modelgen.
+// vSwitch 3.1) by libovsdb's modelgen, and those in ./hwvtep (the
+// hardware_vtep database, which package vtep reads and writes) from
+// vtep.ovsschema 1.7.0 (Debian's openvswitch-vtep).
 package ovsdb
 
 //go:generate go tool modelgen -p vswitch -o vswitch vswitch.ovsschema
+//go:generate go tool modelgen -p hwvtep -o hwvtep vtep.ovsschema

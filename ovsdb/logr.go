@@ -6,11 +6,12 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// libovsdbLogger routes libovsdb's logr output into slog. libovsdb logs its
-// routine chatter at V(1) and above, which is dropped; errors (such as a failed
-// reconnection attempt) and its few level-0 notices (a dropped cache event) get
-// through.
-func libovsdbLogger(log *slog.Logger) logr.Logger {
+// LibovsdbLogger routes libovsdb's logr output into slog, for every libovsdb
+// client l2gwd runs (this package's, and package vtep's). libovsdb logs its
+// routine chatter at V(1) and above, which is dropped; errors (such as a
+// failed reconnection attempt) and its few level-0 notices (a dropped cache
+// event) get through.
+func LibovsdbLogger(log *slog.Logger) logr.Logger {
 	return logr.New(slogSink{log: log.With("component", "libovsdb")})
 }
 
