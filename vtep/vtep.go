@@ -75,7 +75,8 @@ type VTEP struct {
 // the feed is told synced once the first full read is told. Start fails
 // when the database cannot be reached now; afterwards a lost connection is
 // dialled again (retrying forever) and everything read again (the feed is
-// reset meanwhile: what it was told stays until the new read is told).
+// reset once reconnected: what it was told stays in force while the
+// database is away, and until the new read is told).
 func Start(ctx context.Context, cfg Config) (*VTEP, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -151,11 +152,13 @@ func (v *VTEP) run(ctx context.Context, c *conn) {
 			return
 		}
 		v.log.Warn("hardware_vtep database connection lost: reconnecting (what it said stays until it is read again)", "db", v.cfg.DB)
-		v.cfg.Feed.Reset()
-		v.told = newTold()
 		if c = v.redial(ctx); c == nil {
 			return
 		}
+		// The feed is reset only now: while the database is away, however
+		// long, what it said stays in force; the hold time runs from here.
+		v.cfg.Feed.Reset()
+		v.told = newTold()
 		v.log.Info("hardware_vtep database reconnected", "db", v.cfg.DB)
 	}
 }

@@ -13,12 +13,16 @@ import (
 )
 
 // dynamicOrigins are the dynamic origins whose sources this configuration
-// runs: EVPN with --bgp-asn.
+// runs: hardware_vtep with --vtep-db, EVPN with --bgp-asn.
 func (c *config) dynamicOrigins() []app.Origin {
-	if c.BGPASN == 0 {
-		return nil
+	var origins []app.Origin
+	if c.VTEPDB != "" {
+		origins = append(origins, app.OriginVTEP)
 	}
-	return []app.Origin{app.OriginEVPN}
+	if c.BGPASN != 0 {
+		origins = append(origins, app.OriginEVPN)
+	}
+	return origins
 }
 
 // evpnTunnelIP is the tunnel IP EVPN advertises as this gateway's VTEP:

@@ -52,6 +52,8 @@ type config struct {
 	BGPASN           uint
 	BGPRouterID      string
 	BGPListen        string
+	VTEPDB           string
+	VTEPSwitch       string
 	HoldTime         uint
 	LogLevel         slog.Level
 	LogFormat        logFormat
@@ -92,7 +94,9 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.UintVar(&c.BGPASN, "bgp-asn", 0, "this gateway's BGP autonomous system number (1-4294967295): enables BGP EVPN (0: no BGP)")
 	fs.StringVar(&c.BGPRouterID, "bgp-router-id", "", "BGP identifier, an IPv4 address (default: the IPv4 --tunnel-ip)")
 	fs.StringVar(&c.BGPListen, "bgp-listen", evpn.DefaultListen, "BGP listen address HOST:PORT (port 0: accept no session, only connect out)")
-	fs.UintVar(&c.HoldTime, "hold-time", uint(app.DefaultHoldTime/time.Second), "seconds what a dynamic origin (EVPN) told before a restart stays in force\nwhile it has not told everything again (1-65535)")
+	fs.StringVar(&c.VTEPDB, "vtep-db", "", "hardware_vtep database (unix:PATH or tcp:HOST:PORT): l2gwd is a physical switch of it,\ndriven by what its controller writes (ovn-controller-vtep, vtep-ctl, networking-l2gw); unset: no hardware_vtep")
+	fs.StringVar(&c.VTEPSwitch, "vtep-switch", "", "this gateway's Physical_Switch name in --vtep-db (default: --bridge)")
+	fs.UintVar(&c.HoldTime, "hold-time", uint(app.DefaultHoldTime/time.Second), "seconds what a dynamic origin (EVPN, hardware_vtep) told before a restart stays in force\nwhile it has not told everything again (1-65535)")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.TextVar(&c.LogFormat, "log-format", logFormatText, "log format: text (key=value) or json (one object per line)")
 	fs.StringVar(&c.ConfigFile, flagConfig, "", "YAML config file whose keys are the flag names, e.g. \"tunnel-ip: 198.51.100.1\" (env L2GW_CONFIG)")
@@ -149,6 +153,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--learn-limit %d: want 1-4294967295 MACs", c.LearnLimit)
 	}
 	if err := c.validateBGP(); err != nil {
+		return err
+	}
+	if err := c.validateVTEP(); err != nil {
 		return err
 	}
 	if c.HoldTime < 1 || c.HoldTime > 65535 {

@@ -20,8 +20,10 @@ import (
 
 	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/evpn"
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/ovsdb"
+	"github.com/l2gw/l2gw/vtep"
 )
 
 func main() {
@@ -129,8 +131,9 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	rec := app.NewReconciler(app.ReconcilerConfig{
 		Bridge: cfg.Bridge, DatapathType: cfg.DatapathType, ControllerTarget: cfg.controllerTarget(),
 		TunnelIP: cfg.tunnelPortLocalIP(), Learning: cfg.learning(), Logger: log,
-		// EVPN advertises the IPs hosts announce (ARP, ND): snoop them.
-		SnoopHosts: speaker != nil,
+		// EVPN advertises the IPs hosts announce (ARP, ND), hardware_vtep
+		// writes them as the local MACs' ipaddr: snoop them.
+		SnoopHosts: speaker != nil || cfg.VTEPDB != "",
 	}, state, session, bridge)
 	if err := rec.Instrument(metrics); err != nil {
 		apiListener.Close()
@@ -142,15 +145,15 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		defer close(recDone)
 		rec.Run(recCtx)
 	}()
-	if speaker != nil {
-		local, err := rec.WatchLocalMACs(recCtx)
-		if err != nil {
-			stopRec()
-			<-recDone
-			apiListener.Close()
-			return err
-		}
-		speaker.WatchLocal(local)
+	vtepSwitch, err := startLocalOrigins(recCtx, cfg, state, ovs, rec, speaker, log)
+	if err != nil {
+		stopRec()
+		<-recDone
+		apiListener.Close()
+		return err
+	}
+	if vtepSwitch != nil {
+		defer vtepSwitch.Close()
 	}
 
 	handlerOpts := []api.HandlerOption{api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)}
@@ -176,6 +179,31 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	stopRec()
 	<-recDone
 	return err
+}
+
+// startLocalOrigins gives the dynamic origins that advertise this site
+// the local-MAC watch until ctx ends: EVPN's speaker, when BGP is on, and
+// the hardware_vtep origin of --vtep-db, which it starts (nil without
+// --vtep-db).
+func startLocalOrigins(ctx context.Context, cfg *config, state *app.State, ovs *ovsdb.Client, rec *app.Reconciler, speaker *evpn.Speaker, log *slog.Logger) (*vtep.VTEP, error) {
+	if speaker != nil {
+		local, err := rec.WatchLocalMACs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		speaker.WatchLocal(local)
+	}
+	v, err := startVTEP(ctx, cfg, state, ovs, log)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	local, err := rec.WatchLocalMACs(ctx)
+	if err != nil {
+		v.Close()
+		return nil, err
+	}
+	v.WatchLocal(local)
+	return v, nil
 }
 
 // listenOpenFlow opens the OpenFlow listener of --openflow-listen: over TLS

@@ -124,7 +124,7 @@ func TestVTEPControllerWritesRemoteMACs(t *testing.T) {
 	addSwitchPort(t, c, "sw0", "vm1", mac1, ip1)
 	hv.AddVM(t, "vm1", mac1, ip1).WaitInstalled(t)
 
-	vdb := StartVTEPDB(t)
+	vdb := ovstest.StartVTEPDB(t)
 	for _, args := range [][]string{
 		{"add-ps", "ps0"},
 		{"set", "Physical_Switch", "ps0", "tunnel_ips=" + psTunnelIP},
@@ -132,7 +132,7 @@ func TestVTEPControllerWritesRemoteMACs(t *testing.T) {
 		{"add-ls", "ls0"},
 		{"bind-ls", "ps0", "p0", "0", "ls0"},
 	} {
-		if _, err := vdb.Ctl(args...); err != nil {
+		if _, err := vdb.TryCtl(args...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,7 +159,7 @@ func TestVTEPControllerWritesRemoteMACs(t *testing.T) {
 	var macs string
 	eventually(t, "ls0 has vm1's MAC toward hv1", func() string {
 		var err error
-		if macs, err = vdb.Ctl("list-remote-macs", "ls0"); err != nil {
+		if macs, err = vdb.TryCtl("list-remote-macs", "ls0"); err != nil {
 			return err.Error()
 		}
 		if !strings.Contains(macs, want) {
@@ -171,14 +171,14 @@ func TestVTEPControllerWritesRemoteMACs(t *testing.T) {
 	// What ovn-controller-vtep writes besides, as the interop notes record
 	// it: the datapath's tunnel key, source-node replication, no ipaddr.
 	key := strings.TrimSpace(mustSB(t, c, "--bare", "--columns=tunnel_key", "find", "Datapath_Binding", "external_ids:name=sw0"))
-	ls, err := vdb.Ctl("--columns=tunnel_key,replication_mode", "list", "Logical_Switch", "ls0")
+	ls, err := vdb.TryCtl("--columns=tunnel_key,replication_mode", "list", "Logical_Switch", "ls0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(ls, ": "+key+"\n") || !strings.Contains(ls, "source_node") {
 		t.Errorf("ls0 is %q, want tunnel_key %s (sw0's datapath key) and replication_mode source_node", ls, key)
 	}
-	ipaddr, err := vdb.Ctl("--bare", "--columns=ipaddr", "find", "Ucast_Macs_Remote", `MAC="`+mac1+`"`)
+	ipaddr, err := vdb.TryCtl("--bare", "--columns=ipaddr", "find", "Ucast_Macs_Remote", `MAC="`+mac1+`"`)
 	if err != nil {
 		t.Fatal(err)
 	}
