@@ -114,8 +114,8 @@ func (v *vtepLab) vtepFlows(t *testing.T) []string {
 // with vtep-ctl only: its host reaches the remote site, an ARP for a
 // remote MAC's ipaddr is answered inside OVS with the WAN down, the local
 // host shows in list-local-macs, the network shows read-only in the API,
-// an l2gwd restart changes no flow and loses no packet, and deleting a row
-// removes exactly its flows.
+// an l2gwd restart and a restart of the database's ovsdb-server change no
+// flow and lose no packet, and deleting a row removes exactly its flows.
 func TestVTEPDrivenByVtepCtl(t *testing.T) {
 	v := vtepSite(t, "l2vt-")
 	pingOK(t, v.b1, ipA1, 2)
@@ -180,6 +180,45 @@ func TestVTEPDrivenByVtepCtl(t *testing.T) {
 		if after := strings.Join(v.vtepFlows(t), "\n"); after != before {
 			t.Errorf("a's vtep flows differ after the restart:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
+	}
+
+	// The database's ovsdb-server restarts (away for 2 s) during a 10 ms
+	// stream: l2gwd reconnects and reads everything again, and no flow
+	// changes but those of a row written once it is back.
+	{
+		const newMAC = "02:0b:00:00:00:99"
+		monitor := v.a.site.StartProcess(t, "ovs-ofctl", "-O", "OpenFlow13", "monitor", lab.IntBridge, "watch:!initial")
+		time.Sleep(500 * time.Millisecond)
+		const count, interval = 400, 10 * time.Millisecond
+		done := make(chan [2]int)
+		go func() { s, r := v.a1.Ping(t, ipB1, count, interval); done <- [2]int{s, r} }()
+		time.Sleep(500 * time.Millisecond)
+		v.db.Stop()
+		time.Sleep(2 * time.Second)
+		if err := v.db.Serve(); err != nil {
+			t.Fatal(err)
+		}
+		v.db.Ctl(t, "add-ucast-remote", vtepLS, newMAC, v.b.site.TunnelIP)
+		waitFor(t, 20*time.Second, "a row written after the restart in a's API", func() bool { return v.remoteMAC(t, newMAC) == "" })
+		v.a.waitReconciled(t)
+		res := <-done
+		monitor.Kill(syscall.SIGTERM)
+		monitor.Wait()
+		t.Logf("ovsdb-server of the vtep database away for 2 s during a %v ping a1 -> b1: %d sent, %d received", interval, res[0], res[1])
+		if res[0] != res[1] {
+			t.Errorf("the database restart lost %d of %d pings", res[0]-res[1], res[0])
+		}
+		var changes []string
+		for _, line := range strings.Split(monitor.Output(), "\n") {
+			if strings.Contains(line, "event=") && !strings.Contains(line, "cookie=0xb") && !strings.Contains(line, newMAC) {
+				changes = append(changes, line)
+			}
+		}
+		if len(changes) > 0 {
+			t.Errorf("the database restart changed a's flows:\n%s", strings.Join(changes, "\n"))
+		}
+		v.db.Ctl(t, "del-ucast-remote", vtepLS, newMAC)
+		waitFor(t, 10*time.Second, "the new row's MAC gone again", func() bool { return v.remoteMAC(t, newMAC) == "-" })
 	}
 
 	// Deleting the remote MAC's row removes exactly its flows.
