@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -145,10 +146,6 @@ func (s *ovsSwitch) vtepctl(args ...string) (string, error) {
 func (b *bench) vtep(ctx context.Context, label string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	if err := b.addVTEPDB(); err != nil {
-		return err
-	}
-	defer b.sw.Exec("ovs-appctl", "-t", filepath.Join(b.sw.Dir, "ovsdb-server.ctl"), "ovsdb-server/remove-db", vtepDB)
 	base := newOVSVtep(b.sw, filepath.Join(b.opts.workDir, "ovs-vtep"))
 	fig, err := b.driveVTEP(ctx, base)
 	if err != nil {
@@ -158,22 +155,34 @@ func (b *bench) vtep(ctx context.Context, label string) error {
 	return nil
 }
 
-// addVTEPDB creates vtep.db and has the benchmark's ovsdb-server serve it
-// next to conf.db, on the same socket, as ovs-vtep's documentation does.
-func (b *bench) addVTEPDB() error {
+// addVTEPDB creates an empty vtep.db and has the benchmark's ovsdb-server
+// serve it next to conf.db, on the same socket, as ovs-vtep's
+// documentation does; remove takes it away again.
+func (b *bench) addVTEPDB() (remove func(), err error) {
+	ctl := filepath.Join(b.sw.Dir, "ovsdb-server.ctl")
 	file := filepath.Join(b.sw.Dir, "vtep.db")
-	if _, err := b.sw.Exec("ovsdb-tool", "create", file, "/usr/share/openvswitch/vtep.ovsschema"); err != nil {
-		return err
+	remove = func() {
+		b.sw.Exec("ovs-appctl", "-t", ctl, "ovsdb-server/remove-db", vtepDB)
+		os.Remove(file)
 	}
-	_, err := b.sw.Exec("ovs-appctl", "-t", filepath.Join(b.sw.Dir, "ovsdb-server.ctl"), "ovsdb-server/add-db", file)
-	return err
+	if _, err := b.sw.Exec("ovsdb-tool", "create", file, "/usr/share/openvswitch/vtep.ovsschema"); err != nil {
+		return remove, err
+	}
+	_, err = b.sw.Exec("ovs-appctl", "-t", ctl, "ovsdb-server/add-db", file)
+	return remove, err
 }
 
-// driveVTEP runs the workload against t: set up, the logical switch
-// bound, figure A (vtepMACs rows in one transaction), B (a restart), C
-// (an ARP for a row's ipaddr); t is removed at the end.
+// driveVTEP runs the workload against t with a vtep.db of its own: set
+// up, the logical switch bound, figure A (vtepMACs rows in one
+// transaction), B (a restart), C (an ARP for a row's ipaddr); t and its
+// vtep.db are removed at the end.
 func (b *bench) driveVTEP(ctx context.Context, t *vtepTarget) (vtepFigures, error) {
 	fig := vtepFigures{name: t.name, flows: vtepMACs * t.flowsPerMAC}
+	removeDB, err := b.addVTEPDB()
+	defer removeDB()
+	if err != nil {
+		return fig, err
+	}
 	b.log.Info("setting up the VTEP under test", "vtep", t.name)
 	defer t.close()
 	if err := t.setup(ctx); err != nil {
