@@ -281,7 +281,7 @@ func (e *evpnRun) waitRoutes(ctx context.Context, n, k int) (status, time.Time, 
 func (e *evpnRun) routeChanges(ctx context.Context, label string) error {
 	n, k := e.b.opts.n, len(e.vteps)
 	changes := min(evpnChanges, n)
-	mon, err := e.b.sw.monitor(ctx, bridgeName)
+	mon, err := e.b.sw.monitor(ctx, bridgeName, false)
 	if err != nil {
 		return err
 	}

@@ -62,21 +62,36 @@ var flowCountRE = regexp.MustCompile(`flow_count=(\d+)`)
 func (s *ovsSwitch) controllerFlowCount(bridge string) (int, error) {
 	total := 0
 	for _, sel := range s.cookies {
-		out, err := s.ofctl("dump-aggregate", bridge, sel)
+		n, err := s.flowCount(bridge, sel)
 		if err != nil {
 			return 0, err
-		}
-		m := flowCountRE.FindStringSubmatch(out)
-		if m == nil {
-			return 0, fmt.Errorf("no flow_count in dump-aggregate of %s: %q", bridge, out)
-		}
-		n, err := strconv.Atoi(m[1])
-		if err != nil {
-			return 0, fmt.Errorf("flow_count of %s: %w", bridge, err)
 		}
 		total += n
 	}
 	return total, nil
+}
+
+// flowCount is OVS's own count of bridge's flows that selector (an
+// ovs-ofctl flow match, non-strict) selects, of all its flows when
+// selector is empty.
+func (s *ovsSwitch) flowCount(bridge, selector string) (int, error) {
+	args := []string{"dump-aggregate", bridge}
+	if selector != "" {
+		args = append(args, selector)
+	}
+	out, err := s.ofctl(args...)
+	if err != nil {
+		return 0, err
+	}
+	m := flowCountRE.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("no flow_count in dump-aggregate of %s: %q", bridge, out)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return 0, fmt.Errorf("flow_count of %s: %w", bridge, err)
+	}
+	return n, nil
 }
 
 // waitFlowCount polls bridge until OVS counts want controller flows and
@@ -86,10 +101,16 @@ func (s *ovsSwitch) controllerFlowCount(bridge string) (int, error) {
 // most half the time. Errors of single polls (ovs-vswitchd restarting) are
 // retried until ctx ends.
 func (s *ovsSwitch) waitFlowCount(ctx context.Context, bridge string, want int, interval time.Duration) (time.Time, error) {
+	return waitCount(ctx, bridge, func() (int, error) { return s.controllerFlowCount(bridge) }, want, interval)
+}
+
+// waitCount polls count as waitFlowCount does until it returns want, and
+// returns when it did; what names the flows counted, for errors.
+func waitCount(ctx context.Context, what string, count func() (int, error), want int, interval time.Duration) (time.Time, error) {
 	last, lastErr := -1, error(nil)
 	for {
 		start := time.Now()
-		n, err := s.controllerFlowCount(bridge)
+		n, err := count()
 		if err == nil && n == want {
 			return time.Now(), nil
 		}
@@ -97,7 +118,7 @@ func (s *ovsSwitch) waitFlowCount(ctx context.Context, bridge string, want int, 
 		select {
 		case <-ctx.Done():
 			return time.Time{}, fmt.Errorf("wait for %d flows on %s (last count %d, last error %v): %w",
-				want, bridge, last, lastErr, ctx.Err())
+				want, what, last, lastErr, ctx.Err())
 		case <-time.After(max(interval, time.Since(start))):
 		}
 	}
@@ -137,14 +158,19 @@ func (s *ovsSwitch) dumpControllerFlows(bridge, path string) (int, error) {
 }
 
 // internalHost adds the internal port port to bridge and returns a host
-// that writes frames on its device: they enter OVS on port. Its transmit
-// queue holds hostQueue frames, so that bursts wait for ovs-vswitchd
-// instead of being dropped; IPv6 is off on it, so the kernel sends nothing
-// of its own.
+// that writes frames on its device (see hostOn).
 func (s *ovsSwitch) internalHost(bridge, port string) (*ovstest.Host, error) {
 	if _, err := s.vsctl("add-port", bridge, port, "--", "set", "interface", port, "type=internal"); err != nil {
 		return nil, err
 	}
+	return s.hostOn(port)
+}
+
+// hostOn returns a host that writes frames on the device of the internal
+// port port: they enter OVS on port. Its transmit queue holds hostQueue
+// frames, so that bursts wait for ovs-vswitchd instead of being dropped;
+// IPv6 is off on it, so the kernel sends nothing of its own.
+func (s *ovsSwitch) hostOn(port string) (*ovstest.Host, error) {
 	for _, args := range [][]string{
 		{"sysctl", "-qw", "net.ipv6.conf." + port + ".disable_ipv6=1"},
 		{"ip", "link", "set", port, "txqueuelen", strconv.Itoa(hostQueue), "up"},
@@ -188,15 +214,21 @@ type flowEvent struct {
 type flowMonitor struct {
 	cmd    *exec.Cmd
 	events chan flowEvent
-	done   chan struct{} // closed when the output ends
+	done   chan struct{} // closed when the output ends, after its last event
 }
 
-// monitor starts ovs-ofctl monitor on bridge (without the flows there
-// now) and returns once OVS has armed it.
-func (s *ovsSwitch) monitor(ctx context.Context, bridge string) (*flowMonitor, error) {
-	cmd := s.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge, "watch:!initial")
-	// It prints OVS's answer to its request on its standard output, and
-	// what OVS reports after that on its standard error.
+// monitor starts ovs-ofctl monitor on bridge and returns once OVS has
+// armed it. With initial, the flows on the bridge at that moment come
+// first, as additions; without, only the changes after it.
+func (s *ovsSwitch) monitor(ctx context.Context, bridge string, initial bool) (*flowMonitor, error) {
+	watch := "watch:!initial"
+	if initial {
+		watch = "watch:"
+	}
+	cmd := s.Command("ovs-ofctl", "-O", "OpenFlow13", "monitor", bridge, watch)
+	// It prints OVS's answer to its request (with the initial flows) on
+	// its standard output, and what OVS reports after that on its
+	// standard error.
 	answer, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("ovs-ofctl monitor: %w", err)
@@ -210,25 +242,26 @@ func (s *ovsSwitch) monitor(ctx context.Context, bridge string) (*flowMonitor, e
 	}
 	m := &flowMonitor{cmd: cmd, events: make(chan flowEvent, 1<<16), done: make(chan struct{})}
 	armed := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		sc := bufio.NewScanner(answer)
+		defer wg.Done()
+		sc := lineScanner(answer)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "FLOW_MONITOR reply") {
 				close(armed)
 				break
 			}
 		}
-		io.Copy(io.Discard, answer)
+		m.forward(sc)
 	}()
 	go func() {
-		defer close(m.done)
-		sc := bufio.NewScanner(reports)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if line := sc.Text(); strings.Contains(line, "event=") {
-				m.events <- flowEvent{at: time.Now(), line: line}
-			}
-		}
+		defer wg.Done()
+		m.forward(lineScanner(reports))
+	}()
+	go func() {
+		wg.Wait()
+		close(m.done)
 	}()
 	select {
 	case <-armed:
@@ -239,6 +272,27 @@ func (s *ovsSwitch) monitor(ctx context.Context, bridge string) (*flowMonitor, e
 	case <-ctx.Done():
 		m.stop()
 		return nil, fmt.Errorf("ovs-ofctl monitor %s: %w", bridge, ctx.Err())
+	}
+}
+
+// monitorPaused is in the line of ovs-ofctl monitor that says OVS paused it.
+const monitorPaused = "FLOW_MONITOR_PAUSED"
+
+// lineScanner reads ovs-ofctl's output by lines, long flows included.
+func lineScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	return sc
+}
+
+// forward passes the flow changes sc reads to the monitor's events, and
+// OVS's notice that it paused the monitor (too many changes queued: those
+// that follow until it resumes are summed up, not each reported).
+func (m *flowMonitor) forward(sc *bufio.Scanner) {
+	for sc.Scan() {
+		if line := sc.Text(); strings.Contains(line, "event=") || strings.Contains(line, monitorPaused) {
+			m.events <- flowEvent{at: time.Now(), line: line}
+		}
 	}
 }
 

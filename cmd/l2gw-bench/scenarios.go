@@ -111,6 +111,8 @@ func (b *bench) header() {
 		fmt.Sprintf("203.0.113.0/24; unicast + ARP flows), the other %d one IPv6 of 2001:db8::/32 (unicast + ND flows):", n-v4),
 		fmt.Sprintf("the bulk installs %d binding flows. EVPN (6): a fresh l2gwd with BGP; the same MACs and IPs as %d", bindingFlows(n), n),
 		fmt.Sprintf("MAC+IP routes behind %d VTEPs (198.51.100.11-%d), then %d local MACs 02:01:.. from frames on an attachment.", evpnVTEPs, 10+evpnVTEPs, n),
+		fmt.Sprintf("hardware_vtep (7): the same vtep.db workload against each VTEP under test (BASELINE: ovs-vtep): %d Ucast_Macs_Remote", vtepMACs),
+		fmt.Sprintf("rows (%s:.., ipaddr as the bindings, locators %s-%d) in one transaction, a restart, an ARP for a row's ipaddr.", remoteMACPrefix, remoteLocator(0), 20+vtepLocators),
 	}
 }
 
@@ -124,7 +126,7 @@ func (b *bench) run(ctx context.Context) error {
 		run  func(context.Context, string) error
 	}{
 		{"bulk", b.bulk}, {"incremental", b.incremental}, {"restart", b.restart},
-		{"memory", b.memory}, {"api", b.api}, {"evpn", b.evpn},
+		{"memory", b.memory}, {"api", b.api}, {"evpn", b.evpn}, {"vtep", b.vtep},
 	}
 	for i, s := range scenarios {
 		label := fmt.Sprintf("%d %s", i+1, s.name)
