@@ -19,9 +19,11 @@ import (
 )
 
 // Cookie selectors of the flows l2gwd owns (cookie bits 63-60): 0xa for the
-// topology and static bindings, 0xd for what BGP EVPN told.
+// topology and static bindings, 0xc for what hardware_vtep told, 0xd for
+// what BGP EVPN told.
 const (
 	controllerCookies = "cookie=0xa000000000000000/0xf000000000000000"
+	vtepCookies       = "cookie=0xc000000000000000/0xf000000000000000"
 	evpnCookies       = "cookie=0xd000000000000000/0xf000000000000000"
 )
 
