@@ -18,12 +18,11 @@ import (
 // The OVN lab: site a runs l2gwd as physical switch ovnPS of a
 // hardware_vtep database that ovn-controller-vtep drives; hv is an OVN
 // hypervisor on the WAN with VM vm1 on logical switch ovnLS, whose vtep
-// port names ovnPS and the VTEP's logical switch vtepLS. Host a1 is on
-// l2gwd's port a1, bound untagged to vtepLS.
+// port names ovnPS and the VTEP's logical switch vtepLS (vtep_test.go's).
+// Host a1 is on l2gwd's port a1, bound untagged to vtepLS.
 const (
 	ovnPS    = "l2gw-a"
 	ovnLS    = "sw0"
-	vtepLS   = "ls0"
 	hvEncap  = "198.51.100.11"
 	ovnVMMAC = "02:0e:00:00:00:01"
 	ovnVMIP  = "192.0.2.21"
