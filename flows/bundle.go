@@ -31,7 +31,10 @@ func ModList(mods []Mod) ModSource {
 }
 
 // Apply sends the mods src produces to the switch in one atomic bundle:
-// either all of them take effect or none does. If the switch rejects any
+// either all of them take effect or none does. The mods are flow_mods, and
+// group_mods (GroupChanges.Around) in an order that never leaves a flow
+// pointing to a missing group: OVS checks each mod against the ones
+// before it in the bundle. If the switch rejects any
 // mod, the bundle is discarded and the error names the first rejected mod;
 // a mod that is no whole flow_mod, or too large to wrap in a bundle add, is
 // refused the same way before it is sent, and so is a bundle whose source
@@ -134,9 +137,7 @@ func rejection(mods *sentMods, sent int, errs []switchError) error {
 	if n == 0 {
 		return nil
 	}
-	m := mods.at(first)
-	return fmt.Errorf("switch rejected %d flow mods, first mod %d (table %d, priority %d, cookie %#x): %s",
-		n, first, m.table, m.priority, m.cookie, firstErr)
+	return fmt.Errorf("switch rejected %d flow mods, first mod %d (%s): %s", n, first, mods.at(first), firstErr)
 }
 
 // watchErrors starts collecting the switch's error messages.

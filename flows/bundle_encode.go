@@ -17,11 +17,12 @@ const bundleAddHeaderLen = 24
 const onfBundleAdd = 2301
 
 // appendBundleAdd sets m's xid (bytes 4-7) to xid and appends to b the
-// bundle-add message that puts m into bundle bundleID, opened with flags.
-// The bundle add has m's xid too: the switch names it in an error about m.
+// bundle-add message that puts m (a flow_mod or a group_mod) into bundle
+// bundleID, opened with flags. The bundle add has m's xid too: the switch
+// names it in an error about m.
 func appendBundleAdd(b []byte, bundleID uint32, flags uint16, xid uint32, m Mod) ([]byte, error) {
-	if len(m) < flowModFixedLen || m[1] != openflow13.Type_FlowMod || int(binary.BigEndian.Uint16(m[2:4])) != len(m) {
-		return b, fmt.Errorf("malformed flow_mod of %d bytes", len(m))
+	if !m.wellFormed() {
+		return b, fmt.Errorf("malformed flow_mod or group_mod of %d bytes", len(m))
 	}
 	if n := bundleAddHeaderLen + len(m); n > MaxMessageLen {
 		return b, fmt.Errorf("bundle add of %d bytes, over OpenFlow's limit of %d", n, MaxMessageLen)

@@ -27,17 +27,31 @@ var errBrokenConnection = errors.New("openflow connection broken")
 
 // sentMod is what a bundle keeps of each mod it sent: enough to name a mod
 // the switch rejects, not the mod itself, so a bundle's memory does not
-// grow with its mods' size.
+// grow with its mods' size. Of a group_mod (group set) it keeps the group
+// ID in cookie and the command in priority.
 type sentMod struct {
 	cookie   uint64
 	xid      uint32
 	priority uint16
 	table    uint8
+	group    bool
 }
 
+// newSentMod returns what names m, a well-formed mod.
 func newSentMod(m Mod) sentMod {
+	if m.isGroupMod() {
+		return sentMod{cookie: uint64(binary.BigEndian.Uint32(m[12:16])), xid: binary.BigEndian.Uint32(m[4:8]),
+			priority: binary.BigEndian.Uint16(m[8:10]), group: true}
+	}
 	return sentMod{cookie: binary.BigEndian.Uint64(m[8:16]), xid: binary.BigEndian.Uint32(m[4:8]),
 		priority: binary.BigEndian.Uint16(m[30:32]), table: m[24]}
+}
+
+func (m sentMod) String() string {
+	if m.group {
+		return fmt.Sprintf("group %#x, command %d", m.cookie, m.priority)
+	}
+	return fmt.Sprintf("table %d, priority %d, cookie %#x", m.table, m.priority, m.cookie)
 }
 
 // sentMods lists a bundle's sentMods in fixed chunks: a 200,000-mod bundle
@@ -176,7 +190,7 @@ func sendBundleAdds(ctx context.Context, conn net.Conn, open func() (uint32, err
 		}
 		sm := newSentMod(m)
 		st.mods.add(sm)
-		if m[25] == openflow13.FC_DELETE && sm.cookie>>tagShift == TagLearned {
+		if !sm.group && m[25] == openflow13.FC_DELETE && sm.cookie>>tagShift == TagLearned {
 			st.learnedDeletes = append(st.learnedDeletes, sm.cookie)
 		}
 		return true

@@ -33,7 +33,9 @@ const controllerID uint16 = 0x6c32
 // server mode), and its message stream gives no way to see the OpenFlow error
 // that rejects one flow_mod of a bundle (ofctrl only reports bundle-control
 // errors). Once the handshake is done, ofctrl.NewSwitch takes the connection
-// over as it would under a Controller.
+// over as it would under a Controller, except for the one message of
+// ofctrl's that groupGuard keeps from the switch: the deletion of every
+// group.
 //
 // Known ofctrl limits: each connection leaves its echo (heartbeat) goroutine
 // running after the switch goes; and a switch that reconnects before ofctrl
@@ -62,9 +64,9 @@ func (s *Session) handshake(conn net.Conn) {
 	if tc, ok := conn.(*tls.Conn); ok && !tlsHandshake(tc, log) {
 		return
 	}
-	tap := &inboundTap{Conn: conn, onError: s.recordError}
+	tap := &inboundTap{Conn: conn, onError: s.recordError, onPart: s.partSeen}
 	s.macs.attach(tap)
-	stream := util.NewMessageStream(tap, openflow13Parser{})
+	stream := util.NewMessageStream(groupGuard{tap}, openflow13Parser{})
 	hello, err := common.NewHello(int(openflow13.VERSION))
 	if err != nil {
 		log.Error("openflow hello", "err", err)
@@ -104,6 +106,35 @@ func (s *Session) handshake(conn net.Conn) {
 	}
 }
 
+// groupGuard is the connection as ofctrl writes to it: it drops the
+// group_mod that deletes every group (OFPGC_DELETE of OFPG_ALL), which
+// ofctrl.NewSwitch sends on every connection of a switch it did not know
+// (initFgraph: "clear all existing flood lists"). l2gwd owns the bridge's
+// groups and reconciles them like its flows, and OVS deletes with a group
+// every flow that points to it: a reconnection or an l2gwd restart would
+// cut traffic. l2gwd itself never deletes every group. libOpenflow writes
+// one whole message per Write; the session's bundles are written to the
+// connection underneath, not through the guard.
+type groupGuard struct{ net.Conn }
+
+// Write writes p unless it is a delete of every group, which it reports
+// written.
+func (g groupGuard) Write(p []byte) (int, error) {
+	if isDeleteAllGroups(p) {
+		return len(p), nil
+	}
+	return g.Conn.Write(p)
+}
+
+// isDeleteAllGroups reports whether b is exactly one OpenFlow 1.3 group_mod
+// that deletes every group.
+func isDeleteAllGroups(b []byte) bool {
+	return len(b) >= groupModFixedLen && b[0] == openflow13.VERSION && b[1] == openflow13.Type_GroupMod &&
+		int(binary.BigEndian.Uint16(b[2:4])) == len(b) &&
+		binary.BigEndian.Uint16(b[8:10]) == openflow13.OFPGC_DELETE &&
+		binary.BigEndian.Uint32(b[12:16]) == openflow13.OFPG_ALL
+}
+
 // switchError is an OpenFlow error message from the switch.
 type switchError struct {
 	xid       uint32 // of the request it answers
@@ -122,9 +153,13 @@ func (e switchError) String() string {
 // error about a bundled flow_mod is known before the reply to the bundle's
 // close request, which the switch sends after it. And it hands over whole,
 // in order, the messages keep asks for (the flow monitor's, see macTable).
+// And it reports every multipart reply part, in order, to onPart (when not
+// nil): the part without OFPMPF_REPLY_MORE tells how many parts its reply
+// has.
 type inboundTap struct {
 	net.Conn
 	onError func(switchError)
+	onPart  func(xid uint32, final bool)
 	// keep is asked, with each message's header, whether to hand the whole
 	// message to onMessage; nil keeps none. onMessage must not keep msg,
 	// which is reused. Both run on the connection's reader: they must not
@@ -132,7 +167,7 @@ type inboundTap struct {
 	keep      func(header []byte) bool
 	onMessage func(msg []byte)
 
-	head    [ofpExpErrorLen]byte // header, error type and code, experimenter id
+	head    [ofpExpErrorLen]byte // header, error type and code, experimenter id; or multipart type and flags
 	msg     []byte               // the message being kept
 	keeping bool                 // the current message is kept in msg
 	seen    int                  // bytes of the current message read so far
@@ -151,6 +186,7 @@ const (
 	ofpHeaderLen   = 8
 	ofpErrorLen    = 12 // header, type, code
 	ofpExpErrorLen = 16 // and the experimenter id
+	ofpPartLen     = 12 // multipart reply header, type, flags
 )
 
 func (c *inboundTap) scan(b []byte) {
@@ -166,6 +202,9 @@ func (c *inboundTap) scan(b []byte) {
 		}
 		if c.seen < c.want {
 			k := copy(c.head[c.seen:c.want], b)
+			if c.keeping {
+				c.msg = append(c.msg, b[:k]...)
+			}
 			c.seen += k
 			b = b[k:]
 			if c.seen == c.want {
@@ -198,10 +237,20 @@ func (c *inboundTap) start() {
 		c.keeping = true
 		c.msg = append(c.msg[:0], c.head[:ofpHeaderLen]...)
 	}
+	if c.head[1] == openflow13.Type_MultiPartReply && c.onPart != nil {
+		c.want = min(ofpPartLen, c.size)
+	}
 }
 
-// report hands the error message kept in head to onError.
+// report hands the error message kept in head to onError, or the
+// multipart reply part whose header is there to onPart.
 func (c *inboundTap) report() {
+	if c.head[1] == openflow13.Type_MultiPartReply {
+		if c.want == ofpPartLen {
+			c.onPart(binary.BigEndian.Uint32(c.head[4:8]), binary.BigEndian.Uint16(c.head[10:12])&openflow13.OFPMPF_REPLY_MORE == 0)
+		}
+		return
+	}
 	if c.want < ofpErrorLen {
 		return // too short to be an error message; libOpenflow will complain
 	}

@@ -89,7 +89,8 @@ func dumpedFlows(entries []util.Message) []DumpedFlow {
 }
 
 // multipart sends one multipart request of type typ with a fresh xid and
-// returns the body entries of its reply, of which it expects want.
+// returns the body entries of its reply, of which it expects want (< 0:
+// as many as the switch sent, its parts counted in order).
 func (s *Session) multipart(ctx context.Context, sw *ofctrl.OFSwitch, typ uint16, body util.Message, want int) ([]util.Message, error) {
 	req := &openflow13.MultipartRequest{Header: openflow13.NewOfp13Header(), Type: typ, Body: body}
 	req.Header.Type = openflow13.Type_MultiPartRequest

@@ -23,9 +23,28 @@ type Flow struct {
 	add Mod // the OFPFC_ADD flow_mod; Match and Instructions are parts of it
 }
 
-// Mod is one flow_mod message ready for the wire; its xid (bytes 4-7) is
-// set when it is sent.
+// Mod is one flow_mod (or group_mod, see GroupChanges) message ready for
+// the wire; its xid (bytes 4-7) is set when it is sent.
 type Mod []byte
+
+// isGroupMod reports whether m is a group_mod (else a flow_mod, once
+// wellFormed).
+func (m Mod) isGroupMod() bool { return len(m) >= 2 && m[1] == openflow13.Type_GroupMod }
+
+// wellFormed reports whether m is one whole OpenFlow 1.3 flow_mod or
+// group_mod.
+func (m Mod) wellFormed() bool {
+	if len(m) < ofpHeaderLen || m[0] != openflow13.VERSION || int(binary.BigEndian.Uint16(m[2:4])) != len(m) {
+		return false
+	}
+	switch m[1] {
+	case openflow13.Type_FlowMod:
+		return len(m) >= flowModFixedLen
+	case openflow13.Type_GroupMod:
+		return len(m) >= groupModFixedLen
+	}
+	return false
+}
 
 // flowModFixedLen is the size of an OpenFlow 1.3 flow_mod without its match
 // and instructions.

@@ -11,7 +11,8 @@ import (
 )
 
 // openflow13Parser parses the switch's OpenFlow 1.3 messages: flow-stats
-// replies itself (see parseFlowStatsReply), flow monitor replies and
+// and group-description replies itself (see parseFlowStatsReply,
+// parseGroupDescReply), flow monitor replies and
 // packet-ins not at all (the session reads them in order off the
 // connection, see inboundTap), nor the "meter exists" error the snooping
 // meter's idempotent add expects (snoop.go), which ofctrl would log;
@@ -30,6 +31,8 @@ func (openflow13Parser) Parse(b []byte) (util.Message, error) {
 		switch binary.BigEndian.Uint16(b[8:10]) {
 		case openflow13.MultipartType_Flow:
 			return parseFlowStatsReply(b)
+		case openflow13.MultipartType_GroupDesc:
+			return parseGroupDescReply(b)
 		case openflow13.MultipartType_Experimenter:
 			// libOpenflow's decoder panics on experimenter replies: hand
 			// ofctrl the header only.

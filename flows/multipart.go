@@ -14,15 +14,20 @@ import (
 // xid). libOpenflow parses inbound messages on many goroutines, so parts come
 // in any order and the final part (the one without OFPMPF_REPLY_MORE) may come
 // before earlier ones: the reply is complete only once the final part was seen
-// AND the expected number of body entries arrived.
+// AND the expected number of body entries arrived. When the number of
+// entries cannot be known beforehand (want < 0), the parts are counted as
+// the switch sent them, in order (inboundTap, seen), and the reply is
+// complete once as many parts arrived as there were up to the final one.
 type replyParts struct {
 	typ  uint16 // multipart type of the request
-	want int    // body entries expected
+	want int    // body entries expected; < 0: count parts in order
 
 	mu       sync.Mutex
 	entries  []util.Message
 	parts    int
 	final    bool
+	inOrder  int           // parts read off the connection so far (want < 0)
+	total    int           // parts in the reply, once the final one was read; else -1
 	progress chan struct{} // signalled (without blocking) on every part
 }
 
@@ -34,7 +39,7 @@ func newReplyParts(typ uint16, want int) *replyParts {
 	// Room for every entry at once: a 200,000-flow dump grown by append
 	// would copy its entries over and over, holding old and new arrays.
 	return &replyParts{typ: typ, want: want, entries: make([]util.Message, 0, min(max(want, 0), maxPresized)),
-		progress: make(chan struct{}, 1)}
+		total: -1, progress: make(chan struct{}, 1)}
 }
 
 // add takes one part; parts of another multipart type are ignored.
@@ -55,10 +60,28 @@ func (r *replyParts) add(rep *openflow13.MultipartReply) {
 	}
 }
 
+// seen counts a part of the reply as read off the connection, before it is
+// parsed; final says it is the last one.
+func (r *replyParts) seen(final bool) {
+	r.mu.Lock()
+	r.inOrder++
+	if final && r.total < 0 {
+		r.total = r.inOrder
+	}
+	r.mu.Unlock()
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
+}
+
 // complete reports whether the whole reply arrived.
 func (r *replyParts) complete() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.want < 0 {
+		return r.final && r.total >= 0 && r.parts >= r.total
+	}
 	return r.final && len(r.entries) >= r.want
 }
 
@@ -86,6 +109,10 @@ func (r *replyParts) wait(ctx context.Context, idle time.Duration) ([]util.Messa
 func (r *replyParts) shortfall() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.want < 0 {
+		return fmt.Errorf("incomplete multipart reply: %d parts of %d read, final part seen: %t",
+			r.parts, r.inOrder, r.final)
+	}
 	return fmt.Errorf("incomplete multipart reply: %d of %d entries in %d parts, final part seen: %t",
 		len(r.entries), r.want, r.parts, r.final)
 }

@@ -166,6 +166,17 @@ func (a *switchApp) MultipartReply(_ *ofctrl.OFSwitch, rep *openflow13.Multipart
 	}
 }
 
+// partSeen hands a multipart reply part, read off the connection, to the
+// request waiting for its xid.
+func (s *Session) partSeen(xid uint32, final bool) {
+	s.mu.Lock()
+	r := s.replies[xid]
+	s.mu.Unlock()
+	if r != nil {
+		r.seen(final)
+	}
+}
+
 // notify queues ev without blocking, dropping the oldest queued events when
 // the reader lags. Callers hold s.mu, so events queue in the order the state
 // changed.

@@ -26,6 +26,7 @@ const (
 type lab struct {
 	ovs   *ovstest.OVS
 	s     *Session
+	addr  string         // s's address
 	relay *ovstest.Relay // the switch's connection to s
 }
 
@@ -45,7 +46,7 @@ func startLab(t *testing.T) *lab {
 	t.Cleanup(s.Close)
 	target, relay := o.Controller(t, addr)
 	o.AddControlledBridge(t, "br0", target)
-	l := &lab{ovs: o, s: s, relay: relay}
+	l := &lab{ovs: o, s: s, addr: addr, relay: relay}
 	l.waitEvent(t, true)
 	return l
 }
