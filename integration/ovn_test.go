@@ -204,7 +204,7 @@ func TestOVNHypervisorThroughL2gwd(t *testing.T) {
 	waitFor(t, 10*time.Second, "no fault on "+vtepLS+" nor on port a1", func() bool {
 		ps = o.vdb.Ctl(t, "--columns=name,tunnel_ips,switch_fault_status", "list", "Physical_Switch", ovnPS)
 		port = o.vdb.Ctl(t, "--columns=name,vlan_bindings,port_fault_status", "list", "Physical_Port", "a1")
-		lsFault = o.vdb.Ctl(t, "--if-exists", "get", "Logical_Switch", vtepLS, "other_config:l2gw-fault")
+		lsFault = o.vdb.Ctl(t, "--if-exists", "get", "Logical_Switch", vtepLS, "other_config:l2gw-fault-"+ovnPS)
 		return strings.TrimSpace(lsFault) == "" && strings.Contains(port, "port_fault_status   : []")
 	})
 	t.Logf("l2gwd wrote:\nPhysical_Switch:\n%s\nPhysical_Port:\n%s", ps, port)

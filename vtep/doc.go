@@ -17,7 +17,7 @@
 // It writes only its own Physical_Switch row (created when missing, with
 // the Global row when there is none; tunnel_ips and switch_fault_status),
 // that switch's Physical_Port rows (one per port SetPorts names, and their
-// port_fault_status), the l2gw-fault key of Logical_Switch other_config
+// port_fault_status), its own l2gw-fault-SWITCH key of Logical_Switch other_config
 // (why the logical switch is not a network in force), its own
 // Physical_Locator and Physical_Locator_Set, and the Ucast_Macs_Local and
 // Mcast_Macs_Local rows whose locator is its own tunnel IP (from the

@@ -113,6 +113,7 @@ func (v *VTEP) switchOps(c client.Client, s *snapshot, w *view) ([]ovsdb.Operati
 		}
 	}
 
+	faultKey := v.faultKey()
 	for _, u := range slices.Sorted(maps.Keys(s.lswitches)) {
 		have, want := s.lswitches[u].OtherConfig[faultKey], w.lsFaults[u]
 		if have == want {
@@ -132,6 +133,12 @@ func (v *VTEP) switchOps(c client.Client, s *snapshot, w *view) ([]ovsdb.Operati
 	}
 	return ops, nil
 }
+
+// faultKey is the Logical_Switch other_config key in which this switch
+// says why it does not use the logical switch: "l2gw-fault-" and its
+// name, so that physical switches sharing a database (a gateway pair,
+// several gateways of one controller) never clear each other's.
+func (v *VTEP) faultKey() string { return faultKeyPrefix + v.cfg.Switch }
 
 // sameSet tells whether two sets of strings hold the same.
 func sameSet(a, b []string) bool {

@@ -18,7 +18,7 @@ const (
 	faultInvalidACL      = "invalid_ACL_binding"
 	faultLRSupport       = "lr_support_fault"
 	unknownDst           = "unknown-dst"
-	faultKey             = "l2gw-fault" // the Logical_Switch other_config key
+	faultKeyPrefix       = "l2gw-fault-" // of the Logical_Switch other_config key, before the switch's name
 	maxVNI               = 1<<24 - 1
 	maxVLAN              = 4094
 	maxNetworkNameLength = 63

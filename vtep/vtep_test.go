@@ -311,7 +311,7 @@ func TestNetworks(t *testing.T) {
 	s.db.Ctl(t, "bind-ls", switchName, "eth1", "30", "red")
 	s.db.Ctl(t, "add-ucast-remote", "red", mac1, remote1)
 	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth1, "port_fault_status")
-	if got := s.db.Ctl(t, "get", "Logical_Switch", "red", "other_config:l2gw-fault"); !strings.Contains(got, "not in force") {
+	if got := s.db.Ctl(t, "get", "Logical_Switch", "red", "other_config:l2gw-fault-"+switchName); !strings.Contains(got, "not in force") {
 		t.Errorf("red's l2gw-fault is %q, want it to say it is not in force", got)
 	}
 	if got := s.remoteMACs(t, "red"); len(got) != 0 {
@@ -378,8 +378,8 @@ func TestLocalMACs(t *testing.T) {
 
 // TestFaults: what the origin does not do is reported where the schema
 // has a place, and cleared when it goes: a logical switch without
-// tunnel_key (port_fault_status invalid_vlan_map, other_config:l2gw-fault
-// of the logical switch), an ACL binding (invalid_ACL_binding), a logical
+// tunnel_key (port_fault_status invalid_vlan_map, other_config:l2gw-fault-SWITCH
+// of the logical switch, another physical switch's key left alone), an ACL binding (invalid_ACL_binding), a logical
 // router over a bound switch (switch_fault_status lr_support_fault).
 // Rows it cannot use (a multicast MAC other than unknown-dst, a MAC behind
 // its own tunnel IP, a name l2gwd's networks may not have) change nothing
@@ -392,10 +392,10 @@ func TestFaults(t *testing.T) {
 	s.db.Ctl(t, "add-ls", "red")
 	s.db.Ctl(t, "bind-ls", switchName, "eth2", "10", "red")
 	s.ctlSays(t, `[invalid_vlan_map]`, "get", "Physical_Port", eth2, "port_fault_status")
-	s.ctlSays(t, `"logical switch has no tunnel_key"`, "get", "Logical_Switch", "red", "other_config:l2gw-fault")
-	s.db.Ctl(t, "set", "Logical_Switch", "red", "tunnel_key=5003", "other_config:owner=nvc")
+	s.ctlSays(t, `"logical switch has no tunnel_key"`, "get", "Logical_Switch", "red", "other_config:l2gw-fault-"+switchName)
+	s.db.Ctl(t, "set", "Logical_Switch", "red", "tunnel_key=5003", "other_config:owner=nvc", "other_config:l2gw-fault-ps9=theirs")
 	s.ctlSays(t, `[]`, "get", "Physical_Port", eth2, "port_fault_status")
-	s.ctlSays(t, `{owner=nvc}`, "get", "Logical_Switch", "red", "other_config")
+	s.ctlSays(t, `{l2gw-fault-ps9=theirs, owner=nvc}`, "get", "Logical_Switch", "red", "other_config")
 
 	acl := strings.Fields(s.db.Ctl(t, "--", "--id=@e", "create", "ACL_entry", "sequence=1", "action=permit", "direction=ingress",
 		"--", "create", "ACL", "acl_name=a1", "acl_entries=@e"))[1]
