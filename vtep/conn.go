@@ -19,6 +19,13 @@ import (
 // transactTimeout bounds one transaction.
 const transactTimeout = 10 * time.Second
 
+// probeInterval is how often the connection is probed with an OVSDB echo
+// when nothing else shows it alive, and how long an echo may take: a
+// server gone without closing the connection (a host down, a network
+// cut on a tcp: endpoint) is noticed within twice that, as ovsdb-server's
+// own default inactivity probe (5 s) notices its clients.
+const probeInterval = 5 * time.Second
+
 // conn is one connection to the hardware_vtep database, with a monitor
 // whose cache held the whole database (the columns read) when dial
 // returned. It does not reconnect: when the server goes away, gone is
@@ -82,7 +89,33 @@ func dial(ctx context.Context, endpoint string, log *slog.Logger, wake func()) (
 		cn.close()
 		return nil, fmt.Errorf("monitor hardware_vtep database %s: %w", endpoint, err)
 	}
+	go cn.probe(log)
 	return cn, nil
+}
+
+// probe sends an echo every probeInterval until the connection goes, and
+// drops the connection when one is not answered within probeInterval
+// (gone is then closed, and the origin dials again).
+func (c *conn) probe(log *slog.Logger) {
+	t := time.NewTicker(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.gone:
+			return
+		case <-c.quit:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), probeInterval)
+		err := c.c.Echo(ctx)
+		cancel()
+		if err != nil {
+			log.Warn("hardware_vtep database does not answer an echo: dropping the connection", "err", err)
+			c.c.Disconnect()
+			return
+		}
+	}
 }
 
 // newMonitor watches the columns the origin reads, not the statistics and

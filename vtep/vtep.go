@@ -19,6 +19,10 @@ import (
 // maxRedialInterval caps the backoff between reconnection attempts.
 const maxRedialInterval = 2 * time.Second
 
+// startTimeout bounds Start's wait for the database, as l2gwd's wait for
+// its Open_vSwitch database.
+const startTimeout = 30 * time.Second
+
 // Config configures the origin.
 type Config struct {
 	// DB is the hardware_vtep database's ovsdb-server: "unix:PATH" or
@@ -96,7 +100,9 @@ func Start(ctx context.Context, cfg Config) (*VTEP, error) {
 		told:   newTold(),
 		logged: map[problem]bool{},
 	}
-	c, err := dial(ctx, cfg.DB, log, v.q.poke)
+	dialCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	c, err := dial(dialCtx, cfg.DB, log, v.q.poke)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +177,11 @@ func (v *VTEP) redial(ctx context.Context) *conn {
 	b.MaxElapsedTime = 0
 	last := ""
 	for {
-		c, err := dial(ctx, v.cfg.DB, v.base, v.q.poke)
+		// A server that accepts but does not answer (stopped, its host
+		// gone) must not hold the attempt forever.
+		dialCtx, cancel := context.WithTimeout(ctx, 2*probeInterval)
+		c, err := dial(dialCtx, v.cfg.DB, v.base, v.q.poke)
+		cancel()
 		if err == nil {
 			return c
 		}

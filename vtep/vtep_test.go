@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -580,4 +582,54 @@ func TestManyLocalMACs(t *testing.T) {
 	}
 	waitUntil(t, "every local MAC is deleted", func() bool { return count() == 0 })
 	t.Logf("%d local MACs deleted %v after the first event", n, time.Since(start))
+}
+
+// TestFrozenServerIsDropped: a server that keeps the connection open but
+// answers nothing (stopped with SIGSTOP, as a hung host or a cut network
+// leaves a tcp: connection) is dropped when an echo goes unanswered, and
+// the origin reads the database again once the server answers: the feed
+// is reset and synced again. Without the probe the old connection would
+// simply resume, and the feed would never be told again.
+func TestFrozenServerIsDropped(t *testing.T) {
+	s := startSite(t)
+	s.bindLS(t, "blue", 5001)
+	s.db.Ctl(t, "add-ucast-remote", "blue", mac1, remote1)
+	waitUntil(t, "the MAC is in the state", func() bool { return len(s.remoteMACs(t, "blue")) == 1 })
+	waitUntil(t, "the feed is synced", s.synced)
+
+	resynced := make(chan struct{}, 1)
+	s.state.Subscribe(func(c app.Change) {
+		if slices.Contains(c.Synced, app.OriginVTEP) {
+			select {
+			case resynced <- struct{}{}:
+			default:
+			}
+		}
+	})
+	data, err := os.ReadFile(filepath.Join(s.db.Dir, "ovsdb-server.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// The origin probes every 5 s and gives an echo 5 s: two intervals
+	// see one sent and go unanswered.
+	const probeInterval = 5 * time.Second
+	time.Sleep(2*probeInterval + time.Second)
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-resynced:
+	case <-time.After(4 * probeInterval):
+		t.Fatal("the origin kept the frozen server's connection: no new read of the database after it answered again")
+	}
+	if got := s.remoteMACs(t, "blue"); len(got) != 1 {
+		t.Errorf("after the new read the state has %v, want the one MAC", got)
+	}
 }
