@@ -111,6 +111,6 @@ func TestNetworkEVPN(t *testing.T) {
 		{args: "network create other --evpn-vni 7 --evpn-export-rt 65000:1,nope", code: 1,
 			stderr: "(field evpn.route_targets.export[1]) [HTTP 400 Bad Request]\n"},
 		{args: "network create other --evpn-vni x", code: 2, stderr: "invalid value \"x\" for flag -evpn-vni"},
-		{args: "network list", stdout: "NAME   ATTACHMENTS\nauto   -\nlab    eth2\n"},
+		{args: "network list", stdout: "NAME   ATTACHMENTS   ORIGIN\nauto   -             static\nlab    eth2          static\n"},
 	})
 }

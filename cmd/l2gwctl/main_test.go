@@ -64,14 +64,14 @@ func TestNetworkLifecycle(t *testing.T) {
 		{args: "network create lab --attach eth2,eth3", stdout: "created network lab\n"},
 		{args: "network create empty", stdout: "created network empty\n"},
 		{args: "network list", stdout: "" +
-			"NAME     ATTACHMENTS\n" +
-			"backup   eth1,trunk0:100\n" +
-			"empty    -\n" +
-			"lab      eth2,eth3\n"},
+			"NAME     ATTACHMENTS       ORIGIN\n" +
+			"backup   eth1,trunk0:100   static\n" +
+			"empty    -                 static\n" +
+			"lab      eth2,eth3         static\n"},
 		{args: "network update lab --attach eth4:7", stdout: "updated network lab\n"},
 		{args: "network show lab", stdout: "" +
-			"NAME   ATTACHMENTS\n" +
-			"lab    eth4:7\n"},
+			"NAME   ATTACHMENTS   ORIGIN\n" +
+			"lab    eth4:7        static\n"},
 		{args: "network show backup -o json", stdout: `{
   "name": "backup",
   "attachments": [
@@ -241,7 +241,7 @@ func TestAPIErrors(t *testing.T) {
 		{args: "gateway create site-b --tunnel-ip 300.1.2.3", code: 1, stderr: "(field tunnel_ip) [HTTP 400 Bad Request]\n"},
 		{args: "connection create c --network nope --gateway nope --segmentation-id 1", code: 1,
 			stderr: "[HTTP 404 Not Found]\n"},
-		{args: "network list", stdout: "NAME     ATTACHMENTS\nbackup   -\n"},
+		{args: "network list", stdout: "NAME     ATTACHMENTS   ORIGIN\nbackup   -             static\n"},
 	})
 }
 
@@ -264,7 +264,7 @@ func TestUsageErrors(t *testing.T) {
 		{args: "mac add backup-b --file /nonexistent.json", code: 2, stderr: "read --file"},
 		{args: "-o xml network list", code: 2, stderr: "error: -o \"xml\": want table, json or yaml\n"},
 		{args: "status extra", code: 2, stderr: "error: usage: l2gwctl status\n"},
-		{args: "network list", stdout: "NAME   ATTACHMENTS\n"}, // nothing above changed the state
+		{args: "network list", stdout: "NAME   ATTACHMENTS   ORIGIN\n"}, // nothing above changed the state
 	})
 }
 

@@ -16,7 +16,7 @@ var resources = []resource{
 	kind[api.Network, api.Network]{
 		resource: "network", summary: "local layer-2 segments on the gateway bridge",
 		path: "/v1/networks", listKey: "networks",
-		columns: []string{"NAME", "ATTACHMENTS"},
+		columns: []string{"NAME", "ATTACHMENTS", "ORIGIN"},
 		row: func(n api.Network) []string {
 			atts := make([]string, len(n.Attachments))
 			for i, a := range n.Attachments {
@@ -25,7 +25,11 @@ var resources = []resource{
 					atts[i] += ":" + strconv.Itoa(int(a.VLAN))
 				}
 			}
-			return []string{n.Name, orDash(strings.Join(atts, ","))}
+			origin := n.Origin
+			if origin == "" { // the API's own
+				origin = app.OriginStatic.String()
+			}
+			return []string{n.Name, orDash(strings.Join(atts, ",")), origin}
 		},
 		synopsis: "[--attach PORT[:VLAN]]... [--evpn-vni VNI [--evpn-import-rt RT]... [--evpn-export-rt RT]...]",
 		spec: func(fs *flag.FlagSet) func(string) api.Network {

@@ -73,7 +73,7 @@ func newSecureAPI(t *testing.T, clientCerts bool) *secureAPI {
 	return s
 }
 
-const emptyList = "NAME   ATTACHMENTS\n"
+const emptyList = "NAME   ATTACHMENTS   ORIGIN\n"
 
 func TestTokenAndCAFromFlags(t *testing.T) {
 	s := newSecureAPI(t, false)
