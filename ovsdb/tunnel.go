@@ -138,12 +138,12 @@ func (c *Client) removePortOps(br vswitch.Bridge, port vswitch.Port) ([]ovsdb.Op
 	return ops, nil
 }
 
-// bridgePortsOps inserts into or deletes from br's ports column.
-func (c *Client) bridgePortsOps(br vswitch.Bridge, mutator ovsdb.Mutator, portUUID string) ([]ovsdb.Operation, error) {
+// bridgePortsOps inserts ports into or deletes them from br's ports column.
+func (c *Client) bridgePortsOps(br vswitch.Bridge, mutator ovsdb.Mutator, portUUIDs ...string) ([]ovsdb.Operation, error) {
 	row := &vswitch.Bridge{UUID: br.UUID}
 	return c.ovs.Where(row).Mutate(row, model.Mutation{
 		Field:   &row.Ports,
 		Mutator: mutator,
-		Value:   []string{portUUID},
+		Value:   portUUIDs,
 	})
 }
