@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
@@ -18,7 +17,7 @@ import (
 	"github.com/l2gw/l2gw/app"
 )
 
-// The loop's inputs, pushed on its queue by GoBGP's watcher, the local-MAC
+// The loop's inputs, pushed in its inbox by GoBGP's watcher, the local-MAC
 // watch and the configuration.
 type (
 	bestPaths []*apiutil.Path
@@ -31,34 +30,6 @@ type (
 	localEvent   app.LocalMACEvent
 	feedAttached struct{ feed *app.Feed }
 )
-
-// queue is the loop's unbounded inbox: pushing never blocks GoBGP's
-// watcher or the local-MAC watch.
-type queue struct {
-	mu    sync.Mutex
-	items []any
-	wake  chan struct{}
-}
-
-func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
-
-func (q *queue) push(v any) {
-	q.mu.Lock()
-	q.items = append(q.items, v)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *queue) take() []any {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
-}
 
 // macKey names a MAC of a network.
 type macKey struct {
@@ -136,7 +107,7 @@ func (b *batch) reset() {
 	*b = batch{upsert: map[macKey]app.RemoteMAC{}, withdraw: map[macKey]bool{}, floodAdd: map[floodKey]bool{}, floodRemove: map[floodKey]bool{}}
 }
 
-// run is the speaker's loop: it takes what its queue holds, works out
+// run is the speaker's loop: it takes what its inbox holds, works out
 // what changes, and sends it in one batch, until ctx ends.
 func (s *Speaker) run(ctx context.Context) {
 	defer close(s.done)
@@ -158,12 +129,12 @@ func (s *Speaker) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.q.wake:
+		case <-s.q.Wake():
 		case <-thaw.C:
 			l.thaw(time.Now())
 		case <-check.C:
 		}
-		for _, item := range s.q.take() {
+		for _, item := range s.q.Take() {
 			l.handle(ctx, item)
 		}
 		l.flush(ctx)

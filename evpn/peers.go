@@ -94,7 +94,7 @@ func (s *Speaker) SetPeers(ctx context.Context, peers []app.BGPPeer) error {
 		s.log.Info("BGP peer configured", "peer", p.Name, "address", p.Address, "asn", p.ASN, "gobgp_neighbour", via.Addr())
 		s.relay.dialNow(p.Name)
 	}
-	s.q.push(peersChanged{configured: true})
+	s.q.Push(peersChanged{configured: true})
 	return errors.Join(errs...)
 }
 
@@ -159,7 +159,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time
 	case was == app.BGPEstablished:
 		s.log.Warn("BGP session down", "peer", name, "address", addr, "state", state, "reason", reason)
 	}
-	s.q.push(peersChanged{})
+	s.q.Push(peersChanged{})
 }
 
 // peerByAddress returns the configured peer GoBGP knows at addr (its

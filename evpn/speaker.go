@@ -17,6 +17,7 @@ import (
 	"github.com/osrg/gobgp/v4/pkg/server"
 
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/internal/inbox"
 )
 
 // DefaultListen is where the speaker accepts BGP sessions by default.
@@ -60,7 +61,7 @@ type Speaker struct {
 	log  *slog.Logger
 	bgp  *server.BgpServer
 	mob  mobility
-	q    *queue
+	q    *inbox.Inbox
 	bar  *barrier
 	done chan struct{}
 	stop context.CancelFunc
@@ -96,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		log:   log,
 		bgp:   server.NewBgpServer(server.LoggerOption(log.With("component", "gobgp"), level)),
 		mob:   mobility{self: cfg.TunnelIP, maxMoves: orDefault(cfg.MaxMoves, DefaultMaxMoves), window: orDefault(cfg.MoveWindow, DefaultMoveWindow)},
-		q:     newQueue(),
+		q:     inbox.New(),
 		done:  make(chan struct{}),
 		peers: make(map[string]*peerState),
 		met:   newMetrics(),
@@ -122,10 +123,10 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 	s.stop = stop
 	err = s.bgp.WatchEvent(loopCtx, server.WatchEventMessageCallbacks{
 		OnBestPath: func(paths []*apiutil.Path, _ time.Time) {
-			s.q.push(bestPaths(paths))
+			s.q.Push(bestPaths(paths))
 			s.bar.ask()
 		},
-		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.q.push(endOfRIB{peer: p.PeerAddress, family: p.Family}) },
+		OnPathEor:    func(p *apiutil.Path, _ time.Time) { s.q.Push(endOfRIB{peer: p.PeerAddress, family: p.Family}) },
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, t time.Time) { s.peerEvent(ev, t) },
 	}, server.WatchBestPath(true), server.WatchEor(false), server.WatchPeer())
 	if err != nil {
@@ -261,7 +262,7 @@ func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
 
 // Attach gives the speaker the feed of what peers advertise, when Start
 // had none: a restarting l2gwd starts BGP before it loads its store.
-func (s *Speaker) Attach(feed *app.Feed) { s.q.push(feedAttached{feed}) }
+func (s *Speaker) Attach(feed *app.Feed) { s.q.Push(feedAttached{feed}) }
 
 // SetNetworks gives the networks that join EVPN (all of them, each time:
 // State.EVPNNetworks); a network without EVPN is ignored.
@@ -272,7 +273,7 @@ func (s *Speaker) SetNetworks(nets []app.Network) {
 			in = append(in, n)
 		}
 	}
-	s.q.push(networksSet(in))
+	s.q.Push(networksSet(in))
 }
 
 // WatchLocal feeds the speaker the local-MAC watch's events until the
@@ -280,7 +281,7 @@ func (s *Speaker) SetNetworks(nets []app.Network) {
 func (s *Speaker) WatchLocal(events <-chan app.LocalMACEvent) {
 	go func() {
 		for ev := range events {
-			s.q.push(localEvent(ev))
+			s.q.Push(localEvent(ev))
 		}
 	}()
 }

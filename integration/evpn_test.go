@@ -191,20 +191,10 @@ func hasRemoteMAC(t *testing.T, g *gateway, mac, endpoint string) bool {
 	return false
 }
 
-// remoteMACs is GET /v1/networks/plane/remote-macs at g.
+// remoteMACs is the EVPN network's remote MACs at g.
 func remoteMACs(t *testing.T, g *gateway) []api.RemoteMAC {
 	t.Helper()
-	code, out := g.call(t, "GET", "/v1/networks/"+evpnNet+"/remote-macs", nil)
-	if code != 200 {
-		t.Fatalf("site %s: remote-macs: %d %s", g.site.Name, code, out)
-	}
-	var list struct {
-		RemoteMACs []api.RemoteMAC `json:"remote_macs"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatal(err)
-	}
-	return list.RemoteMACs
+	return networkRemoteMACs(t, g, evpnNet)
 }
 
 // TestEVPNFabricWithFRR: with only a BGP peer and the VNI configured, the

@@ -265,3 +265,19 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// networkRemoteMACs is GET /v1/networks/{network}/remote-macs at g.
+func networkRemoteMACs(t *testing.T, g *gateway, network string) []api.RemoteMAC {
+	t.Helper()
+	code, out := g.call(t, "GET", "/v1/networks/"+network+"/remote-macs", nil)
+	if code != 200 {
+		t.Fatalf("GET /v1/networks/%s/remote-macs: %d %s", network, code, out)
+	}
+	var list struct {
+		RemoteMACs []api.RemoteMAC `json:"remote_macs"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatal(err)
+	}
+	return list.RemoteMACs
+}

@@ -156,22 +156,6 @@ func connections(t *testing.T, g *gateway) []api.Connection {
 	return list.Connections
 }
 
-// networkRemoteMACs is GET /v1/networks/{network}/remote-macs at g.
-func networkRemoteMACs(t *testing.T, g *gateway, network string) []api.RemoteMAC {
-	t.Helper()
-	code, out := g.call(t, "GET", "/v1/networks/"+network+"/remote-macs", nil)
-	if code != 200 {
-		t.Fatalf("GET /v1/networks/%s/remote-macs: %d %s", network, code, out)
-	}
-	var list struct {
-		RemoteMACs []api.RemoteMAC `json:"remote_macs"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatal(err)
-	}
-	return list.RemoteMACs
-}
-
 // TestOVNHypervisorThroughL2gwd: an OVN hypervisor's VM and a host behind
 // l2gwd, joined by ovn-controller-vtep driving l2gwd's hardware_vtep
 // database, ping each other; l2gwd's API shows the logical switch as a

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/l2gw/l2gw/api"
 	"github.com/l2gw/l2gw/integration/lab"
 	"github.com/l2gw/l2gw/internal/ovstest"
 )
@@ -86,12 +87,7 @@ func (v *vtepLab) remoteMAC(t *testing.T, mac string) string {
 		return "-"
 	}
 	var list struct {
-		RemoteMACs []struct {
-			MAC    string   `json:"mac"`
-			IPs    []string `json:"ips"`
-			Origin string   `json:"origin"`
-			State  string   `json:"state"`
-		} `json:"remote_macs"`
+		RemoteMACs []api.RemoteMAC `json:"remote_macs"`
 	}
 	if err := json.Unmarshal(out, &list); err != nil {
 		t.Fatal(err)

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/ovn-org/libovsdb/ovsdb"
 
 	"github.com/l2gw/l2gw/app"
+	"github.com/l2gw/l2gw/internal/inbox"
 )
 
 // maxRedialInterval caps the backoff between reconnection attempts.
@@ -61,7 +61,7 @@ type VTEP struct {
 	cfg  Config
 	log  *slog.Logger
 	base *slog.Logger // Config.Logger, for libovsdb's log
-	q    *queue
+	q    *inbox.Inbox
 	stop context.CancelFunc
 	done chan struct{}
 
@@ -94,14 +94,14 @@ func Start(ctx context.Context, cfg Config) (*VTEP, error) {
 		cfg:    cfg,
 		log:    log.With("component", "vtep"),
 		base:   log,
-		q:      newQueue(),
+		q:      inbox.New(),
 		done:   make(chan struct{}),
 		locals: map[macKey]localMAC{},
 		told:   newTold(),
 		logged: map[problem]bool{},
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, startTimeout)
-	c, err := dial(dialCtx, cfg.DB, log, v.q.poke)
+	c, err := dial(dialCtx, cfg.DB, log, v.q.Poke)
 	cancel()
 	if err != nil {
 		return nil, err
@@ -120,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*VTEP, error) {
 func (v *VTEP) SetPorts(ports []string) {
 	ports = slices.Clone(ports)
 	slices.Sort(ports)
-	v.q.push(portsSet(slices.Compact(ports)))
+	v.q.Push(portsSet(slices.Compact(ports)))
 }
 
 // WatchLocal feeds the origin the local-MAC watch's events until the
@@ -128,7 +128,7 @@ func (v *VTEP) SetPorts(ports []string) {
 func (v *VTEP) WatchLocal(events <-chan app.LocalMACEvent) {
 	go func() {
 		for ev := range events {
-			v.q.push(ev)
+			v.q.Push(ev)
 		}
 	}()
 }
@@ -137,7 +137,7 @@ func (v *VTEP) WatchLocal(events <-chan app.LocalMACEvent) {
 // State.Subscribe change with Topology set): its networks that an API
 // network shadowed may be in force now, or the other way round, and it
 // checks again (their MACs, local rows and fault status follow).
-func (v *VTEP) NetworksChanged() { v.q.poke() }
+func (v *VTEP) NetworksChanged() { v.q.Poke() }
 
 // Close stops the origin and disconnects. What it told the feed stays.
 func (v *VTEP) Close() {
@@ -145,7 +145,7 @@ func (v *VTEP) Close() {
 	<-v.done
 }
 
-// portsSet is a SetPorts call on the queue.
+// portsSet is a SetPorts call in the inbox.
 type portsSet []string
 
 // run is the loop: one session per connection, until ctx ends.
@@ -180,7 +180,7 @@ func (v *VTEP) redial(ctx context.Context) *conn {
 		// A server that accepts but does not answer (stopped, its host
 		// gone) must not hold the attempt forever.
 		dialCtx, cancel := context.WithTimeout(ctx, 2*probeInterval)
-		c, err := dial(dialCtx, v.cfg.DB, v.base, v.q.poke)
+		c, err := dial(dialCtx, v.cfg.DB, v.base, v.q.Poke)
 		cancel()
 		if err == nil {
 			return c
@@ -205,7 +205,7 @@ func (v *VTEP) redial(ctx context.Context) *conn {
 func (v *VTEP) session(ctx context.Context, c *conn) {
 	synced := false
 	for {
-		for _, item := range v.q.take() {
+		for _, item := range v.q.Take() {
 			switch it := item.(type) {
 			case portsSet:
 				v.ports, v.portsSet = it, true
@@ -223,7 +223,7 @@ func (v *VTEP) session(ctx context.Context, c *conn) {
 			return
 		case <-c.gone:
 			return
-		case <-v.q.wake:
+		case <-v.q.Wake():
 		}
 	}
 }
@@ -276,36 +276,4 @@ func (v *VTEP) report(now map[problem]bool) {
 		}
 	}
 	v.logged = now
-}
-
-// queue is the loop's unbounded inbox: pushing never blocks the local-MAC
-// watch or a caller, and poke (the cache's events) never allocates.
-type queue struct {
-	mu    sync.Mutex
-	items []any
-	wake  chan struct{}
-}
-
-func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
-
-func (q *queue) push(v any) {
-	q.mu.Lock()
-	q.items = append(q.items, v)
-	q.mu.Unlock()
-	q.poke()
-}
-
-func (q *queue) poke() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *queue) take() []any {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = nil
-	return items
 }
