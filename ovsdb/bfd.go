@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ovn-org/libovsdb/ovsdb"
@@ -110,15 +109,7 @@ func wantedBFDPorts(peers []BFDPeer, cfg BFDConfig) (map[string]vswitch.Interfac
 	if cfg.LocalIP.IsValid() && (cfg.LocalIP.Zone() != "" || cfg.LocalIP.Is4In6() || cfg.LocalIP.IsUnspecified()) {
 		return nil, fmt.Errorf("local IP %v: want a plain IPv4 or IPv6 address", cfg.LocalIP)
 	}
-	settings := map[string]string{
-		"enable":     "true",
-		"min_tx":     strconv.Itoa(cfg.IntervalMS),
-		"min_rx":     strconv.Itoa(cfg.IntervalMS),
-		"cpath_down": strconv.FormatBool(cfg.CPathDown),
-	}
-	if cfg.Multiplier != 0 {
-		settings["mult"] = strconv.Itoa(cfg.Multiplier)
-	}
+	settings := bfdSettings(cfg)
 	want := make(map[string]vswitch.Interface, len(peers))
 	for _, p := range peers {
 		r := p.Remote
@@ -314,21 +305,25 @@ func (c *Client) BFDPorts(bridge string) map[BFDPeer]BFDStatus {
 		if !isBFDPort(port) || !ok || len(port.Interfaces) != 1 {
 			continue
 		}
-		iface := s.ifaces[port.Interfaces[0]]
-		st := BFDStatus{
-			Port:             name,
-			State:            iface.BFDStatus["state"],
-			Forwarding:       iface.BFDStatus["forwarding"] == "true",
-			RemoteState:      iface.BFDStatus["remote_state"],
-			Diagnostic:       iface.BFDStatus["diagnostic"],
-			RemoteDiagnostic: iface.BFDStatus["remote_diagnostic"],
-		}
-		if iface.Ofport != nil && *iface.Ofport >= 1 {
-			st.OFPort = uint32(*iface.Ofport)
-		}
-		ports[peer] = st
+		ports[peer] = bfdStatusOf(name, s.ifaces[port.Interfaces[0]])
 	}
 	return ports
+}
+
+// bfdStatusOf is the BFD state of iface, port name's interface.
+func bfdStatusOf(name string, iface vswitch.Interface) BFDStatus {
+	st := BFDStatus{
+		Port:             name,
+		State:            iface.BFDStatus["state"],
+		Forwarding:       iface.BFDStatus["forwarding"] == "true",
+		RemoteState:      iface.BFDStatus["remote_state"],
+		Diagnostic:       iface.BFDStatus["diagnostic"],
+		RemoteDiagnostic: iface.BFDStatus["remote_diagnostic"],
+	}
+	if iface.Ofport != nil && *iface.Ofport >= 1 {
+		st.OFPort = uint32(*iface.Ofport)
+	}
+	return st
 }
 
 // parseBFDPeer reads BFDPeer.String's form back.

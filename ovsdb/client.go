@@ -101,8 +101,9 @@ func reconnectBackoff() backoff.BackOff {
 // newMonitor watches only the columns l2gwd reads, so that counters and
 // status columns ovs-vswitchd rewrites all the time (statistics, status,
 // link_resets, ...) do not wake Changes. Of the Interface status columns it
-// watches only ofport and bfd_status, which ovs-vswitchd writes when a port
-// gets its number and when a BFD session changes state: events l2gwd acts on.
+// watches only ofport, link_state and bfd_status, which ovs-vswitchd writes
+// when a port gets its number, gains or loses carrier, and when a BFD
+// session changes state: events l2gwd acts on.
 // It uses monitor_cond (not monitor_cond_since) so that every reconnection
 // refills the cache and thereby signals Changes.
 func (c *Client) newMonitor() *client.Monitor {
@@ -121,7 +122,7 @@ func (c *Client) newMonitor() *client.Monitor {
 			&br.Controller, &br.Ports, &br.FlowTables, &br.ExternalIDs),
 		client.WithTable(&port, &port.Name, &port.Interfaces, &port.ExternalIDs),
 		client.WithTable(&iface, &iface.Name, &iface.Type, &iface.Options, &iface.Ofport, &iface.ExternalIDs,
-			&iface.BFD, &iface.BFDStatus),
+			&iface.BFD, &iface.BFDStatus, &iface.LinkState),
 		client.WithTable(&ctrl, &ctrl.Target, &ctrl.MaxBackoff, &ctrl.ExternalIDs),
 		client.WithTable(&table, &table.Name),
 		client.WithTable(&ssl, &ssl.PrivateKey, &ssl.Certificate, &ssl.CaCert, &ssl.BootstrapCaCert, &ssl.ExternalIDs),
