@@ -224,3 +224,17 @@ func TestDigestCost(t *testing.T) {
 		t.Errorf("DesiredStateDigest with %d bindings takes %v: it should not depend on them", n, per)
 	}
 }
+
+// TestDigestDefinitionIsStable pins the digest of an empty state and of
+// digestCalls' configuration: two releases of l2gwd on a pair's nodes
+// agree unless the definition (and its version) changed on purpose.
+func TestDigestDefinitionIsStable(t *testing.T) {
+	s := newState(t)
+	if got, want := s.DesiredStateDigest(), "9158214affc712c698bc84dcfbe98344"; got != want {
+		t.Errorf("empty state: digest %s, want %s", got, want)
+	}
+	digestCalls(t, s, false)
+	if got, want := s.DesiredStateDigest(), "aae6dfd5d7da3f13302f9300f21636c3"; got != want {
+		t.Errorf("digestCalls: digest %s, want %s", got, want)
+	}
+}
