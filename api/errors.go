@@ -101,6 +101,7 @@ var fieldNames = map[app.Field]string{
 	app.FieldPassword:  "password",
 	app.FieldHoldTime:  "hold_time",
 	app.FieldKeepalive: "keepalive",
+	app.FieldTunnelIPs: "tunnel_ips",
 }
 
 // fieldPath is p as a path into the request's JSON: field names joined by

@@ -28,13 +28,17 @@ type handler struct {
 	flows   FlowsFunc   // nil without WithFlows
 	learned Learner     // nil without WithLearned
 	bgp     BGP         // nil without WithBGP
+	// endpoints reports remote gateways' endpoints; nil without
+	// WithEndpoints.
+	endpoints func(app.RemoteGateway) []app.EndpointStatus
 }
 
 // NewHandler serves the v1 API over state; status reports the switch side
 // for GET /v1/status and GET /readyz. It also answers GET /healthz
 // (liveness), GET /v1/flows (503 without WithFlows), GET and DELETE
 // /v1/networks/{name}/learned (503 without WithLearned) and, with WithMetrics,
-// GET /metrics; WithBGP adds the BGP sessions to the BGP peers' answers.
+// GET /metrics; WithBGP adds the BGP sessions to the BGP peers' answers,
+// WithEndpoints the remote gateways' endpoints to theirs.
 // A nil log discards the request log.
 func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, opts ...HandlerOption) http.Handler {
 	if log == nil {
@@ -44,7 +48,7 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	for _, opt := range opts {
 		opt(&o)
 	}
-	h := &handler{state: state, status: status, log: log, flows: o.flows, learned: o.learned, bgp: o.bgp}
+	h := &handler{state: state, status: status, log: log, flows: o.flows, learned: o.learned, bgp: o.bgp, endpoints: o.endpoints}
 	if o.registry != nil {
 		h.metrics = newAPIMetrics(o.registry)
 	}

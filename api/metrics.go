@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/l2gw/l2gw/app"
 )
 
 // Paths of the observability endpoints beside the v1 API. GET /readyz is
@@ -41,6 +43,9 @@ type handlerOptions struct {
 	flows    FlowsFunc // nil without WithFlows
 	learned  Learner   // nil without WithLearned
 	bgp      BGP       // nil without WithBGP
+	// endpoints reports remote gateways' endpoints; nil without
+	// WithEndpoints.
+	endpoints func(app.RemoteGateway) []app.EndpointStatus
 }
 
 // WithMetrics makes the handler serve GET /metrics from reg (Prometheus

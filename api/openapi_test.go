@@ -362,6 +362,17 @@ func TestOpenAPISchemaCheck(t *testing.T) {
 		{"BGPPeer", `{"name":"rr1","address":"198.51.100.3","asn":65000,"state":"up","uptime_seconds":0,"routes_received":0,"routes_accepted":0,"routes_advertised":0}`, "value is not one of the allowed values"},
 		{"Error", `{"error":{"code":"conflict","message":"m","field":null}}`, "not nullable"},
 		{"Error", `{"error":"conflict"}`, "value must be an object"},
+		{"RemoteGatewayCreate", `{"name":"site-g","tunnel_ips":["198.51.100.11","198.51.100.12"]}`, ""},
+		{"RemoteGatewayCreate", `{"name":"site-g","tunnel_ips":[]}`, "minimum number of items is 1"},
+		{"RemoteGatewayCreate", `{"name":"site-g","tunnel_ips":["a","b","c","d","e","f","g","h","i"]}`, "maximum number of items is 8"},
+		{"RemoteGatewayCreate", `{"name":"site-g","tunnel_ips":["198.51.100.11"],"endpoints":[]}`, `property "endpoints" is unsupported`},
+		{"RemoteGateway", `{"name":"site-g","tunnel_ip":"198.51.100.11"}`, `property "tunnel_ips" is missing`},
+		{"RemoteGateway", `{"name":"site-g","tunnel_ip":"198.51.100.11","tunnel_ips":["198.51.100.11"],"endpoints":[{"tunnel_ip":"198.51.100.11","bfd":"dead","in_use":true}]}`, "value is not one of the allowed values"},
+		{"RemoteGateway", `{"name":"site-g","tunnel_ip":"198.51.100.11","tunnel_ips":["198.51.100.11"],"endpoints":[{"tunnel_ip":"198.51.100.11"}]}`, `property "in_use" is missing`},
+		{"Status", `{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":true,"flows":1,"flow_mods":1,"bundles":1}`, `property "desired_state_digest" is missing`},
+		{"Status", `{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":true,"flows":1,"flow_mods":1,"bundles":1,"desired_state_digest":"x"}`, "doesn't match the regular expression"},
+		{"HAStatus", `{"role":"primary","priority":200,"peer":"198.51.100.12","peer_bfd":"up","peer_segment_bfd":"up","peer_priority":0,"peer_desired_state_digest":"","cpath_down":false,"reason":""}`, "value is not one of the allowed values"},
+		{"HAStatus", `{"role":"active","priority":0,"peer":"198.51.100.12","peer_bfd":"up","peer_segment_bfd":"up","peer_priority":0,"peer_desired_state_digest":"","cpath_down":false,"reason":""}`, "number must be at least 1"},
 	} {
 		var value any
 		if err := json.Unmarshal([]byte(tc.value), &value); err != nil {
@@ -663,6 +674,18 @@ var oaScript = []oaStep{
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"name":"site-b","tunnel_ip":"203.0.113.3"}`, status: 400},
 	{method: "PUT", path: "/v1/remote-gateways/nope", body: `{"tunnel_ip":"203.0.113.9"}`, status: 404},
 	{method: "PUT", path: "/v1/remote-gateways/site-c", body: `{"tunnel_ip":"198.51.100.2"}`, status: 409},
+	// Gateways with several endpoints (site-g's are reported, see oaEndpoints).
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-g","tunnel_ips":["198.51.100.11","198.51.100.12"]}`, status: 201},
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-h","tunnel_ip":"2001:db8::21","tunnel_ips":["2001:db8::21","2001:db8::22"]}`, status: 201},
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-x","tunnel_ip":"198.51.100.32","tunnel_ips":["198.51.100.31","198.51.100.32"]}`, status: 400},
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-x","tunnel_ips":["198.51.100.31","2001:db8::32"]}`, status: 400},
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-x"}`, status: 400},
+	{method: "POST", path: "/v1/remote-gateways", body: `{"name":"site-x","tunnel_ips":["198.51.100.31","198.51.100.12"]}`, status: 409},
+	{method: "GET", path: "/v1/remote-gateways/site-g", status: 200},
+	{method: "PUT", path: "/v1/remote-gateways/site-g", body: `{"tunnel_ips":["198.51.100.12","198.51.100.11","198.51.100.13"]}`, status: 200},
+	{method: "PUT", path: "/v1/remote-gateways/site-g", body: `{"tunnel_ips":["198.51.100.12","198.51.100.2"]}`, status: 409},
+	{method: "PUT", path: "/v1/remote-gateways/site-g", body: `{"tunnel_ips":[]}`, status: 400},
+	{method: "GET", path: "/v1/remote-gateways", status: 200},
 
 	// BGP peers (the speaker, oaSpeaker, knows rr1 and rr2).
 	{method: "GET", path: "/v1/bgp-peers", status: 200},
@@ -843,6 +866,22 @@ var oaStoreDown = []oaStep{
 	{method: "DELETE", path: "/v1/bgp-peers/rr1"},
 }
 
+// oaEndpoints reports site-g's endpoints as a switch would (the first
+// down, the others up, the second in use) and no BFD to the others'.
+func oaEndpoints(g app.RemoteGateway) []app.EndpointStatus {
+	out := make([]app.EndpointStatus, len(g.TunnelIPs))
+	for i, ip := range g.TunnelIPs {
+		out[i] = app.EndpointStatus{TunnelIP: ip, InUse: i == 0}
+		if g.Name == "site-g" {
+			out[i] = app.EndpointStatus{TunnelIP: ip, BFD: "up", InUse: i == 1}
+			if i == 0 {
+				out[i].BFD = "down"
+			}
+		}
+	}
+	return out
+}
+
 // oaSpeaker is the BGP speaker of the conformance script: rr1's session is
 // established, rr2's refused; it is not ready until the script says so.
 func oaSpeaker() *speaker {
@@ -894,7 +933,9 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 			t.Errorf("close state: %v", err)
 		}
 	})
-	status := testStatus // connected, not reconciled
+	status := testStatus // connected, not reconciled, the second of a pair
+	status.HA = &app.HAStatus{Role: "standby", Priority: 100, Peer: "198.51.100.12", PeerBFD: "up", PeerSegmentBFD: "down",
+		PeerPriority: 200, PeerDigest: "3f9a0c1e5b7d2468ace0bdf13579eca8", Reason: "the primary is alive on the underlay"}
 	// A reconciler that never runs: its fake switch has no flows of l2gwd's
 	// (every desired one is missing) and one learned entry.
 	sw := newFakeSwitch()
@@ -902,7 +943,7 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	rec := app.NewReconciler(app.ReconcilerConfig{Bridge: "br-int", Logger: slog.New(slog.DiscardHandler)},
 		state, sw, &fakeBridge{changes: make(chan struct{}, 1)})
 	bgp := oaSpeaker()
-	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows), WithLearned(rec), WithBGP(bgp))
+	h := NewHandler(state, func() app.Status { return status }, nil, WithMetrics(NewRegistry()), WithFlows(rec.Flows), WithLearned(rec), WithBGP(bgp), WithEndpoints(oaEndpoints))
 	c := &oaConformance{t: t, doc: doc, seen: make(map[string]bool)}
 	for _, s := range oaScript {
 		c.send(h, s)

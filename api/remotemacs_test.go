@@ -62,7 +62,7 @@ func TestStatusShowsTheOrigins(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/status", nil))
 	want := `{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":false,"flows":42,"flow_mods":0,"bundles":0,` +
-		`"origins":[{"origin":"evpn","synced":false,"remote_macs":3,"flood_targets":1,"held_flows":6}]}` + "\n"
+		`"origins":[{"origin":"evpn","synced":false,"remote_macs":3,"flood_targets":1,"held_flows":6}],"desired_state_digest":""}` + "\n"
 	if rec.Body.String() != want {
 		t.Fatalf("status:\n got %s\nwant %s", rec.Body.String(), want)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/l2gw/l2gw/app"
 )
 
 // Seed objects shared by the tests.
@@ -44,19 +46,70 @@ func TestNetworks(t *testing.T) {
 func TestRemoteGateways(t *testing.T) {
 	c := newClient(t, nil)
 	c.want("GET", "/v1/remote-gateways", "", 200, `{"remote_gateways":[]}`)
-	c.want("POST", "/v1/remote-gateways", seedGateway[1], 201, `{"name":"site-b","tunnel_ip":"198.51.100.2"}`)
+	c.want("POST", "/v1/remote-gateways", seedGateway[1], 201, `{"name":"site-b","tunnel_ip":"198.51.100.2","tunnel_ips":["198.51.100.2"]}`)
 	c.want("POST", "/v1/remote-gateways", `{"name":"site-c","tunnel_ip":"203.0.113.3"}`, 201,
-		`{"name":"site-c","tunnel_ip":"203.0.113.3"}`)
-	c.want("GET", "/v1/remote-gateways/site-b", "", 200, `{"name":"site-b","tunnel_ip":"198.51.100.2"}`)
+		`{"name":"site-c","tunnel_ip":"203.0.113.3","tunnel_ips":["203.0.113.3"]}`)
+	c.want("GET", "/v1/remote-gateways/site-b", "", 200, `{"name":"site-b","tunnel_ip":"198.51.100.2","tunnel_ips":["198.51.100.2"]}`)
 	c.want("GET", "/v1/remote-gateways", "", 200, `{"remote_gateways":[
-		{"name":"site-b","tunnel_ip":"198.51.100.2"},{"name":"site-c","tunnel_ip":"203.0.113.3"}]}`)
+		{"name":"site-b","tunnel_ip":"198.51.100.2","tunnel_ips":["198.51.100.2"]},
+		{"name":"site-c","tunnel_ip":"203.0.113.3","tunnel_ips":["203.0.113.3"]}]}`)
 	c.want("PUT", "/v1/remote-gateways/site-b", `{"name":"site-b","tunnel_ip":"198.51.100.20"}`, 200,
-		`{"name":"site-b","tunnel_ip":"198.51.100.20"}`)
+		`{"name":"site-b","tunnel_ip":"198.51.100.20","tunnel_ips":["198.51.100.20"]}`)
 	c.want("PUT", "/v1/remote-gateways/site-c", `{"tunnel_ip":"203.0.113.30"}`, 200,
-		`{"name":"site-c","tunnel_ip":"203.0.113.30"}`)
+		`{"name":"site-c","tunnel_ip":"203.0.113.30","tunnel_ips":["203.0.113.30"]}`)
 	c.want("DELETE", "/v1/remote-gateways/site-c", "", 204, "")
 	c.want("GET", "/v1/remote-gateways", "", 200,
-		`{"remote_gateways":[{"name":"site-b","tunnel_ip":"198.51.100.20"}]}`)
+		`{"remote_gateways":[{"name":"site-b","tunnel_ip":"198.51.100.20","tunnel_ips":["198.51.100.20"]}]}`)
+}
+
+// TestRemoteGatewayEndpoints: a gateway with several endpoints, given by
+// tunnel_ips alone or with a tunnel_ip that agrees; the errors name the
+// field at fault.
+func TestRemoteGatewayEndpoints(t *testing.T) {
+	c := newClient(t, nil)
+	const g = `{"name":"site-g","tunnel_ip":"198.51.100.11","tunnel_ips":["198.51.100.11","198.51.100.12"]}`
+	c.want("POST", "/v1/remote-gateways", `{"name":"site-g","tunnel_ips":["::ffff:198.51.100.11","198.51.100.12"]}`, 201, g)
+	c.want("GET", "/v1/remote-gateways/site-g", "", 200, g)
+	c.want("PUT", "/v1/remote-gateways/site-g", `{"tunnel_ip":"198.51.100.12","tunnel_ips":["198.51.100.12","198.51.100.11"]}`, 200,
+		`{"name":"site-g","tunnel_ip":"198.51.100.12","tunnel_ips":["198.51.100.12","198.51.100.11"]}`)
+
+	for _, tc := range []struct{ body, status, code, field string }{
+		{`{"name":"site-x","tunnel_ip":"198.51.100.22","tunnel_ips":["198.51.100.21","198.51.100.22"]}`, "400", codeInvalid, "tunnel_ip"},
+		{`{"name":"site-x","tunnel_ips":["198.51.100.21","2001:db8::22"]}`, "400", codeInvalid, "tunnel_ips[1]"},
+		{`{"name":"site-x","tunnel_ips":["198.51.100.21","198.51.100.21"]}`, "400", codeInvalid, "tunnel_ips[1]"},
+		{`{"name":"site-x","tunnel_ips":["198.51.100.21","198.51.100.1"]}`, "400", codeInvalid, "tunnel_ips[1]"},
+		{`{"name":"site-x","tunnel_ips":"198.51.100.21"}`, "400", codeInvalid, "tunnel_ips"},
+		{`{"name":"site-x"}`, "400", codeInvalid, "tunnel_ip"},
+		{`{"name":"site-x","tunnel_ips":["198.51.100.21"],"endpoints":[]}`, "400", codeInvalid, "endpoints"},
+		{`{"name":"site-x","tunnel_ips":["198.51.100.21","198.51.100.11"]}`, "409", codeConflict, "tunnel_ips[1]"},
+	} {
+		resp := c.do("POST", "/v1/remote-gateways", tc.body)
+		status := map[string]int{"400": http.StatusBadRequest, "409": http.StatusConflict}[tc.status]
+		wantError(t, "POST "+tc.body, resp, status, tc.code, tc.field)
+	}
+	c.want("GET", "/v1/remote-gateways", "", 200, `{"remote_gateways":[
+		{"name":"site-g","tunnel_ip":"198.51.100.12","tunnel_ips":["198.51.100.12","198.51.100.11"]}]}`)
+}
+
+// TestRemoteGatewayEndpointStatus: with WithEndpoints, GET answers carry
+// what the reporter says of each endpoint (bfd left out when no BFD runs);
+// POST and PUT answers do not.
+func TestRemoteGatewayEndpointStatus(t *testing.T) {
+	report := func(g app.RemoteGateway) []app.EndpointStatus {
+		out := make([]app.EndpointStatus, len(g.TunnelIPs))
+		for i, ip := range g.TunnelIPs {
+			out[i] = app.EndpointStatus{TunnelIP: ip, BFD: []string{"down", "up", ""}[i%3], InUse: i == 1}
+		}
+		return out
+	}
+	c := newClient(t, nil, WithEndpoints(report))
+	c.want("POST", "/v1/remote-gateways", `{"name":"site-g","tunnel_ips":["198.51.100.11","198.51.100.12","198.51.100.13"]}`, 201,
+		`{"name":"site-g","tunnel_ip":"198.51.100.11","tunnel_ips":["198.51.100.11","198.51.100.12","198.51.100.13"]}`)
+	const g = `{"name":"site-g","tunnel_ip":"198.51.100.11","tunnel_ips":["198.51.100.11","198.51.100.12","198.51.100.13"],"endpoints":[` +
+		`{"tunnel_ip":"198.51.100.11","bfd":"down","in_use":false},{"tunnel_ip":"198.51.100.12","bfd":"up","in_use":true},` +
+		`{"tunnel_ip":"198.51.100.13","in_use":false}]}`
+	c.want("GET", "/v1/remote-gateways/site-g", "", 200, g)
+	c.want("GET", "/v1/remote-gateways", "", 200, `{"remote_gateways":[`+g+`]}`)
 }
 
 func TestConnections(t *testing.T) {
@@ -123,8 +176,10 @@ func TestMACs(t *testing.T) {
 
 func TestStatusAndHealth(t *testing.T) {
 	c := newClient(t, nil)
+	// The digest of an empty state, from the handler's State.
 	c.want("GET", "/v1/status", "", 200,
-		`{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":false,"flows":42,"flow_mods":0,"bundles":0}`)
+		`{"bridge":"br-int","connected":true,"ovsdb_connected":true,"reconciled":false,"flows":42,"flow_mods":0,"bundles":0,`+
+			`"desired_state_digest":"9158214affc712c698bc84dcfbe98344"}`)
 	resp := c.do("GET", "/healthz", "")
 	if resp.status != 200 || resp.body != "ok" {
 		t.Fatalf("GET /healthz: %d %q, want 200 \"ok\"", resp.status, resp.body)

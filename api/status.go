@@ -18,6 +18,28 @@ type Status struct {
 	// Origins is the standing of each dynamic origin whose source runs;
 	// left out when none does.
 	Origins []OriginStatus `json:"origins,omitempty"`
+	// DesiredStateDigest is app.State.DesiredStateDigest: the same on two
+	// gateways given the same configuration. The handler reads it from
+	// its State when the status function leaves it "".
+	DesiredStateDigest string `json:"desired_state_digest"`
+	// HA is this node's standing in a gateway pair; left out when l2gwd
+	// runs without --ha-peer.
+	HA *HAStatus `json:"ha,omitempty"`
+}
+
+// HAStatus is a node's standing in an active/standby gateway pair (see
+// app.HAStatus).
+type HAStatus struct {
+	Role           string `json:"role"` // active or standby
+	Priority       uint8  `json:"priority"`
+	Peer           string `json:"peer"`             // the peer's tunnel IP
+	PeerBFD        string `json:"peer_bfd"`         // BFD to the peer over the underlay
+	PeerSegmentBFD string `json:"peer_segment_bfd"` // BFD to the peer on the local segment
+	PeerPriority   uint8  `json:"peer_priority"`    // 0 while unknown
+	// PeerDigest is the peer's desired state digest; "" while unknown.
+	PeerDigest string `json:"peer_desired_state_digest"`
+	CPathDown  bool   `json:"cpath_down"` // remote sites are told not to use this node
+	Reason     string `json:"reason"`     // why this role, in words
 }
 
 // OriginStatus is a dynamic origin's standing.
@@ -35,7 +57,12 @@ type OriginStatus struct {
 // statusOf is s as the API shows it.
 func statusOf(s app.Status) Status {
 	out := Status{Bridge: s.Bridge, Connected: s.Connected, OVSDBConnected: s.OVSDBConnected,
-		Reconciled: s.Reconciled, Flows: s.Flows, FlowMods: s.FlowMods, Bundles: s.Bundles}
+		Reconciled: s.Reconciled, Flows: s.Flows, FlowMods: s.FlowMods, Bundles: s.Bundles, DesiredStateDigest: s.DesiredStateDigest}
+	if ha := s.HA; ha != nil {
+		out.HA = &HAStatus{Role: ha.Role, Priority: ha.Priority, Peer: ha.Peer, PeerBFD: ha.PeerBFD,
+			PeerSegmentBFD: ha.PeerSegmentBFD, PeerPriority: ha.PeerPriority, PeerDigest: ha.PeerDigest,
+			CPathDown: ha.CPathDown, Reason: ha.Reason}
+	}
 	for _, o := range s.Origins {
 		out.Origins = append(out.Origins, OriginStatus{Origin: o.Origin.String(), Synced: o.Synced,
 			RemoteMACs: o.RemoteMACs, FloodTargets: o.FloodTargets, HeldFlows: o.HeldFlows})
@@ -45,5 +72,9 @@ func statusOf(s app.Status) Status {
 
 // getStatus serves GET /v1/status.
 func (h *handler) getStatus(*http.Request) (int, any, error) {
-	return http.StatusOK, statusOf(h.status()), nil
+	st := h.status()
+	if st.DesiredStateDigest == "" && h.state != nil {
+		st.DesiredStateDigest = h.state.DesiredStateDigest()
+	}
+	return http.StatusOK, statusOf(st), nil
 }

@@ -8,8 +8,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// CreateRemoteGateway adds a remote gateway; its tunnel IP is returned in
-// canonical form.
+// CreateRemoteGateway adds a remote gateway; it is returned with TunnelIP
+// and TunnelIPs filled in, in canonical form.
 func (s *State) CreateRemoteGateway(g RemoteGateway) (RemoteGateway, error) {
 	var out RemoteGateway
 	err := s.mutate(func(ch *Change) error {
@@ -17,30 +17,31 @@ func (s *State) CreateRemoteGateway(g RemoteGateway) (RemoteGateway, error) {
 		if err := validateName(g.Name); err != nil {
 			return err
 		}
-		ip, err := parseTunnelIP(g.TunnelIP, s.local)
+		ips, err := parseEndpoints(g, s.local)
 		if err != nil {
 			return err
 		}
-		g.TunnelIP = ip.String()
 		if _, exists := s.gateways[g.Name]; exists {
 			return alreadyExists("remote gateway", g.Name)
 		}
-		if err := s.checkTunnelIP(g.Name, ip); err != nil {
+		if err := s.checkTunnelIPs(g, ips); err != nil {
 			return err
 		}
+		g = gatewayOf(g.Name, ips)
 		if err := s.commit(func(tx *bolt.Tx) error { return putGateway(tx, g) }); err != nil {
 			return err
 		}
-		s.addGateway(g, ip)
-		s.log.Info("remote gateway created", "remote_gateway", g.Name, "tunnel_ip", g.TunnelIP)
-		out = g
+		s.addGateway(g, ips)
+		s.log.Info("remote gateway created", "remote_gateway", g.Name, "tunnel_ips", g.TunnelIPs)
+		out = cloneGateway(g)
 		return nil
 	})
 	return out, err
 }
 
-// ReplaceRemoteGateway changes an existing remote gateway's tunnel IP (PUT);
-// g.Name must be "" or name.
+// ReplaceRemoteGateway changes an existing remote gateway's endpoints
+// (PUT); g.Name must be "" or name. The endpoints' order counts: a new
+// order is a change of the gateway.
 func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGateway, error) {
 	var out RemoteGateway
 	err := s.mutate(func(ch *Change) error {
@@ -52,23 +53,23 @@ func (s *State) ReplaceRemoteGateway(name string, g RemoteGateway) (RemoteGatewa
 		if g.Name != "" && g.Name != name {
 			return invalid(At(FieldName), "name %q does not match remote gateway %q being replaced", g.Name, name)
 		}
-		g.Name = name
-		ip, err := parseTunnelIP(g.TunnelIP, s.local)
+		ips, err := parseEndpoints(g, s.local)
 		if err != nil {
 			return err
 		}
-		g.TunnelIP = ip.String()
-		if err := s.checkTunnelIP(name, ip); err != nil {
+		g.Name = name
+		if err := s.checkTunnelIPs(g, ips); err != nil {
 			return err
 		}
+		g = gatewayOf(name, ips)
 		if err := s.commit(func(tx *bolt.Tx) error { return putGateway(tx, g) }); err != nil {
 			return err
 		}
-		delete(s.tunnelIPs, netip.MustParseAddr(old.TunnelIP))
-		s.addGateway(g, ip)
+		s.dropGatewayIPs(old)
+		s.addGateway(g, ips)
 		s.resolveDerived(ch)
-		s.log.Info("remote gateway replaced", "remote_gateway", name, "tunnel_ip", g.TunnelIP)
-		out = g
+		s.log.Info("remote gateway replaced", "remote_gateway", name, "tunnel_ips", g.TunnelIPs)
+		out = cloneGateway(g)
 		return nil
 	})
 	return out, err
@@ -94,7 +95,7 @@ func (s *State) DeleteRemoteGateway(name string) error {
 		if err := s.commit(func(tx *bolt.Tx) error { return deleteKey(tx, bucketGateways, name) }); err != nil {
 			return err
 		}
-		delete(s.tunnelIPs, netip.MustParseAddr(g.TunnelIP))
+		s.dropGatewayIPs(g)
 		delete(s.gateways, name)
 		s.log.Info("remote gateway deleted", "remote_gateway", name)
 		return nil
@@ -109,7 +110,7 @@ func (s *State) GetRemoteGateway(name string) (RemoteGateway, error) {
 	if !exists {
 		return RemoteGateway{}, notFound(nil, "remote gateway %q not found", name)
 	}
-	return g, nil
+	return cloneGateway(g), nil
 }
 
 // ListRemoteGateways returns every remote gateway, sorted by name.
@@ -122,19 +123,51 @@ func (s *State) ListRemoteGateways() []RemoteGateway {
 func (s *State) listGateways() []RemoteGateway {
 	out := make([]RemoteGateway, 0, len(s.gateways))
 	for _, name := range slices.Sorted(maps.Keys(s.gateways)) {
-		out = append(out, s.gateways[name])
+		out = append(out, cloneGateway(s.gateways[name]))
 	}
 	return out
 }
 
-func (s *State) checkTunnelIP(gateway string, ip netip.Addr) error {
-	if owner, taken := s.tunnelIPs[ip]; taken && owner != gateway {
-		return conflict(At(FieldTunnelIP), "tunnel_ip %s is already used by remote gateway %q", ip, owner)
+// gatewayOf is the gateway called name with endpoints ips (canonical,
+// at least one).
+func gatewayOf(name string, ips []netip.Addr) RemoteGateway {
+	g := RemoteGateway{Name: name, TunnelIPs: make([]string, len(ips))}
+	for i, a := range ips {
+		g.TunnelIPs[i] = a.String()
+	}
+	g.TunnelIP = g.TunnelIPs[0]
+	return g
+}
+
+// cloneGateway is g with a list of its own.
+func cloneGateway(g RemoteGateway) RemoteGateway {
+	g.TunnelIPs = slices.Clone(g.TunnelIPs)
+	return g
+}
+
+// checkTunnelIPs rejects endpoints another remote gateway has (g is the
+// request, for the errors' paths).
+func (s *State) checkTunnelIPs(g RemoteGateway, ips []netip.Addr) error {
+	for i, ip := range ips {
+		if owner, taken := s.tunnelIPs[ip]; taken && owner != g.Name {
+			at, field := endpointPath(g, i)
+			return conflict(at, "%s %s is already used by remote gateway %q", field, ip, owner)
+		}
 	}
 	return nil
 }
 
-func (s *State) addGateway(g RemoteGateway, ip netip.Addr) {
+// addGateway puts g, whose endpoints are ips, in memory.
+func (s *State) addGateway(g RemoteGateway, ips []netip.Addr) {
 	s.gateways[g.Name] = g
-	s.tunnelIPs[ip] = g.Name
+	for _, ip := range ips {
+		s.tunnelIPs[ip] = g.Name
+	}
+}
+
+// dropGatewayIPs takes g's endpoints out of the index of endpoints.
+func (s *State) dropGatewayIPs(g RemoteGateway) {
+	for _, ip := range g.TunnelIPs {
+		delete(s.tunnelIPs, netip.MustParseAddr(ip))
+	}
 }

@@ -89,7 +89,7 @@ func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr err
 	werr = s.wrote(txID, werr)
 	if werr == nil {
 		for _, e := range entries {
-			cs.macs[e.hw] = e
+			cs.setBinding(e)
 		}
 		out = cloneBindings(entries)
 		var ch Change

@@ -163,7 +163,7 @@ func (s *State) bindMACs(cs *connState, entries []macEntry) {
 }
 
 func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
-	cs.macs[e.hw] = e
+	cs.setBinding(e)
 	s.indexMAC(cs, ns, e)
 }
 
@@ -184,7 +184,7 @@ func (s *State) unbindAll(cs *connState) {
 }
 
 func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
-	delete(cs.macs, e.hw)
+	cs.dropBinding(e.hw)
 	s.unindexMAC(ns, e)
 }
 

@@ -45,10 +45,42 @@ type Attachment struct {
 	VLAN uint16
 }
 
-// RemoteGateway is another site's tunnel endpoint.
+// RemoteGateway is another site's gateway: one tunnel endpoint, or
+// several (the nodes of a gateway pair) in preference order.
 type RemoteGateway struct {
-	Name     string
+	Name string
+	// TunnelIP is the first endpoint, TunnelIPs[0]. A gateway handed to
+	// State with TunnelIP alone has that one endpoint.
 	TunnelIP string
+	// TunnelIPs are the gateway's endpoints in preference order, 1 to
+	// MaxTunnelIPs of them, all IPv4 or all IPv6: traffic to the gateway
+	// goes to the first one that is up. A gateway handed to State with
+	// both must have TunnelIP == TunnelIPs[0]; State answers with both
+	// filled in, in canonical form.
+	TunnelIPs []string
+}
+
+// Endpoints is the gateway's endpoints in preference order: TunnelIPs,
+// or TunnelIP alone when TunnelIPs is empty (nil when neither is set).
+func (g RemoteGateway) Endpoints() []string {
+	switch {
+	case len(g.TunnelIPs) > 0:
+		return g.TunnelIPs
+	case g.TunnelIP != "":
+		return []string{g.TunnelIP}
+	}
+	return nil
+}
+
+// EndpointStatus is what the switch says of one endpoint of a remote
+// gateway.
+type EndpointStatus struct {
+	TunnelIP string
+	// BFD is the endpoint's BFD session state as OVS reports it ("up",
+	// "down", "init", "admin_down"), or "" when no BFD runs to it.
+	BFD string
+	// InUse says traffic to the gateway goes to this endpoint now.
+	InUse bool
 }
 
 // Network types (tunnel encapsulations) a connection may use.
@@ -134,4 +166,35 @@ type Status struct {
 	Bundles        uint64 // OpenFlow bundles committed since l2gwd started
 	// Origins is the standing of each dynamic origin with a feed.
 	Origins []OriginStatus
+	// DesiredStateDigest is State.DesiredStateDigest: equal on two
+	// gateways given the same configuration.
+	DesiredStateDigest string
+	// HA is this node's standing in a gateway pair; nil when l2gwd runs
+	// without a peer (--ha-peer).
+	HA *HAStatus
+}
+
+// HAStatus is a node's standing in an active/standby gateway pair.
+type HAStatus struct {
+	// Role is "active" or "standby".
+	Role string
+	// Priority is this node's priority (1-255; the higher is primary).
+	Priority uint8
+	// Peer is the other node's tunnel IP.
+	Peer string
+	// PeerBFD is the state of BFD to the peer over the underlay ("up",
+	// "down", "init", "admin_down"); PeerSegmentBFD that on the local
+	// segment (the attachments).
+	PeerBFD        string
+	PeerSegmentBFD string
+	// PeerPriority is the priority the peer told; 0 while unknown.
+	PeerPriority uint8
+	// PeerDigest is the desired state digest the peer told; "" while
+	// unknown.
+	PeerDigest string
+	// CPathDown says this node tells remote sites and its peer not to
+	// use it (BFD's concatenated path down).
+	CPathDown bool
+	// Reason says, in words, why the node has this role.
+	Reason string
 }

@@ -31,6 +31,7 @@ const (
 	FieldPassword                        // BGPPeer.Password
 	FieldHoldTime                        // BGPPeer.HoldTime
 	FieldKeepalive                       // BGPPeer.Keepalive
+	FieldTunnelIPs                       // RemoteGateway.TunnelIPs
 )
 
 // PathStep is one step of a Path: into Field of an object or, when Field

@@ -117,6 +117,9 @@ type networkState struct {
 type connState struct {
 	Connection
 	macs map[[6]byte]macEntry
+	// bindingSum is the multiset hash of macs (DesiredStateDigest); only
+	// setBinding and dropBinding change macs, and keep it.
+	bindingSum multisetSum
 }
 
 // tunnelKey is what the data path admits tunnel traffic by: the remote IP
@@ -215,11 +218,18 @@ func (s *State) restore(st *storedState) error {
 		s.addNetwork(n)
 	}
 	for _, g := range st.gateways {
-		ip, err := netip.ParseAddr(g.TunnelIP)
-		if err != nil {
-			return fmt.Errorf("remote gateway %s: %w", g.Name, err)
+		ips := make([]netip.Addr, len(g.TunnelIPs))
+		for i, text := range g.TunnelIPs {
+			ip, err := netip.ParseAddr(text)
+			if err != nil {
+				return fmt.Errorf("remote gateway %s: %w", g.Name, err)
+			}
+			if owner, taken := s.tunnelIPs[ip]; taken {
+				return fmt.Errorf("remote gateway %s: tunnel ip %s is remote gateway %s's too", g.Name, ip, owner)
+			}
+			ips[i] = ip
 		}
-		s.addGateway(g, ip)
+		s.addGateway(g, ips)
 	}
 	for _, p := range st.peers {
 		addr, err := netip.ParseAddr(p.Address)

@@ -177,6 +177,29 @@ var rejectCases = []rejectCase{
 	{"replace gateway ip v6 unspecified", func(s *State) error {
 		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIP: "::"}))
 	}, Invalid, At(FieldTunnelIP)},
+	{"tunnel ips more than 8", gws("198.51.100.11", "198.51.100.12", "198.51.100.13", "198.51.100.14",
+		"198.51.100.15", "198.51.100.16", "198.51.100.17", "198.51.100.18", "198.51.100.19"), Invalid, At(FieldTunnelIPs)},
+	{"tunnel ips empty endpoint", gws("", "198.51.100.12"), Invalid, At(FieldTunnelIPs).Index(0)},
+	{"tunnel ips garbage", gws("198.51.100.11", "site-x.example"), Invalid, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ips local", gws("198.51.100.11", localTunnelIP), Invalid, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ips loopback", gws("198.51.100.11", "127.0.0.1"), Invalid, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ips multicast", gws("198.51.100.11", "198.51.100.12", "224.0.0.1"), Invalid, At(FieldTunnelIPs).Index(2)},
+	{"tunnel ips two families", gws("198.51.100.11", "2001:db8::12"), Invalid, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ips two families, mapped first", gws("::ffff:198.51.100.11", "2001:db8::12"), Invalid, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ips duplicate", gws("198.51.100.11", "198.51.100.12", "::ffff:198.51.100.11"), Invalid, At(FieldTunnelIPs).Index(2)},
+	{"tunnel ips taken", gws("198.51.100.11", "198.51.100.3"), Conflict, At(FieldTunnelIPs).Index(1)},
+	{"tunnel ip not the first of tunnel ips", func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site-x", TunnelIP: "198.51.100.12", TunnelIPs: []string{"198.51.100.11", "198.51.100.12"}}))
+	}, Invalid, At(FieldTunnelIP)},
+	{"tunnel ip garbage with tunnel ips", func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site-x", TunnelIP: "x", TunnelIPs: []string{"198.51.100.11"}}))
+	}, Invalid, At(FieldTunnelIP)},
+	{"replace gateway endpoint taken", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIPs: []string{"198.51.100.2", "198.51.100.3"}}))
+	}, Conflict, At(FieldTunnelIPs).Index(1)},
+	{"replace gateway endpoints two families", func(s *State) error {
+		return discard(s.ReplaceRemoteGateway("site-b", RemoteGateway{TunnelIPs: []string{"198.51.100.2", "2001:db8::2"}}))
+	}, Invalid, At(FieldTunnelIPs).Index(1)},
 	{"delete unknown gateway", func(s *State) error { return s.DeleteRemoteGateway("site-x") }, NotFound, nil},
 	{"delete gateway in use", func(s *State) error { return s.DeleteRemoteGateway("site-c") }, InUse, nil},
 
@@ -237,6 +260,12 @@ func gw(ip string) func(s *State) error {
 	}
 }
 
+func gws(ips ...string) func(s *State) error {
+	return func(s *State) error {
+		return discard(s.CreateRemoteGateway(RemoteGateway{Name: "site-x", TunnelIPs: ips}))
+	}
+}
+
 func conn(network, gateway, typ string, seg uint32) func(s *State) error {
 	return func(s *State) error {
 		return discard(s.CreateConnection(Connection{Name: "x-y", Network: network, RemoteGateway: gateway, NetworkType: typ, SegmentationID: seg}))
@@ -263,7 +292,7 @@ func TestRejected(t *testing.T) {
 	dir := t.TempDir()
 	s := openState(t, dir)
 	fixture(t, s)
-	before := s.Snapshot()
+	before, digest := s.Snapshot(), s.DesiredStateDigest()
 	notified := 0
 	s.Subscribe(func(Change) { notified++ })
 	for _, tc := range rejectCases {
@@ -271,6 +300,9 @@ func TestRejected(t *testing.T) {
 			e := wantError(t, tc.op(s), tc.kind, tc.at)
 			if got := s.Snapshot(); !reflect.DeepEqual(got, before) {
 				t.Fatalf("state changed by a rejected request (%s)", e.Message)
+			}
+			if got := s.DesiredStateDigest(); got != digest {
+				t.Fatalf("digest changed by a rejected request (%s): %s, was %s", e.Message, got, digest)
 			}
 		})
 	}
@@ -383,7 +415,7 @@ func TestReplaceRemoteGateway(t *testing.T) {
 	s := newState(t)
 	fixture(t, s)
 	g := must[RemoteGateway](t)(s.ReplaceRemoteGateway("site-b", RemoteGateway{Name: "site-b", TunnelIP: "203.0.113.2"}))
-	if g != (RemoteGateway{Name: "site-b", TunnelIP: "203.0.113.2"}) {
+	if !reflect.DeepEqual(g, RemoteGateway{Name: "site-b", TunnelIP: "203.0.113.2", TunnelIPs: []string{"203.0.113.2"}}) {
 		t.Errorf("replaced gateway = %+v", g)
 	}
 	// Its old IP is free, its new one is taken.

@@ -100,9 +100,14 @@ type attachmentRecord struct {
 	VLAN uint16 `json:"vlan,omitempty"`
 }
 
+// gatewayRecord keeps a gateway's first endpoint in tunnel_ip, as an
+// earlier release wrote it (and reads it: a downgraded l2gwd keeps the
+// first endpoint), and the whole list in tunnel_ips only when there are
+// several.
 type gatewayRecord struct {
-	Name     string `json:"name"`
-	TunnelIP string `json:"tunnel_ip"`
+	Name      string   `json:"name"`
+	TunnelIP  string   `json:"tunnel_ip"`
+	TunnelIPs []string `json:"tunnel_ips,omitempty"`
 }
 
 type bgpPeerRecord struct {
@@ -220,7 +225,11 @@ func putNetwork(tx *bolt.Tx, n Network) error {
 }
 
 func putGateway(tx *bolt.Tx, g RemoteGateway) error {
-	return putJSON(tx, bucketGateways, g.Name, gatewayRecord{Name: g.Name, TunnelIP: g.TunnelIP})
+	r := gatewayRecord{Name: g.Name, TunnelIP: g.TunnelIP}
+	if len(g.TunnelIPs) > 1 {
+		r.TunnelIPs = g.TunnelIPs
+	}
+	return putJSON(tx, bucketGateways, g.Name, r)
 }
 
 func putBGPPeer(tx *bolt.Tx, p BGPPeer) error {
@@ -359,7 +368,14 @@ func loadDB(db *bolt.DB) (*storedState, error) {
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("remote gateway %s: %w", k, err)
 			}
-			st.gateways = append(st.gateways, RemoteGateway{Name: r.Name, TunnelIP: r.TunnelIP})
+			g := RemoteGateway{Name: r.Name, TunnelIP: r.TunnelIP, TunnelIPs: r.TunnelIPs}
+			switch {
+			case len(g.TunnelIPs) == 0:
+				g.TunnelIPs = []string{g.TunnelIP}
+			case g.TunnelIPs[0] != g.TunnelIP:
+				return fmt.Errorf("remote gateway %s: tunnel_ip %s is not tunnel_ips[0] %s", k, g.TunnelIP, g.TunnelIPs[0])
+			}
+			st.gateways = append(st.gateways, g)
 			return nil
 		})
 		if err != nil {

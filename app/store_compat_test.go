@@ -94,7 +94,8 @@ func TestStoreFromEarlierRelease(t *testing.T) {
 			{Name: "empty", ID: 4, Attachments: []Attachment{}},
 			{Name: "lab", ID: 3, Attachments: []Attachment{{Port: "eth2", VLAN: 4094}}},
 		},
-		RemoteGateways: []RemoteGateway{{Name: "site-b", TunnelIP: "203.0.113.2"}, {Name: "site-c", TunnelIP: "2001:db8::3"}},
+		RemoteGateways: []RemoteGateway{{Name: "site-b", TunnelIP: "203.0.113.2", TunnelIPs: []string{"203.0.113.2"}},
+			{Name: "site-c", TunnelIP: "2001:db8::3", TunnelIPs: []string{"2001:db8::3"}}},
 		Connections: []Connection{
 			{Name: "backup-b", ID: 1, Network: "backup", RemoteGateway: "site-b", SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true},
 			{Name: "backup-c", ID: 2, Network: "backup", RemoteGateway: "site-c", SegmentationID: 1 << 31, NetworkType: TypeGRE},

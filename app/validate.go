@@ -89,6 +89,79 @@ func checkPortName(port string) string {
 	return ""
 }
 
+// MaxTunnelIPs is the most endpoints a remote gateway may have. A gateway
+// pair needs 2; each endpoint costs a BFD port (ovs-vswitchd's timers),
+// an admission and an egress flow per connection and a bucket in the
+// connection's group, so the bound keeps a gateway's flows a small
+// multiple of a single endpoint's while leaving room for spare nodes.
+const MaxTunnelIPs = 8
+
+// parseEndpoints checks a remote gateway's endpoints (Endpoints: TunnelIPs,
+// or TunnelIP alone) and returns them in canonical form, in order: 1 to
+// MaxTunnelIPs of them, each one parseTunnelIP takes, all of one family
+// (failing over must not change the underlay the traffic takes), none
+// given twice; TunnelIP, when given with TunnelIPs, must be the first.
+// Errors of a gateway given by TunnelIP alone name tunnel_ip, as before
+// gateways had several endpoints.
+func parseEndpoints(g RemoteGateway, local []netip.Addr) ([]netip.Addr, error) {
+	if len(g.TunnelIPs) == 0 {
+		a, err := parseTunnelIP(g.TunnelIP, local)
+		if err != nil {
+			return nil, err
+		}
+		return []netip.Addr{a}, nil
+	}
+	if len(g.TunnelIPs) > MaxTunnelIPs {
+		return nil, invalid(At(FieldTunnelIPs), "tunnel_ips has %d endpoints: a remote gateway has at most %d", len(g.TunnelIPs), MaxTunnelIPs)
+	}
+	out := make([]netip.Addr, 0, len(g.TunnelIPs))
+	for i, s := range g.TunnelIPs {
+		at, name := At(FieldTunnelIPs).Index(i), fmt.Sprintf("tunnel_ips[%d]", i)
+		a, err := parseAddress(at, name, s)
+		if err != nil {
+			return nil, err
+		}
+		if problem := tunnelAddrProblem(a, local); problem != "" {
+			return nil, invalid(at, "%s %s %s", name, a, problem)
+		}
+		if i > 0 && a.Is4() != out[0].Is4() {
+			return nil, invalid(at, "%s %s is %s but tunnel_ips[0] %s is %s: a remote gateway's endpoints are all IPv4 or all IPv6",
+				name, a, family(a), out[0], family(out[0]))
+		}
+		if j := slices.Index(out, a); j >= 0 {
+			return nil, invalid(at, "%s %s is also tunnel_ips[%d]", name, a, j)
+		}
+		out = append(out, a)
+	}
+	if g.TunnelIP != "" {
+		a, err := parseAddress(At(FieldTunnelIP), "tunnel_ip", g.TunnelIP)
+		if err != nil {
+			return nil, err
+		}
+		if a != out[0] {
+			return nil, invalid(At(FieldTunnelIP), "tunnel_ip %s is not tunnel_ips[0] %s: give the first endpoint, or leave tunnel_ip out", a, out[0])
+		}
+	}
+	return out, nil
+}
+
+// family names a's address family.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// endpointPath is the path of endpoint i of g as the request gave it:
+// tunnel_ip for a gateway given by TunnelIP alone, else tunnel_ips[i].
+func endpointPath(g RemoteGateway, i int) (Path, string) {
+	if len(g.TunnelIPs) == 0 {
+		return At(FieldTunnelIP), "tunnel_ip"
+	}
+	return At(FieldTunnelIPs).Index(i), fmt.Sprintf("tunnel_ips[%d]", i)
+}
+
 // parseTunnelIP checks a remote gateway's tunnel endpoint, IPv4 or IPv6,
 // and returns it in canonical form (an IPv4-mapped IPv6 address is its
 // IPv4 address). An IPv6 link-local address is refused: a flow's tunnel

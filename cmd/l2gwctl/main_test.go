@@ -22,17 +22,21 @@ type step struct {
 }
 
 // newAPI serves the real API over a fresh state and returns its URL.
-func newAPI(t *testing.T) string {
+func newAPI(t *testing.T, opts ...api.HandlerOption) string {
+	t.Helper()
+	return newAPIWithStatus(t, app.Status{Bridge: "br-int", Connected: true, OVSDBConnected: true, Flows: 12}, opts...)
+}
+
+// newAPIWithStatus is newAPI whose daemon reports st.
+func newAPIWithStatus(t *testing.T, st app.Status, opts ...api.HandlerOption) string {
 	t.Helper()
 	state, err := app.Open(t.TempDir(), app.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open state: %v", err)
 	}
 	t.Cleanup(func() { state.Close() })
-	status := func() app.Status {
-		return app.Status{Bridge: "br-int", Connected: true, OVSDBConnected: true, Flows: 12}
-	}
-	srv := httptest.NewServer(api.NewHandler(state, status, nil))
+	status := func() app.Status { return st }
+	srv := httptest.NewServer(api.NewHandler(state, status, nil, opts...))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -113,18 +117,61 @@ func TestGatewayLifecycle(t *testing.T) {
 		{args: "gateway create site-c --tunnel-ip 203.0.113.3", stdout: "created gateway site-c\n"},
 		{args: "gateway update site-c --tunnel-ip 203.0.113.33", stdout: "updated gateway site-c\n"},
 		{args: "gateway list", stdout: "" +
-			"NAME     TUNNEL-IP\n" +
+			"NAME     TUNNEL-IPS\n" +
 			"site-b   198.51.100.2\n" +
 			"site-c   203.0.113.33\n"},
 		{args: "gateway show site-b", stdout: "" +
-			"NAME     TUNNEL-IP\n" +
+			"NAME     TUNNEL-IPS\n" +
 			"site-b   198.51.100.2\n"},
-		{args: "gateway show site-b -o json", stdout: "{\n  \"name\": \"site-b\",\n  \"tunnel_ip\": \"198.51.100.2\"\n}\n"},
-		{args: "gateway show site-b -o yaml", stdout: "name: site-b\ntunnel_ip: 198.51.100.2\n"},
+		{args: "gateway show site-b -o json", stdout: "{\n  \"name\": \"site-b\",\n  \"tunnel_ip\": \"198.51.100.2\",\n  \"tunnel_ips\": [\n    \"198.51.100.2\"\n  ]\n}\n"},
+		{args: "gateway show site-b -o yaml", stdout: "name: site-b\ntunnel_ip: 198.51.100.2\ntunnel_ips:\n  - 198.51.100.2\n"},
 		{args: "gateway delete site-c", stdout: "deleted gateway site-c\n"},
 		{args: "gateway list", stdout: "" +
-			"NAME     TUNNEL-IP\n" +
+			"NAME     TUNNEL-IPS\n" +
 			"site-b   198.51.100.2\n"},
+	})
+}
+
+// TestGatewayEndpoints: --tunnel-ip repeated (or comma-separated) makes a
+// gateway of several endpoints in that order; list and show print each,
+// with its BFD state and whether it is in use when the daemon reports
+// them.
+func TestGatewayEndpoints(t *testing.T) {
+	report := func(g app.RemoteGateway) []app.EndpointStatus {
+		out := make([]app.EndpointStatus, len(g.TunnelIPs))
+		for i, ip := range g.TunnelIPs {
+			out[i] = app.EndpointStatus{TunnelIP: ip, InUse: i == 0}
+			if len(g.TunnelIPs) > 1 {
+				out[i] = app.EndpointStatus{TunnelIP: ip, BFD: []string{"down", "up"}[min(i, 1)], InUse: i == 1}
+			}
+		}
+		return out
+	}
+	play(t, newAPI(t), []step{
+		{args: "gateway create site-g --tunnel-ip 198.51.100.11 --tunnel-ip 198.51.100.12", stdout: "created gateway site-g\n"},
+		{args: "gateway create site-h --tunnel-ip 2001:db8::21,2001:db8::22,2001:db8::23", stdout: "created gateway site-h\n"},
+		{args: "gateway list", stdout: "" +
+			"NAME     TUNNEL-IPS\n" +
+			"site-g   198.51.100.11,198.51.100.12\n" +
+			"site-h   2001:db8::21,2001:db8::22,2001:db8::23\n"},
+		{args: "gateway update site-g --tunnel-ip 198.51.100.12,198.51.100.11", stdout: "updated gateway site-g\n"},
+		{args: "gateway show site-g", stdout: "" +
+			"NAME     TUNNEL-IPS\n" +
+			"site-g   198.51.100.12,198.51.100.11\n"},
+		{args: "gateway create site-x --tunnel-ip 198.51.100.31 --tunnel-ip 2001:db8::32", code: 1,
+			stderr: "(field tunnel_ips[1]) [HTTP 400 Bad Request]\n"},
+	})
+	url := newAPI(t, api.WithEndpoints(report))
+	play(t, url, []step{
+		{args: "gateway create site-b --tunnel-ip 198.51.100.2", stdout: "created gateway site-b\n"},
+		{args: "gateway create site-g --tunnel-ip 198.51.100.11 --tunnel-ip 198.51.100.12", stdout: "created gateway site-g\n"},
+		{args: "gateway list", stdout: "" +
+			"NAME     TUNNEL-IPS\n" +
+			"site-b   198.51.100.2 (no bfd, in use)\n" +
+			"site-g   198.51.100.11 (bfd down), 198.51.100.12 (bfd up, in use)\n"},
+		{args: "gateway show site-g", stdout: "" +
+			"NAME     TUNNEL-IPS\n" +
+			"site-g   198.51.100.11 (bfd down), 198.51.100.12 (bfd up, in use)\n"},
 	})
 }
 
@@ -290,8 +337,8 @@ func TestHelp(t *testing.T) {
 func TestStatus(t *testing.T) {
 	play(t, newAPI(t), []step{
 		{args: "status", stdout: "" +
-			"BRIDGE   CONNECTED   OVSDB   RECONCILED   FLOWS\n" +
-			"br-int   true        true    false        12\n"},
+			"BRIDGE   CONNECTED   OVSDB   RECONCILED   FLOWS   DIGEST\n" +
+			"br-int   true        true    false        12      " + emptyDigest + "\n"},
 		{args: "status -o json", stdout: `{
   "bridge": "br-int",
   "connected": true,
@@ -299,9 +346,30 @@ func TestStatus(t *testing.T) {
   "reconciled": false,
   "flows": 12,
   "flow_mods": 0,
-  "bundles": 0
+  "bundles": 0,
+  "desired_state_digest": "` + emptyDigest + `"
 }
 `},
+	})
+}
+
+// emptyDigest is the desired state digest of a state given nothing.
+const emptyDigest = "9158214affc712c698bc84dcfbe98344"
+
+// TestStatusHA: a node of a gateway pair shows its HA standing below the
+// switch's.
+func TestStatusHA(t *testing.T) {
+	st := app.Status{Bridge: "br-int", Connected: true, OVSDBConnected: true, Reconciled: true, Flows: 12,
+		HA: &app.HAStatus{Role: "standby", Priority: 100, Peer: "198.51.100.12", PeerBFD: "up", PeerSegmentBFD: "down",
+			PeerDigest: emptyDigest, Reason: "the primary is alive on the underlay"}}
+	play(t, newAPIWithStatus(t, st), []step{
+		{args: "status", stdout: "" +
+			"BRIDGE   CONNECTED   OVSDB   RECONCILED   FLOWS   DIGEST\n" +
+			"br-int   true        true    true         12      " + emptyDigest + "\n" +
+			"\n" +
+			"ROLE      PRIORITY   PEER            PEER-BFD   PEER-SEGMENT-BFD   PEER-PRIORITY   PEER-DIGEST                        CPATH-DOWN\n" +
+			"standby   100        198.51.100.12   up         down               -               " + emptyDigest + "   false\n" +
+			"reason: the primary is alive on the underlay\n"},
 	})
 }
 
@@ -319,7 +387,7 @@ func TestAPIFromEnvironment(t *testing.T) {
 	if code := run([]string{"gateway", "list"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, &stderr)
 	}
-	if want := "NAME   TUNNEL-IP\n"; stdout.String() != want {
+	if want := "NAME   TUNNEL-IPS\n"; stdout.String() != want {
 		t.Errorf("stdout %q, want %q", &stdout, want)
 	}
 }

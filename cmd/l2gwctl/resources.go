@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,12 +56,22 @@ var resources = []resource{
 	kind[api.RemoteGateway, api.RemoteGateway]{
 		resource: "gateway", summary: "remote gateways, the tunnel endpoints of other sites",
 		path: "/v1/remote-gateways", listKey: "remote_gateways",
-		columns:  []string{"NAME", "TUNNEL-IP"},
-		row:      func(g api.RemoteGateway) []string { return []string{g.Name, g.TunnelIP} },
-		synopsis: "--tunnel-ip IP", required: []string{"tunnel-ip"},
+		columns:  []string{"NAME", "TUNNEL-IPS"},
+		row:      func(g api.RemoteGateway) []string { return []string{g.Name, gatewayEndpoints(g)} },
+		synopsis: "--tunnel-ip IP [--tunnel-ip IP]...", required: []string{"tunnel-ip"},
 		spec: func(fs *flag.FlagSet) func(string) api.RemoteGateway {
-			ip := fs.String("tunnel-ip", "", "the gateway's tunnel endpoint `IP` address")
-			return func(name string) api.RemoteGateway { return api.RemoteGateway{Name: name, TunnelIP: *ip} }
+			var ips []string
+			fs.Func("tunnel-ip", "the gateway's tunnel endpoint `IP` address; repeat or comma-separate for a gateway "+
+				"of several endpoints (a gateway pair), in preference order", func(s string) error {
+				ips = append(ips, strings.Split(s, ",")...)
+				return nil
+			})
+			return func(name string) api.RemoteGateway {
+				if len(ips) == 1 { // as l2gwctl always sent it: an earlier l2gwd takes it too
+					return api.RemoteGateway{Name: name, TunnelIP: ips[0]}
+				}
+				return api.RemoteGateway{Name: name, TunnelIPs: ips}
+			}
 		},
 		update: true,
 	}.commands(),
@@ -108,14 +120,65 @@ var resources = []resource{
 
 	{name: "status", summary: "the daemon's view of its switch", verbs: []verb{{
 		setup: fixed(func([]string) request {
-			return request{method: http.MethodGet, path: "/v1/status", show: showOne(
-				[]string{"BRIDGE", "CONNECTED", "OVSDB", "RECONCILED", "FLOWS"},
-				func(s api.Status) []string {
-					return []string{s.Bridge, strconv.FormatBool(s.Connected), strconv.FormatBool(s.OVSDBConnected),
-						strconv.FormatBool(s.Reconciled), strconv.Itoa(s.Flows)}
-				})}
+			return request{method: http.MethodGet, path: "/v1/status", show: showStatus}
 		}),
 	}}},
+}
+
+// gatewayEndpoints is a gateway's endpoints in preference order, comma
+// separated, each with what the switch says of it when the daemon
+// reports it: "198.51.100.11 (bfd down), 198.51.100.12 (bfd up, in use)".
+func gatewayEndpoints(g api.RemoteGateway) string {
+	if len(g.Endpoints) == 0 {
+		ips := g.TunnelIPs
+		if len(ips) == 0 { // an earlier l2gwd
+			ips = []string{g.TunnelIP}
+		}
+		return strings.Join(ips, ",")
+	}
+	out := make([]string, len(g.Endpoints))
+	for i, e := range g.Endpoints {
+		bfd := "bfd " + e.BFD
+		if e.BFD == "" {
+			bfd = "no bfd"
+		}
+		if e.InUse {
+			bfd += ", in use"
+		}
+		out[i] = e.TunnelIP + " (" + bfd + ")"
+	}
+	return strings.Join(out, ", ")
+}
+
+// showStatus shows GET /v1/status: the switch and the desired state
+// digest, then, for a node of a gateway pair, its HA standing.
+func showStatus(w io.Writer, body []byte) error {
+	var s api.Status
+	if err := json.Unmarshal(body, &s); err != nil {
+		return fmt.Errorf("decode status: %w", err)
+	}
+	err := writeTable(w, []string{"BRIDGE", "CONNECTED", "OVSDB", "RECONCILED", "FLOWS", "DIGEST"}, []api.Status{s},
+		func(s api.Status) []string {
+			return []string{s.Bridge, strconv.FormatBool(s.Connected), strconv.FormatBool(s.OVSDBConnected),
+				strconv.FormatBool(s.Reconciled), strconv.Itoa(s.Flows), orDash(s.DesiredStateDigest)}
+		})
+	if err != nil || s.HA == nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	err = writeTable(w, []string{"ROLE", "PRIORITY", "PEER", "PEER-BFD", "PEER-SEGMENT-BFD", "PEER-PRIORITY", "PEER-DIGEST", "CPATH-DOWN"},
+		[]api.HAStatus{*s.HA}, func(ha api.HAStatus) []string {
+			peerPriority := "-" // not told yet
+			if ha.PeerPriority != 0 {
+				peerPriority = strconv.Itoa(int(ha.PeerPriority))
+			}
+			return []string{ha.Role, strconv.Itoa(int(ha.Priority)), ha.Peer, orDash(ha.PeerBFD), orDash(ha.PeerSegmentBFD),
+				peerPriority, orDash(ha.PeerDigest), strconv.FormatBool(ha.CPathDown)}
+		})
+	if err == nil && s.HA.Reason != "" {
+		_, err = fmt.Fprintf(w, "reason: %s\n", s.HA.Reason)
+	}
+	return err
 }
 
 // evpnFlags declares the flags of a network's EVPN membership and returns
