@@ -279,6 +279,13 @@ func loadReg(reg int, value uint32) action {
 	return binary.BigEndian.AppendUint64(a, uint64(value))
 }
 
+// groupAction sends the packet to group id (OFPAT_GROUP): the group's
+// bucket works on a copy of it, so the actions after this one see the
+// packet as it was (checked on OVS 3.1: TestFloodThroughAFailoverGroup).
+func groupAction(id uint32) action {
+	return binary.BigEndian.AppendUint32(action{0, openflow13.ActionType_Group, 0, 8}, id)
+}
+
 // resubmit runs table's matching flow's actions here (NXAST_RESUBMIT_TABLE).
 func resubmit(table uint8) action {
 	a := nxAction(openflow13.NXAST_RESUBMIT_TABLE, 16)

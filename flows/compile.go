@@ -36,6 +36,16 @@ type Input struct {
 	// session to install SnoopMeter (Session.SnoopHosts) before these
 	// flows. Without it the pipeline sends the controller nothing.
 	SnoopHosts bool
+	// BFDPorts maps an endpoint of a remote gateway to the ofport of the
+	// per-remote BFD port toward it (ovsdb.BFDPorts' OFPort); an endpoint
+	// missing here has no BFD port yet. Only the endpoints of gateways
+	// with several (Connection.RemoteIPs) are read: their fast-failover
+	// groups watch these ports (failover.go).
+	BFDPorts map[Endpoint]uint32
+	// Gate, when not nil, is the HA gate of a standby gateway (gate.go):
+	// the pipeline forwards nothing while the HA peer is heard. Without
+	// it the pipeline has no gate.
+	Gate *Gate
 }
 
 // Network is a local L2 segment.
@@ -56,10 +66,15 @@ type Attachment struct {
 // segmentation ID: a connection of the API to a remote gateway, or one a
 // dynamic origin named (its flows carry Origin's tag).
 type Connection struct {
-	ID             uint32
-	Origin         Origin
-	NetworkType    string
-	RemoteIP       net.IP // the remote tunnel endpoint, IPv4 or IPv6
+	ID          uint32
+	Origin      Origin
+	NetworkType string
+	RemoteIP    net.IP // the remote tunnel endpoint, IPv4 or IPv6 (RemoteIPs[0] when RemoteIPs is set)
+	// RemoteIPs are every tunnel endpoint of the remote gateway, in order
+	// of preference, all of RemoteIP's family, RemoteIP first. A gateway
+	// with more than one is reached through a fast-failover group over
+	// its endpoints (failover.go); with none or one, it is RemoteIP alone.
+	RemoteIPs      []net.IP
 	SegmentationID uint32
 	Flood          bool
 	Bindings       []Binding
@@ -270,6 +285,9 @@ func pipelineFlows(in *Input) []*Flow {
 	if in.SnoopHosts {
 		fs = append(fs, snoopFlows(pipeline)...)
 	}
+	if in.Gate != nil {
+		fs = append(fs, gateFlow(pipeline))
+	}
 	for _, typ := range sortedKeys(in.TunnelPorts) {
 		port := in.TunnelPorts[typ]
 		tunnel := Owner{Kind: KindTunnel, ID: tunnelTypeID(typ)}
@@ -346,7 +364,8 @@ func networkFlows(n *Network, tunnelPorts map[string]uint32, idle uint16, snoop 
 
 // floodActions replicate a frame to every local attachment (OVS skips the
 // ingress port) and, when toTunnels, to every flooding connection whose
-// tunnel port exists (head-end replication, one output per gateway).
+// tunnel port exists (head-end replication, one output per gateway; to a
+// gateway of several endpoints, through its failover group).
 func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []action {
 	var acts []action
 	for _, a := range n.Attachments {
@@ -369,6 +388,10 @@ func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []a
 		if !c.Flood || !ok {
 			continue
 		}
+		if failsOver(c) {
+			acts = append(acts, setTunnelID(c.SegmentationID), groupAction(failoverGroupID(c)))
+			continue
+		}
 		acts = append(acts, setTunnel(c.RemoteIP, c.SegmentationID)...)
 		acts = append(acts, output(port))
 	}
@@ -376,22 +399,31 @@ func floodActions(n *Network, tunnelPorts map[string]uint32, toTunnels bool) []a
 }
 
 // connectionFlows are a connection's own flows: admission of untagged
-// frames from its gateway on its segmentation ID into its network, and in
-// TableLearn, learning of their unbound sources (at most limit at once) and
-// passing, unlearned, of sources bound behind this very gateway. A source
-// bound behind another gateway matches neither and is dropped.
+// frames from its gateway (from each of its endpoints) on its segmentation
+// ID into its network, and in TableLearn, learning of their unbound
+// sources (at most limit at once) and passing, unlearned, of sources bound
+// behind this very gateway. A source bound behind another gateway matches
+// neither and is dropped. A gateway of several endpoints has its egress
+// flows too (failoverEgress).
 func connectionFlows(networkID uint32, c *Connection, tunnelPort uint32, idle uint16, limit uint32) []*Flow {
 	owner := Owner{Kind: KindConnection, ID: c.ID, Origin: c.Origin}
-	return []*Flow{
-		flow(TableClassifier, 200).
-			match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(c.RemoteIP), matchTunID(c.SegmentationID)).
+	var fs []*Flow
+	for _, ip := range endpoints(c) {
+		fs = append(fs, flow(TableClassifier, 200).
+			match(matchInPort(tunnelPort), matchNoVLAN(), matchTunSrc(ip), matchTunID(c.SegmentationID)).
 			apply(loadReg(RegNetwork, networkID), loadReg(RegFlags, FlagFromTunnel), loadReg(RegIngressConn, c.ID)).
-			goTo(TableSourceLookup).done(owner),
+			goTo(TableSourceLookup).done(owner))
+	}
+	fs = append(fs,
 		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, 0)).
 			apply(learnFromGateway(c, idle, limit)).goTo(TableARPResponder).done(owner),
 		flow(TableLearn, 100).match(matchReg(RegIngressConn, c.ID), matchReg(RegSourceConn, c.ID)).
 			goTo(TableARPResponder).done(owner),
+	)
+	if failsOver(c) {
+		fs = append(fs, failoverEgress(c, tunnelPort, owner)...)
 	}
+	return fs
 }
 
 // bindingFlows are a binding's flows: unicast to its MAC goes into the

@@ -43,6 +43,14 @@ const (
 	breachTable                              // the flow's table is not in Pipeline
 	breachMalformed                          // an action the check cannot read
 	breachController                         // none: a copy to the controller
+	breachGroup                              // groupNotAllowed or groupForeign
+)
+
+// breachGroup subjects: a group action in a table whose contract has no
+// Groups, or to a group that is not l2gwd's.
+const (
+	groupNotAllowed = iota
+	groupForeign
 )
 
 // nxSubject marks a breachAction subject as a Nicira subtype.
@@ -154,9 +162,10 @@ func newTableSet(ids []uint8) (s tableSet) {
 
 // tableRules is a table's contract in the form the check reads.
 type tableRules struct {
-	declared, controller    bool
-	matches, writes         fieldSet // writes: Loads and Sets
-	next, resubmits, learns tableSet
+	declared, controller, groups bool
+	matches, writes              fieldSet // writes: Loads and Sets
+	next, resubmits, learns      tableSet
+	bucketResubmits              tableSet // resubmits of its groups' buckets: Resubmits and BucketResubmits
 }
 
 func (r *tableRules) mayMatch(k uint32) bool { return r.matches.has(k) }
@@ -189,9 +198,10 @@ func buildContracts(tables []Table) *[256]tableRules {
 	}
 	var rules [256]tableRules
 	for _, t := range tables {
-		rules[t.ID] = tableRules{declared: true, controller: t.Controller,
+		rules[t.ID] = tableRules{declared: true, controller: t.Controller, groups: t.Groups,
 			matches: set(t, t.Matches), writes: set(t, t.Loads, t.Sets),
-			next: newTableSet(t.Next), resubmits: newTableSet(t.Resubmits), learns: newTableSet(t.Learns)}
+			next: newTableSet(t.Next), resubmits: newTableSet(t.Resubmits), learns: newTableSet(t.Learns),
+			bucketResubmits: newTableSet(append(slices.Clone(t.Resubmits), t.BucketResubmits...))}
 	}
 	return &rules
 }
@@ -253,6 +263,14 @@ func checkActions(rules *[256]tableRules, r *tableRules, actions []byte) breach 
 		case openflow13.ActionType_Output:
 			if binary.BigEndian.Uint32(a[4:]) == openflow13.P_CONTROLLER {
 				return newBreach(breachController, unmetered)
+			}
+			continue
+		case openflow13.ActionType_Group:
+			switch {
+			case !r.groups:
+				return newBreach(breachGroup, groupNotAllowed)
+			case !IsControllerGroup(binary.BigEndian.Uint32(a[4:])):
+				return newBreach(breachGroup, groupForeign)
 			}
 			continue
 		case openflow13.ActionType_PushVlan, openflow13.ActionType_PopVlan:
@@ -348,13 +366,39 @@ func checkLearn(rules *[256]tableRules, r *tableRules, a []byte, learn2 bool) br
 	return 0
 }
 
+// checkBucketContract checks the actions of every bucket of group g
+// against the contract of table, whose flows send to g, in which they may
+// also resubmit to the table's BucketResubmits.
+func checkBucketContract(g *Group, table uint8) error {
+	r := contracts[table]
+	if !r.declared {
+		return fmt.Errorf("group %#x: sent to from table %s, which Pipeline does not declare", g.id, TableName(table))
+	}
+	r.resubmits = r.bucketResubmits
+	for i, b := 0, g.buckets; len(b) >= bucketFixedLen; i++ {
+		n := int(binary.BigEndian.Uint16(b))
+		if br := checkActions(contracts, &r, b[bucketFixedLen:n]); br != 0 {
+			return fmt.Errorf("bucket %d of group %#x breaks the contract of table %s, whose flows send to it: it %s",
+				i, g.id, TableName(table), br.what(table))
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
 // err describes b, broken by flow f, as an error naming f's table and the
 // field or table at fault; nil when b is 0.
 func (b breach) err(f *Flow) error {
 	if b == 0 {
 		return nil
 	}
-	table := TableName(f.Table)
+	_, owner, _ := DecodeCookie(f.Cookie)
+	return fmt.Errorf("a flow of %s in table %s (priority %d) breaks its table's contract: it %s", owner, TableName(f.Table), f.Priority, b.what(f.Table))
+}
+
+// what says what b broke of the contract of the table with ID id.
+func (b breach) what(id uint8) string {
+	table := TableName(id)
 	var what string
 	switch s := b.subject(); b.kind() {
 	case breachMatch:
@@ -384,9 +428,13 @@ func (b breach) err(f *Flow) error {
 		}
 	case breachTable:
 		what = "is in a table Pipeline does not declare"
+	case breachGroup:
+		what = fmt.Sprintf("sends to a group (action %d), which table %s's contract does not allow", openflow13.ActionType_Group, table)
+		if s == groupForeign {
+			what = "sends to a group that is not l2gwd's (GroupID)"
+		}
 	default:
 		what = "has an action the contract check cannot read"
 	}
-	_, owner, _ := DecodeCookie(f.Cookie)
-	return fmt.Errorf("a flow of %s in table %s (priority %d) breaks its table's contract: it %s", owner, table, f.Priority, what)
+	return what
 }

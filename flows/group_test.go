@@ -15,11 +15,6 @@ import (
 // testGroupID is an l2gwd group ID of the tests: a network's.
 func testGroupID(id uint32) uint32 { return GroupID(Owner{Kind: KindNetwork, ID: id}) }
 
-// groupAction sends the packet to group id (OFPAT_GROUP).
-func groupAction(id uint32) action {
-	return binary.BigEndian.AppendUint32(action{0, openflow13.ActionType_Group, 0, 8}, id)
-}
-
 // failoverGroup is a fast-failover group toward two tunnel endpoints,
 // watching a port each.
 func failoverGroup(t *testing.T, id, watch1, watch2, tunnel uint32, ip1, ip2 string) *Group {

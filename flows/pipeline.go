@@ -30,7 +30,11 @@ const (
 	// (port, VLAN) or a tunnel (remote gateway IP, segmentation ID) of a
 	// known connection. It loads the network ID into RegNetwork and, for
 	// tunnel ingress, sets RegFlags and loads the connection into
-	// RegIngressConn; anything else is dropped.
+	// RegIngressConn; anything else is dropped. On a standby gateway of
+	// an HA pair, the HA gate (gate.go) comes first: a flow above every
+	// other sends the packet to the gate's group, which drops it while
+	// the HA peer is heard, and otherwise marks it passed (RegGate) and
+	// resubmits it here, the only resubmit to this table.
 	TableClassifier uint8 = 0
 	// TableSourceLookup looks the packet's source MAC up among its
 	// network's static bindings: it resubmits to TableL2Lookup with the
@@ -74,11 +78,14 @@ const (
 	TableForward uint8 = 40
 	// TableFlood replicates broadcast and unknown traffic: from a local
 	// attachment to the network's other attachments and to every flooding
-	// connection (head-end replication); from a tunnel to local attachments
-	// only.
+	// connection (head-end replication; to a gateway of several
+	// endpoints through its failover group, see failover.go); from a
+	// tunnel to local attachments only.
 	TableFlood uint8 = 50
 	// TableEgress outputs a packet to RegOutPort, pushing the attachment's
-	// VLAN when it is tagged.
+	// VLAN when it is tagged; unicast into a tunnel toward an endpoint of
+	// a gateway of several (tun_dst, tun_id) goes to that gateway's
+	// failover group (failover.go), whose buckets set tun_dst.
 	TableEgress uint8 = 60
 	// TableReplyToIngress sends a packet (an ARP reply built in
 	// TableARPResponder) back out its ingress port, re-pushing the
@@ -109,6 +116,14 @@ type Table struct {
 	// Controller says its flows may send copies of packets to the
 	// controller (through a meter: see snoop.go).
 	Controller bool
+	// Groups says its flows may send packets to groups, l2gwd's only
+	// (GroupID). The buckets of those groups keep this table's contract
+	// too (CompileGroups checks them), except that they may also
+	// resubmit to BucketResubmits.
+	Groups bool
+	// BucketResubmits lists the tables the buckets of its flows' groups
+	// may resubmit to, on top of Resubmits; its flows may not.
+	BucketResubmits []uint8
 	// Miss says what a packet that matches no l2gw flow meets.
 	Miss string
 }
@@ -118,9 +133,9 @@ type Table struct {
 // not be changed afterwards.
 var Pipeline = []Table{
 	{ID: TableClassifier, Name: "classifier",
-		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_ipv6_src", "tun_id", "eth_src"},
-		Loads:   []string{"reg4", "reg5", "reg6"}, Sets: []string{"vlan_vid"},
-		Next: []uint8{TableSourceLookup}, Miss: "drop"},
+		Matches: []string{"in_port", "vlan_vid", "tun_src", "tun_ipv6_src", "tun_id", "eth_src", "reg8"},
+		Loads:   []string{"reg4", "reg5", "reg6", "reg8"}, Sets: []string{"vlan_vid"},
+		Next: []uint8{TableSourceLookup}, Groups: true, BucketResubmits: []uint8{TableClassifier}, Miss: "drop"},
 	{ID: TableSourceLookup, Name: "source_lookup",
 		Loads: []string{"reg7"}, Sets: []string{"eth_dst", "tun_id", "tun_dst", "tun_ipv6_dst"},
 		Next: []uint8{TableLearn}, Resubmits: []uint8{TableL2Lookup}, Miss: "look the source up and learn"},
@@ -151,9 +166,10 @@ var Pipeline = []Table{
 		Next:    []uint8{TableFlood, TableEgress}, Miss: "egress"},
 	{ID: TableFlood, Name: "flood",
 		Matches: []string{"reg6", "reg5"}, Sets: []string{"vlan_vid", "tun_dst", "tun_ipv6_dst", "tun_id"},
-		Miss: "drop"},
+		Groups: true, Miss: "drop"},
 	{ID: TableEgress, Name: "egress",
-		Matches: []string{"reg6", "reg7"}, Sets: []string{"vlan_vid"}, Miss: "drop"},
+		Matches: []string{"reg6", "reg7", "tun_dst", "tun_ipv6_dst", "tun_id"},
+		Sets:    []string{"vlan_vid", "tun_dst", "tun_ipv6_dst"}, Groups: true, Miss: "drop"},
 	{ID: TableReplyToIngress, Name: "reply_to_ingress",
 		Matches: []string{"reg6", "in_port"}, Sets: []string{"vlan_vid"}, Miss: "drop"},
 }

@@ -27,10 +27,26 @@ var (
 func isIPv6(ip net.IP) bool { return ip.To4() == nil }
 
 // checkRemoteIP fails when connection c's remote IP is neither an IPv4 nor
-// an IPv6 address.
+// an IPv6 address, or when c names several endpoints (RemoteIPs) of which
+// RemoteIP is not the first, one repeats, or one is not of RemoteIP's
+// family: a gateway's flows (its learning, its bindings) speak one family.
 func checkRemoteIP(c *Connection) error {
 	if c.RemoteIP.To4() == nil && c.RemoteIP.To16() == nil {
 		return fmt.Errorf("connection %d: remote IP %v is not an IPv4 or IPv6 address", c.ID, c.RemoteIP)
+	}
+	if len(c.RemoteIPs) == 0 {
+		return nil
+	}
+	if !c.RemoteIPs[0].Equal(c.RemoteIP) {
+		return fmt.Errorf("connection %d: remote IP %v is not its first endpoint %v", c.ID, c.RemoteIP, c.RemoteIPs[0])
+	}
+	for i, ip := range c.RemoteIPs {
+		if ip.To16() == nil || isIPv6(ip) != isIPv6(c.RemoteIP) {
+			return fmt.Errorf("connection %d: endpoint %v is not an address of remote IP %v's family", c.ID, ip, c.RemoteIP)
+		}
+		if slices.ContainsFunc(c.RemoteIPs[:i], ip.Equal) {
+			return fmt.Errorf("connection %d: endpoint %v given twice", c.ID, ip)
+		}
 	}
 	return nil
 }
@@ -48,12 +64,15 @@ func matchTunSrc(ip net.IP) field {
 // tun_dst for an IPv4 remote; for an IPv6 remote, tun_dst cleared (see
 // above) and tun_ipv6_dst.
 func setTunnel(remote net.IP, key uint32) []action {
-	id := setField(tlv(hdrTunnelID, be64(uint64(key)), nil))
+	id := setTunnelID(key)
 	if isIPv6(remote) {
 		return []action{tunDstCleared, setField(tlv(hdrTunIPv6D, remote.To16(), nil)), id}
 	}
 	return []action{setField(tlv(hdrTunIPv4D, remote.To4(), nil)), id}
 }
+
+// setTunnelID sets the tunnel key (tun_id) of the next tunnel output.
+func setTunnelID(key uint32) action { return setField(tlv(hdrTunnelID, be64(uint64(key)), nil)) }
 
 // tunDstCleared is set_field:0.0.0.0->tun_dst.
 var tunDstCleared = setField(tlv(hdrTunIPv4D, make([]byte, 4), nil))
