@@ -8,7 +8,9 @@
 // the host itself announced; it imports the other sites' type-3 routes as
 // flood targets and their type-2 routes as remote MACs, through the app
 // feed of origin EVPN. MAC mobility (RFC 7432 section 15) and duplicate
-// detection are decided here, per MAC, for single-homed sites.
+// detection are decided here, per MAC, for single-homed sites. The standby
+// node of a local HA pair holds its routes back (SetAdvertise) and keeps
+// importing.
 //
 // The package owns its BGP speaker and nothing else: it reads the desired
 // state it is given (peers and EVPN networks), writes only its feed, and

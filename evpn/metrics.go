@@ -11,6 +11,7 @@ type metrics struct {
 	peerUp     *prometheus.GaugeVec
 	routes     *prometheus.GaugeVec
 	advRoutes  *prometheus.GaugeVec
+	advOn      prometheus.Gauge
 	moves      prometheus.Counter
 	frozenMACs prometheus.Gauge
 	duplicates prometheus.Counter
@@ -27,8 +28,11 @@ func newMetrics() *metrics {
 			Name: "l2gw_evpn_routes_imported", Help: "EVPN routes of other sites imported into a network, by peer and route type (mac, mac_ip, imet).",
 		}, []string{"peer", "type"}),
 		advRoutes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "l2gw_evpn_advertised", Help: "What this site advertises: inclusive multicast routes (imet) and MACs (mac).",
+			Name: "l2gw_evpn_advertised", Help: "What this site advertises (while l2gw_evpn_advertising is 1): inclusive multicast routes (imet) and MACs (mac).",
 		}, []string{"type"}),
+		advOn: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "l2gw_evpn_advertising", Help: "1 while this site's routes are advertised, 0 while they are held back (the standby node of an HA pair).",
+		}),
 		moves: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "l2gw_evpn_mac_moves_total", Help: "MAC moves between sites seen (RFC 7432 section 15).",
 		}),
@@ -51,7 +55,7 @@ func newMetrics() *metrics {
 // registry.
 func (s *Speaker) Collectors() []prometheus.Collector {
 	m := s.met
-	return []prometheus.Collector{m.peerUp, m.routes, m.advRoutes, m.moves, m.frozenMACs, m.duplicates, m.drops, m.stripped}
+	return []prometheus.Collector{m.peerUp, m.routes, m.advRoutes, m.advOn, m.moves, m.frozenMACs, m.duplicates, m.drops, m.stripped}
 }
 
 func (m *metrics) peerState(peer string, up bool) {
@@ -82,6 +86,14 @@ func (m *metrics) route(peer string, r received, delta float64) {
 func (m *metrics) advertised(imet, macs int) {
 	m.advRoutes.WithLabelValues("imet").Set(float64(imet))
 	m.advRoutes.WithLabelValues("mac").Set(float64(macs))
+}
+
+func (m *metrics) advertising(on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.advOn.Set(v)
 }
 
 func (m *metrics) frozen(n int) { m.frozenMACs.Set(float64(n)) }

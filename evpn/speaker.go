@@ -72,6 +72,13 @@ type Speaker struct {
 	// mu guards peers: what the API's status reads see.
 	mu    sync.Mutex
 	peers map[string]*peerState // by name
+
+	// advMu serialises SetAdvertise; advertising is the export policy in
+	// force (see SetAdvertise), resetDue that the peers may not have been
+	// given what it lets out yet (a soft reset that failed).
+	advMu       sync.Mutex
+	advertising bool
+	resetDue    bool
 }
 
 // Start starts the speaker: GoBGP's server, its listener, and the loop
@@ -102,6 +109,8 @@ func Start(ctx context.Context, cfg Config) (*Speaker, error) {
 		peers: make(map[string]*peerState),
 		met:   newMetrics(),
 		bar:   newBarrier(),
+		// advertising: onlyLocalRoutesOut below.
+		advertising: true,
 	}
 	go s.bgp.Serve()
 	if s.relay, err = newRelay(log, cfg.ASN, host, port, s.met.strippedCommunity); err != nil {
@@ -233,12 +242,16 @@ func listenParts(listen string) (string, int, error) {
 	return host, int(port), nil
 }
 
+// localRoutesPolicy is the export policy statement that lets out this
+// site's own routes.
+const localRoutesPolicy = "l2gw-only-local-routes"
+
 // onlyLocalRoutesOut installs the global export policy: only this site's
 // own routes are advertised, never what a peer sent (GoBGP would otherwise
 // pass eBGP routes on to other peers).
 func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
 	policy := &api.Policy{
-		Name: "l2gw-only-local-routes",
+		Name: localRoutesPolicy,
 		Statements: []*api.Statement{{
 			Name:       "l2gw-local",
 			Conditions: &api.Conditions{RouteType: api.Conditions_ROUTE_TYPE_LOCAL},
@@ -248,15 +261,84 @@ func (s *Speaker) onlyLocalRoutesOut(ctx context.Context) error {
 	if err := s.bgp.AddPolicy(ctx, &api.AddPolicyRequest{Policy: policy}); err != nil {
 		return fmt.Errorf("bgp export policy: %w", err)
 	}
-	err := s.bgp.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
-		Name:          "global",
-		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
-		Policies:      []*api.Policy{{Name: policy.Name}},
-		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
-	}})
+	err := s.bgp.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: exportAssignment(true)})
 	if err != nil {
 		return fmt.Errorf("bgp export policy assignment: %w", err)
 	}
+	s.met.advertising(true)
+	return nil
+}
+
+// exportAssignment is the global export policy: this site's own routes
+// when advertising, else nothing at all.
+func exportAssignment(advertising bool) *api.PolicyAssignment {
+	a := &api.PolicyAssignment{
+		Name:          "global",
+		Direction:     api.PolicyDirection_POLICY_DIRECTION_EXPORT,
+		DefaultAction: api.RouteAction_ROUTE_ACTION_REJECT,
+	}
+	if advertising {
+		a.Policies = []*api.Policy{{Name: localRoutesPolicy}}
+	}
+	return a
+}
+
+// SetAdvertise turns the advertisement of this site's routes (its MAC/IP
+// and inclusive multicast routes) on or off. Off, peers see every one of
+// them withdrawn and get none until it is on again; on, they get every
+// route the speaker holds at that moment, as it holds it (the same RDs and
+// MAC mobility sequence numbers), once. Either way the sessions stay up,
+// and what peers advertise keeps reaching the feed: the standby node of a
+// local HA pair, which calls it with false, has every remote MAC ready for
+// when it takes over. A call with the value in force does nothing (unless
+// the previous call failed half way: it is completed); a speaker that was
+// never told advertises. It does not wait for the speaker's loop, which
+// goes on as if nothing changed, and costs two operations of GoBGP's
+// server (about a millisecond, at a few hundred routes).
+//
+// How: the speaker keeps its routes in GoBGP's table, and only what leaves
+// it changes. The global export policy (onlyLocalRoutesOut) becomes "reject
+// everything", or this site's routes again, and a soft reset out of every
+// peer makes GoBGP v4.8.0 send what the policy now lets out and withdraw
+// what it now rejects, among the routes it sent that peer (softResetOut:
+// it tracks what it sent per peer by prefix, so a route replaced while off,
+// with a new sequence, is withdrawn too). GoBGP's server runs its
+// operations one at a time, the loop's AddPath and DeletePath among them:
+// one that comes before the policy changes is undone or completed by the
+// soft reset, one that comes after meets the new policy, so whatever
+// arrives meanwhile, peers end with what the policy admits of the table
+// as it is then. Routes the loop adds or replaces while off are rejected
+// on the way out (and the route they replace, which the policy rejects as
+// well, draws no withdrawal); its withdrawals still go out, for prefixes
+// the peer no longer has, which it ignores. The other way, deleting this site's routes from GoBGP and adding them back,
+// was not taken: GoBGP's table would lose the routes its MAC mobility
+// check reads (see advertise in loop.go), and every step of the loop
+// (advertise, joinNetwork, leaveNetwork, flush) would need to know whether
+// it may send, while an event that arrives during the switch could be sent
+// or lost. The policy is GoBGP's one writer of what goes out; the test
+// against FRR (TestSetAdvertiseWithFRR) shows the withdrawals, the
+// re-advertisement with the same sequence numbers and nothing stale.
+func (s *Speaker) SetAdvertise(ctx context.Context, on bool) error {
+	s.advMu.Lock()
+	defer s.advMu.Unlock()
+	if on == s.advertising && !s.resetDue {
+		return nil
+	}
+	began := time.Now()
+	if on != s.advertising {
+		err := s.bgp.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: exportAssignment(on)})
+		if err != nil {
+			return fmt.Errorf("bgp export policy (advertise %t): %w", on, err)
+		}
+		s.advertising, s.resetDue = on, true
+		s.met.advertising(on)
+	}
+	err := s.bgp.ResetPeer(ctx, &api.ResetPeerRequest{Address: "all", Soft: true, Direction: api.ResetPeerRequest_DIRECTION_OUT})
+	if err != nil {
+		return fmt.Errorf("bgp soft reset out of every peer (advertise %t): %w", on, err)
+	}
+	s.resetDue = false
+	s.log.Info("EVPN advertisement of this site's routes", "on", on, "took", time.Since(began))
 	return nil
 }
 

@@ -214,6 +214,10 @@ type NeighborState struct {
 	// RoutesAccepted counts the EVPN routes accepted from the peer,
 	// RoutesSent those advertised to it.
 	RoutesAccepted, RoutesSent int
+	// UpdatesReceived counts the UPDATE messages received from the peer
+	// (withdrawals and End-of-RIB markers among them): one that grew says
+	// everything the peer sent before it has been read.
+	UpdatesReceived int
 }
 
 // neighborJSON is the part of one peer's object in `show bgp neighbors X
@@ -230,6 +234,9 @@ type neighborJSON struct {
 			} `json:"l2VpnEvpn"`
 		} `json:"addressFamiliesByPeer"`
 	} `json:"neighborCapabilities"`
+	MessageStats struct {
+		UpdatesRecv int `json:"updatesRecv"`
+	} `json:"messageStats"`
 	GracefulRestartInfo struct {
 		EndOfRIBRecv struct {
 			EVPN bool `json:"l2VpnEvpn"`
@@ -269,5 +276,6 @@ func (f *FRR) Neighbor(addr netip.Addr) (NeighborState, error) {
 		EndOfRIB:          n.GracefulRestartInfo.EndOfRIBRecv.EVPN,
 		RoutesAccepted:    n.AddressFamilies.EVPN.Accepted,
 		RoutesSent:        n.AddressFamilies.EVPN.Sent,
+		UpdatesReceived:   n.MessageStats.UpdatesRecv,
 	}, nil
 }
