@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -31,10 +32,11 @@ type ovsDaemon struct {
 type daemonSite struct {
 	ovs    *ovstest.OVS
 	db     *ovsdb.Client
-	addr   string // the OpenFlow listener's address
-	target string // the bridge's controller target, relayed to addr
-	dir    string // the daemon's data directory
-	snoop  bool   // the daemons snoop hosts (ReconcilerConfig.SnoopHosts)
+	addr   string     // the OpenFlow listener's address
+	target string     // the bridge's controller target, relayed to addr
+	dir    string     // the daemon's data directory
+	snoop  bool       // the daemons snoop hosts (ReconcilerConfig.SnoopHosts)
+	haPeer netip.Addr // ReconcilerConfig.HAPeer
 }
 
 func newDaemonSite(t *testing.T) *daemonSite {
@@ -65,7 +67,7 @@ func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 		t.Fatal(err)
 	}
 	rec := NewReconciler(ReconcilerConfig{Bridge: "br-int", DatapathType: "netdev", ControllerTarget: site.target,
-		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
+		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, HAPeer: site.haPeer, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rec.Run(ctx) }()

@@ -130,9 +130,10 @@ func (m *reconcilerMetrics) watch(emit func(flows.Mod) bool) func(flows.Mod) boo
 		return emit
 	}
 	return func(mod flows.Mod) bool {
-		if m.tally != nil {
+		if m.tally != nil && len(mod) > 25 && mod[1] == openflow13.Type_FlowMod {
 			// ofp_flow_mod: cookie at byte 8, table 24, command 25. A
 			// delete names its flow by cookie alone (flows.DeleteCookieMod).
+			// Group mods are not counted here.
 			cookie := binary.BigEndian.Uint64(mod[8:16])
 			switch mod[25] {
 			case openflow13.FC_ADD:

@@ -374,10 +374,15 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flo
 			in.TunnelPorts[typ] = port
 		}
 	}
-	gateways := map[string]net.IP{}
+	gateways := map[string][]net.IP{}
 	for _, g := range snap.RemoteGateways {
-		if a, err := netip.ParseAddr(g.TunnelIP); err == nil {
-			gateways[g.Name] = net.IP(a.Unmap().AsSlice())
+		for _, ip := range g.Endpoints() {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				gateways[g.Name] = nil // no valid list: no flows
+				break
+			}
+			gateways[g.Name] = append(gateways[g.Name], net.IP(a.Unmap().AsSlice()))
 		}
 	}
 	byNetwork := map[string][]Connection{}
@@ -395,16 +400,18 @@ func buildInput(snap *Snapshot, ofports map[string]uint32, learn Learning) (*flo
 		conns := byNetwork[n.Name]
 		sort.Slice(conns, func(i, j int) bool { return conns[i].Name < conns[j].Name })
 		for _, c := range conns {
-			remote, ok := gateways[c.RemoteGateway]
+			remotes := gateways[c.RemoteGateway]
 			if c.Origin.Dynamic() {
-				a, err := netip.ParseAddr(c.TunnelIP)
-				remote, ok = net.IP(a.AsSlice()), err == nil
+				remotes = nil
+				if a, err := netip.ParseAddr(c.TunnelIP); err == nil {
+					remotes = []net.IP{net.IP(a.AsSlice())}
+				}
 			}
-			if !ok {
+			if len(remotes) == 0 {
 				continue
 			}
-			fc := flows.Connection{ID: c.ID, Origin: c.Origin, NetworkType: c.NetworkType, RemoteIP: remote,
-				SegmentationID: c.SegmentationID, Flood: c.Flood}
+			fc := flows.Connection{ID: c.ID, Origin: c.Origin, NetworkType: c.NetworkType, RemoteIP: remotes[0],
+				RemoteIPs: remotes, SegmentationID: c.SegmentationID, Flood: c.Flood}
 			refs[c.Name] = connRef{networkID: n.ID, conn: fc}
 			fn.Connections = append(fn.Connections, fc)
 		}

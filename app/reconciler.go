@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -43,7 +44,19 @@ type ReconcilerConfig struct {
 	// EVPN's MAC+IP routes). It needs a switch that installs the meter
 	// (flows.Session); on any other it is left off, with an error logged.
 	SnoopHosts bool
-	Logger     *slog.Logger
+	// HAPeer is the tunnel IP of the other node of this site's HA pair;
+	// the zero Addr without a pair. With it, SetGated says whether this
+	// node is the pair's standby, whose data path then forwards only
+	// while the peer is silent (flows.Gate).
+	HAPeer netip.Addr
+	Logger *slog.Logger
+}
+
+// groupSwitch is a Switch that reads back the OpenFlow groups l2gwd owns
+// (flows.Session). On any other, the groups the desired state needs are
+// taken to be missing after every (re)connection.
+type groupSwitch interface {
+	DumpGroups(ctx context.Context) (flows.GroupSet, error)
 }
 
 // hostSnooper is a Switch that rate-limits the copies of host snooping
@@ -91,6 +104,8 @@ type Reconciler struct {
 	// ports MACs are learned on from them.
 	ports    map[string]uint32
 	portsGen uint64
+	// gated is SetGated's: this node is its HA pair's standby.
+	gated bool
 
 	// Owned by the Run goroutine.
 	synced bool   // model mirrors the switch
@@ -138,6 +153,30 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 		r.trigger()
 	})
 	return r
+}
+
+// SetGated says whether this node is the standby of its HA pair (package
+// ha decides it from the priorities the nodes tell each other): the
+// topology is compiled again, with the gate or without it.
+func (r *Reconciler) SetGated(gated bool) {
+	r.mu.Lock()
+	changed := r.gated != gated
+	if changed {
+		r.gated = gated
+		r.pending = append(r.pending, Change{Topology: true})
+		r.status.Reconciled = false
+	}
+	r.mu.Unlock()
+	if changed {
+		r.trigger()
+	}
+}
+
+// pair is the HA pair as the next compile sees it.
+func (r *Reconciler) pair() pairView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return pairView{peer: r.cfg.HAPeer, gated: r.gated}
 }
 
 func (r *Reconciler) trigger() {
@@ -265,9 +304,11 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 // away is adopted without compiling again when it still holds.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
 	var installed flows.Cookies
+	var installedGroups flows.GroupSet
 	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
+		installedGroups = r.model.groups
 	} else {
 		start := time.Now()
 		dumped, err := r.dumpControllerFlows(ctx)
@@ -289,11 +330,14 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		for _, f := range learned {
 			learnedBy[f.Cookie] = struct{}{}
 		}
-		r.log.Info("read the bridge's flows", "flows", len(dumped), "learned", len(learned), "took", time.Since(start))
+		if installedGroups, err = r.dumpGroups(ctx); err != nil {
+			return err
+		}
+		r.log.Info("read the bridge's flows", "flows", len(dumped), "learned", len(learned), "groups", len(installedGroups), "took", time.Since(start))
 	}
 	if p := r.prepared; p != nil {
 		r.prepared = nil
-		if maps.Equal(ports, p.ports) && !r.hasPending() && p.holds(installed) {
+		if maps.Equal(ports, p.ports) && !r.hasPending() && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
 			r.model = p
 			return r.apply(ctx, func(*sink) error { return nil })
 		}
@@ -310,7 +354,12 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	r.model = nil
 	return r.apply(ctx, func(out *sink) error {
-		m, err := r.compileAll(ports, func(f *flows.Flow) bool {
+		var groups flows.GroupChanges
+		m, err := r.compileAll(ports, func(desired flows.GroupSet) bool {
+			groups = flows.DiffGroups(desired, installedGroups)
+			out.mods(groups.Before())
+			return !out.stopped
+		}, func(f *flows.Flow) bool {
 			if _, ok := installed[f.Cookie]; ok {
 				delete(installed, f.Cookie)
 			} else {
@@ -336,9 +385,20 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 				out.del(c)
 			}
 		}
+		out.mods(groups.After())
 		r.model = m
 		return nil
 	})
+}
+
+// dumpGroups reads the groups l2gwd owns on the switch; a switch that
+// cannot tell has none.
+func (r *Reconciler) dumpGroups(ctx context.Context) (flows.GroupSet, error) {
+	gs, ok := r.sw.(groupSwitch)
+	if !ok {
+		return flows.GroupSet{}, nil
+	}
+	return gs.DumpGroups(ctx)
 }
 
 // dumpControllerFlows reads every flow l2gwd computed from the switch, one
@@ -363,7 +423,7 @@ func (r *Reconciler) dumpControllerFlows(ctx context.Context) ([]flows.DumpedFlo
 // prepare compiles the whole desired state while no switch is connected.
 func (r *Reconciler) prepare(ports map[string]uint32) error {
 	start := time.Now()
-	m, err := r.compileAll(ports, func(*flows.Flow) bool { return true })
+	m, err := r.compileAll(ports, func(flows.GroupSet) bool { return true }, func(*flows.Flow) bool { return true })
 	if err != nil {
 		return err
 	}
@@ -373,15 +433,23 @@ func (r *Reconciler) prepare(ports map[string]uint32) error {
 }
 
 // compileAll compiles the whole desired state, one owner at a time, into a
-// new model, handing each flow to visit until visit returns false. The
+// new model, handing its groups to groups first (the flows may point to
+// them), then each flow to visit, until either returns false. The
 // changes pending so far are taken: the state read after them (at one
 // instant) holds them.
-func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow) bool) (*model, error) {
+func (r *Reconciler) compileAll(ports map[string]uint32, groups func(flows.GroupSet) bool, visit func(*flows.Flow) bool) (*model, error) {
 	r.takePending()
 	d := r.readInput(ports)
 	in := d.in
 	m := newModel(in, d.refs, ports)
 	m.unsynced = d.unsynced
+	var err error
+	if m.groups, err = flows.CompileGroups(in); err != nil {
+		return nil, err
+	}
+	if !groups(m.groups) {
+		return m, nil
+	}
 	byID := make(map[uint32]*connModel, len(m.conns))
 	for _, cm := range m.conns {
 		byID[cm.conn.ID] = cm
@@ -437,6 +505,7 @@ func (r *Reconciler) compileAll(ports map[string]uint32, visit func(*flows.Flow)
 func (r *Reconciler) readInput(ports map[string]uint32) *desired {
 	d := readInput(r.state, ports, r.cfg.Learning)
 	d.in.SnoopHosts = r.snoop
+	addBFD(d.in, ports, r.pair())
 	return d
 }
 
@@ -456,9 +525,20 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 	p := readPass(r.state, r.model, changes, r.cfg.Learning)
 	if p.input != nil {
 		p.input.SnoopHosts = r.snoop
+		addBFD(p.input, r.model.ports, r.pair())
 	}
+	var groups flows.GroupChanges
 	return r.apply(ctx, func(out *sink) error {
 		if p.topology {
+			desired, err := flows.CompileGroups(p.input)
+			if err != nil {
+				return err
+			}
+			groups = flows.DiffGroups(desired, r.model.groups)
+			r.model.groups = desired
+			if out.mods(groups.Before()); out.stopped {
+				return nil
+			}
 			set, err := flows.CompileTopology(p.input)
 			if err != nil {
 				return err
@@ -495,6 +575,7 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 		for _, o := range p.synced {
 			r.model.release(o, out)
 		}
+		out.mods(groups.After())
 		return nil
 	})
 }
@@ -515,8 +596,8 @@ func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) e
 		r.setStatus(false)
 		return err
 	}
-	if out.adds+out.dels > 0 {
-		r.log.Info("flows updated", "added", out.adds, "deleted", out.dels, "took", time.Since(start))
+	if out.adds+out.dels+out.groups > 0 {
+		r.log.Info("flows updated", "added", out.adds, "deleted", out.dels, "group_mods", out.groups, "took", time.Since(start))
 		r.mu.Lock()
 		r.status.FlowMods += uint64(out.adds + out.dels)
 		r.status.Bundles++

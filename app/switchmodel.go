@@ -30,6 +30,8 @@ type model struct {
 	unsynced [numOrigins]bool
 
 	tunnelPorts map[string]uint32 // network type → tunnel ofport
+	// groups are the OpenFlow groups the flows point to, as compiled.
+	groups flows.GroupSet
 }
 
 // connModel is a connection as its bindings' flows were compiled.
@@ -50,7 +52,20 @@ type sink struct {
 	emit    func(flows.Mod) bool
 	adds    int
 	dels    int
+	groups  int  // group_mods
 	stopped bool // emit refused a mod: the bundle is failing
+}
+
+// mods sends the group_mods of src.
+func (s *sink) mods(src flows.ModSource) {
+	if s.stopped {
+		return
+	}
+	src(func(m flows.Mod) bool {
+		s.groups++
+		s.stopped = !s.emit(m)
+		return !s.stopped
+	})
 }
 
 func (s *sink) add(f *flows.Flow) {

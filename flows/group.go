@@ -220,13 +220,32 @@ func DiffGroups(desired, installed GroupSet) GroupChanges {
 func (c GroupChanges) Empty() bool { return len(c.Add)+len(c.Modify)+len(c.Delete) == 0 }
 
 // Around is the source of one bundle that makes the group changes around
-// the flow_mods flows produces (nil: none): group adds and modifies first,
-// so that no added flow points at a missing group; then the flows; then
-// the group deletes, after the flows that pointed to the deleted groups
-// are gone or replaced (OVS deletes the flows that point to a group it
-// deletes). The desired flows must point only to desired groups. A
-// modified group keeps its flows (and its statistics) in OVS.
+// the flow_mods flows produces (nil: none): Before, then the flows, then
+// After. The desired flows must point only to desired groups. A modified
+// group keeps its flows (and its statistics) in OVS.
 func (c GroupChanges) Around(flows ModSource) ModSource {
+	return func(emit func(Mod) bool) error {
+		for _, src := range []ModSource{c.Before(), flows, c.After()} {
+			if src == nil {
+				continue
+			}
+			stopped := false
+			err := src(func(m Mod) bool {
+				stopped = !emit(m)
+				return !stopped
+			})
+			if err != nil || stopped {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// Before is the source of the group adds and modifies, which go before
+// the flows of the same bundle, so that no added flow points at a missing
+// group.
+func (c GroupChanges) Before() ModSource {
 	return func(emit func(Mod) bool) error {
 		for _, g := range c.Add {
 			if !emit(g.mod(openflow13.OFPGC_ADD)) {
@@ -238,16 +257,16 @@ func (c GroupChanges) Around(flows ModSource) ModSource {
 				return nil
 			}
 		}
-		if flows != nil {
-			stopped := false
-			err := flows(func(m Mod) bool {
-				stopped = !emit(m)
-				return !stopped
-			})
-			if err != nil || stopped {
-				return err
-			}
-		}
+		return nil
+	}
+}
+
+// After is the source of the group deletes, which go after the flows of
+// the same bundle, once the flows that pointed to the deleted groups are
+// gone or replaced (OVS deletes the flows that point to a group it
+// deletes).
+func (c GroupChanges) After() ModSource {
+	return func(emit func(Mod) bool) error {
 		for _, id := range c.Delete {
 			if !emit(groupDeleteMod(id)) {
 				return nil

@@ -272,6 +272,8 @@ type BFDStatus struct {
 	// RemoteDiagnostic is the peer's diagnostic: "Concatenated Path Down"
 	// while the peer has cpath_down set.
 	RemoteDiagnostic string
+	// LocalCPathDown is this side's bfd:cpath_down as configured.
+	LocalCPathDown bool
 }
 
 // Up reports whether the peer can be sent through: the session is up and
@@ -319,6 +321,7 @@ func bfdStatusOf(name string, iface vswitch.Interface) BFDStatus {
 		RemoteState:      iface.BFDStatus["remote_state"],
 		Diagnostic:       iface.BFDStatus["diagnostic"],
 		RemoteDiagnostic: iface.BFDStatus["remote_diagnostic"],
+		LocalCPathDown:   iface.BFD["cpath_down"] == "true",
 	}
 	if iface.Ofport != nil && *iface.Ofport >= 1 {
 		st.OFPort = uint32(*iface.Ofport)

@@ -17,6 +17,7 @@ import (
 	"github.com/l2gw/l2gw/app"
 	"github.com/l2gw/l2gw/evpn"
 	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/ha"
 	"github.com/l2gw/l2gw/ovsdb"
 )
 
@@ -55,6 +56,11 @@ type config struct {
 	VTEPDB           string
 	VTEPSwitch       string
 	HoldTime         uint
+	HAPeer           string
+	HAPriority       uint
+	HAHelloPort      uint
+	BFDIntervalMS    uint
+	BFDMultiplier    uint
 	LogLevel         slog.Level
 	LogFormat        logFormat
 	ConfigFile       string
@@ -97,6 +103,11 @@ func (c *config) flagSet(out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.VTEPDB, "vtep-db", "", "hardware_vtep database (unix:PATH or tcp:HOST:PORT): l2gwd is a physical switch of it,\ndriven by what its controller writes (ovn-controller-vtep, vtep-ctl, networking-l2gw); unset: no hardware_vtep")
 	fs.StringVar(&c.VTEPSwitch, "vtep-switch", "", "this gateway's Physical_Switch name in --vtep-db (default: --bridge)")
 	fs.UintVar(&c.HoldTime, "hold-time", uint(app.DefaultHoldTime/time.Second), "seconds what a dynamic origin (EVPN, hardware_vtep) told before a restart stays in force\nwhile it has not told everything again (1-65535)")
+	fs.StringVar(&c.HAPeer, "ha-peer", "", "tunnel IP of the other gateway node of this site: the two run as an active/standby pair\n(BFD between them over the underlay and the local segment; see the README's High availability)")
+	fs.UintVar(&c.HAPriority, "ha-priority", 0, "this node's priority in its pair (1-255, needed with --ha-peer): the higher is the primary")
+	fs.UintVar(&c.HAHelloPort, "ha-hello-port", ha.DefaultHelloPort, "UDP port, on the tunnel IP, the pair's nodes tell each other their priority on")
+	fs.UintVar(&c.BFDIntervalMS, "bfd-interval-ms", 100, "BFD transmit and receive interval (ms, 10-10000) of the sessions l2gwd runs:\nto its HA peer, to remote gateways' endpoints (a failure is detected in interval x multiplier)")
+	fs.UintVar(&c.BFDMultiplier, "bfd-multiplier", 3, "BFD detection multiplier (1-255): intervals without a packet that take a session down")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	fs.TextVar(&c.LogFormat, "log-format", logFormatText, "log format: text (key=value) or json (one object per line)")
 	fs.StringVar(&c.ConfigFile, flagConfig, "", "YAML config file whose keys are the flag names, e.g. \"tunnel-ip: 198.51.100.1\" (env L2GW_CONFIG)")
@@ -160,6 +171,9 @@ func (c *config) validate() error {
 	}
 	if c.HoldTime < 1 || c.HoldTime > 65535 {
 		return fmt.Errorf("--hold-time %d: want 1-65535 seconds", c.HoldTime)
+	}
+	if err := c.validateHA(); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(c.OVSDB, "unix:") && !strings.HasPrefix(c.OVSDB, "tcp:") {
 		return fmt.Errorf("--ovsdb %q: want unix:PATH or tcp:HOST:PORT", c.OVSDB)

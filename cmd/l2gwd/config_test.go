@@ -60,6 +60,15 @@ func TestBadConfigIsRefusedWithAClearError(t *testing.T) {
 		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-asn", "65000", "--bgp-router-id", "2001:db8::1"}, nil, "want an IPv4 address"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--bgp-asn", "65000", "--bgp-listen", "179"}, nil, "--bgp-listen"},
 		{[]string{"--tunnel-ip", "198.51.100.1", "--hold-time", "0"}, nil, "--hold-time 0: want 1-65535"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-peer", "198.51.100.2"}, nil, "--ha-priority 0: want 1-255 with --ha-peer"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-priority", "100"}, nil, "--ha-priority: only with --ha-peer"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-peer", "198.51.100.1", "--ha-priority", "1"}, nil, "this node's own --tunnel-ip"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-peer", "2001:db8::2", "--ha-priority", "1"}, nil, "not of --tunnel-ip 198.51.100.1's family"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-peer", "peer", "--ha-priority", "1"}, nil, "--ha-peer \"peer\": want the other node's"},
+		{[]string{"--tunnel-ip", "198.51.100.1,2001:db8::1", "--ha-peer", "198.51.100.2", "--ha-priority", "1"}, nil, "needs a single --tunnel-ip"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--ha-peer", "198.51.100.2", "--ha-priority", "256"}, nil, "--ha-priority 256"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bfd-interval-ms", "5"}, nil, "--bfd-interval-ms 5: want 10-10000"},
+		{[]string{"--tunnel-ip", "198.51.100.1", "--bfd-multiplier", "0"}, nil, "--bfd-multiplier 0: want 1-255"},
 	} {
 		_, err := parseConfig(tc.args, env(tc.env), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -134,17 +134,25 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		// EVPN advertises the IPs hosts announce (ARP, ND), hardware_vtep
 		// writes them as the local MACs' ipaddr: snoop them.
 		SnoopHosts: speaker != nil || cfg.VTEPDB != "",
+		HAPeer:     cfg.haConfig().Peer,
 	}, state, session, bridge)
 	if err := rec.Instrument(metrics); err != nil {
 		apiListener.Close()
 		return err
 	}
 	recCtx, stopRec := context.WithCancel(context.Background())
+	pair, err := newHA(recCtx, cfg, state, ovs, rec, session, speaker, log)
+	if err != nil {
+		stopRec()
+		apiListener.Close()
+		return err
+	}
 	recDone := make(chan struct{})
 	go func() {
 		defer close(recDone)
 		rec.Run(recCtx)
 	}()
+	go pair.Run(recCtx)
 	vtepSwitch, err := startLocalOrigins(recCtx, cfg, state, ovs, rec, speaker, log)
 	if err != nil {
 		stopRec()
@@ -156,16 +164,23 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 		defer vtepSwitch.Close()
 	}
 
-	handlerOpts := []api.HandlerOption{api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec)}
+	handlerOpts := []api.HandlerOption{api.WithMetrics(metrics), api.WithFlows(rec.Flows), api.WithLearned(rec),
+		api.WithEndpoints(pair.Endpoints)}
 	if speaker != nil {
 		handlerOpts = append(handlerOpts, api.WithBGP(speaker))
 	}
-	server := api.NewServer(api.NewHandler(state, rec.Status, log, handlerOpts...), apiOpts)
+	status := func() app.Status {
+		s := rec.Status()
+		s.HA = pair.Status()
+		return s
+	}
+	server := api.NewServer(api.NewHandler(state, status, log, handlerOpts...), apiOpts)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- api.Serve(server, apiListener) }()
 	log.Info("l2gwd started", "bridge", cfg.Bridge, "api", cfg.APIListen, "api_tls", apiOpts.TLS != nil,
 		"api_token", apiOpts.Token != "", "openflow", cfg.OpenFlowListen, "controller", cfg.controllerTarget(),
-		"ovs_ssl_managed", cfg.ovsSSL() != nil, "tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir)
+		"ovs_ssl_managed", cfg.ovsSSL() != nil, "tunnel_ip", cfg.TunnelIP, "data_dir", cfg.DataDir,
+		"ha_peer", cfg.HAPeer, "ha_priority", cfg.HAPriority)
 
 	select {
 	case <-ctx.Done():

@@ -131,18 +131,22 @@ func (o *OVS) StartVswitchd() error {
 }
 
 // StopVswitchd stops ovs-vswitchd (its flows go with it) and waits for it to exit.
-func (o *OVS) StopVswitchd() { o.kill("ovs-vswitchd") }
+func (o *OVS) StopVswitchd() { o.kill("ovs-vswitchd", syscall.SIGTERM) }
+
+// KillVswitchd kills ovs-vswitchd with SIGKILL, as a crash would (no
+// cleanup: its BFD sessions just fall silent), and waits for it to exit.
+func (o *OVS) KillVswitchd() { o.kill("ovs-vswitchd", syscall.SIGKILL) }
 
 // StopDB stops ovsdb-server and waits for it to exit.
-func (o *OVS) StopDB() { o.kill("ovsdb-server") }
+func (o *OVS) StopDB() { o.kill("ovsdb-server", syscall.SIGTERM) }
 
 // Stop stops both daemons.
 func (o *OVS) Stop() {
-	o.kill("ovs-vswitchd")
-	o.kill("ovsdb-server")
+	o.kill("ovs-vswitchd", syscall.SIGTERM)
+	o.kill("ovsdb-server", syscall.SIGTERM)
 }
 
-func (o *OVS) kill(daemon string) {
+func (o *OVS) kill(daemon string, sig syscall.Signal) {
 	pidFile := filepath.Join(o.Dir, daemon+".pid")
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
@@ -152,7 +156,7 @@ func (o *OVS) kill(daemon string) {
 	if err != nil {
 		return
 	}
-	syscall.Kill(pid, syscall.SIGTERM)
+	syscall.Kill(pid, sig)
 	for i := 0; i < 200 && Running(pid); i++ {
 		time.Sleep(25 * time.Millisecond)
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -76,7 +77,7 @@ func (d *VTEPDB) Serve() error {
 }
 
 // Stop stops ovsdb-server and waits for it to exit; the database file stays.
-func (d *VTEPDB) Stop() { d.o.kill("ovsdb-server") }
+func (d *VTEPDB) Stop() { d.o.kill("ovsdb-server", syscall.SIGTERM) }
 
 // Ctl runs vtep-ctl against the database, failing t on error, and returns
 // its output.
