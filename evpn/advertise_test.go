@@ -335,3 +335,28 @@ func TestSetAdvertiseBetweenSpeakers(t *testing.T) {
 	}
 	waitUntil(t, "b has a's host and flood target again", hasA)
 }
+
+// TestThePairsOwnRoutesAreNotImported: the other node of this site's HA
+// pair advertises this site's hosts; they are not remote MACs here, nor
+// is that node a flood target.
+func TestThePairsOwnRoutesAreNotImported(t *testing.T) {
+	_, portText, _ := net.SplitHostPort(ovstest.FreeAddr(t))
+	port, _ := strconv.Atoi(portText)
+	a := startSite(t, "127.0.0.33", "192.0.2.1", port)
+	b := startSite(t, "127.0.0.34", "192.0.2.2", port, func(c *Config) { c.SiteTunnelIPs = []netip.Addr{netip.MustParseAddr("192.0.2.1")} })
+	a.peerWith(t, "b", "127.0.0.34", port)
+	b.peerWith(t, "a", "127.0.0.33", port)
+	a.join(t)
+	b.join(t)
+	a.learn("02:00:00:00:00:0a")
+	waitUntil(t, "b to receive a's routes", func() bool {
+		st, ok := b.sp.PeerStatus("a")
+		return ok && st.RoutesReceived >= 2
+	})
+	if m, ok := b.remoteMAC(t, "02:00:00:00:00:0a"); ok {
+		t.Errorf("b imported its pair's host as a remote MAC: %+v", m)
+	}
+	if b.floodsTo(a.tunnel) {
+		t.Errorf("b floods to its pair")
+	}
+}

@@ -227,8 +227,8 @@ func (l *loop) path(p *apiutil.Path) {
 		l.s.log.Warn("EVPN route dropped", "peer", peer, "err", err)
 		return
 	}
-	if r.endpoint == l.s.cfg.TunnelIP {
-		return // this site's own route, reflected back
+	if r.endpoint == l.s.cfg.TunnelIP || slices.Contains(l.s.cfg.SiteTunnelIPs, r.endpoint) {
+		return // this site's own route, reflected back or the HA peer's
 	}
 	e := &ribEntry{r: r, peer: peer}
 	l.rib[r.key] = e

@@ -40,6 +40,10 @@ type Config struct {
 	// TunnelIP is this gateway's VXLAN endpoint: the next hop of its
 	// routes and the PMSI tunnel endpoint of its inclusive multicast route.
 	TunnelIP netip.Addr
+	// SiteTunnelIPs are the tunnel IPs of this site's other gateway
+	// nodes (the other node of an HA pair): what they advertise is this
+	// site's own, not a remote site's, and is not imported.
+	SiteTunnelIPs []netip.Addr
 	// Feed receives what the other sites advertise (origin EVPN); nil
 	// until Attach gives it (what arrives before is kept for it).
 	Feed *app.Feed

@@ -34,7 +34,7 @@ const testASN = 65000
 // no network in EVPN yet (join). Start every site before any joins:
 // GoBGP's StartBgp writes package-level route selection options that a
 // running server reads.
-func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
+func startSite(t *testing.T, bgpIP, tunnel string, port int, opts ...func(*Config)) *site {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	state, err := app.Open(t.TempDir(), app.Options{Logger: log, Origins: []app.Origin{app.OriginEVPN}, LocalTunnelIPs: []string{tunnel}})
@@ -49,10 +49,14 @@ func startSite(t *testing.T, bgpIP, tunnel string, port int) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := Start(context.Background(), Config{
+	cfg := Config{
 		ASN: testASN, RouterID: netip.MustParseAddr(tunnel), Listen: net.JoinHostPort(bgpIP, strconv.Itoa(port)),
 		TunnelIP: netip.MustParseAddr(tunnel), Feed: feed, Logger: log,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	sp, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

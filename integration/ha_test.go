@@ -152,24 +152,51 @@ func startHALab(t *testing.T) *haLab {
 		g.must(t, "POST", "/v1/remote-gateways", object{"name": "site-r", "tunnel_ip": haTunnelR}, 201)
 		g.must(t, "POST", "/v1/connections", object{"name": "plane-r", "network": "plane", "remote_gateway": "site-r",
 			"segmentation_id": 5001, "network_type": "vxlan"}, 201)
+		g.must(t, "POST", "/v1/connections/plane-r/macs", object{"macs": []object{{"mac": haMACh2, "ips": []string{haIPh2}}}}, 201)
 	}
 	start := time.Now()
 	h.waitSteady(t, 30*time.Second)
 	t.Logf("pair steady %v after configuration: G1 active, G2 standby, R sends to G1", time.Since(start).Round(time.Millisecond))
+	// New BFD sessions may flap while they move from the slow start rate
+	// to their interval: the events start from sessions that have held.
+	h.settle(t, 2*time.Second)
+	t.Logf("pair settled %v after configuration", time.Since(start).Round(time.Millisecond))
 	return h
+}
+
+// settle waits until the pair has been steady (waitSteady's condition)
+// for d without a break, for 30 s at most.
+func (h *haLab) settle(t *testing.T, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for since := time.Now(); time.Since(since) < d; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pair did not hold steady for %v", d)
+		}
+		if !h.steady(t) {
+			h.waitSteady(t, 10*time.Second)
+			since = time.Now()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitSteady waits until G1 is active, G2 standby with G1's BFD up on both
 // paths, and R uses G1.
 func (h *haLab) waitSteady(t *testing.T, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "G1 active, G2 standby hearing G1, R using G1", func() bool {
-		if h.g1.role(t) != "active" || h.g2.role(t) != "standby" {
-			return false
-		}
-		st := h.g2.haStatus(t).HA
-		return st.PeerBFD == "up" && st.PeerSegmentBFD == "up" && inUse(h.r.endpoints(t, "site-g")) == haTunnelG1
-	})
+	waitFor(t, timeout, "G1 active, G2 standby hearing G1, R using G1", func() bool { return h.steady(t) })
+}
+
+// steady reports whether G1 is active, G2 standby with G1's BFD up on
+// both paths, and R uses G1.
+func (h *haLab) steady(t *testing.T) bool {
+	t.Helper()
+	if h.g1.role(t) != "active" || h.g2.role(t) != "standby" {
+		return false
+	}
+	st := h.g2.haStatus(t).HA
+	return st.PeerBFD == "up" && st.PeerSegmentBFD == "up" && inUse(h.r.endpoints(t, "site-g")) == haTunnelG1
 }
 
 // fromG2 is how many frames R's flows have admitted from G2's endpoint.
@@ -282,6 +309,45 @@ func TestHAPair(t *testing.T) {
 			t.Errorf("G1's groups changed across its l2gwd's restart:\n%s\nwant\n%s", got, groups)
 		}
 		h.waitSteady(t, 10*time.Second)
+	})
+
+	step(t, "G2's l2gwd killed and restarted", func() {
+		flows, groups := strings.Join(h.g2.controllerFlows(t), "\n"), h.g2.site.OVS().Ofctl(t, "-O", "OpenFlow13", "dump-groups", lab.IntBridge)
+		lost, dups := h.pingThrough(t, 4*time.Second, func() { h.g2.restart(t, syscall.SIGKILL) })
+		t.Logf("G2's l2gwd SIGKILLed and restarted: %d lost, %d duplicates", lost, dups)
+		if lost != 0 || dups != 0 {
+			t.Errorf("%d lost, %d duplicates: want none", lost, dups)
+		}
+		if got := strings.Join(h.g2.controllerFlows(t), "\n"); got != flows {
+			t.Errorf("G2's flows changed across its l2gwd's restart")
+		}
+		if got := h.g2.site.OVS().Ofctl(t, "-O", "OpenFlow13", "dump-groups", lab.IntBridge); got != groups || !strings.Contains(got, "type=ff") {
+			t.Errorf("G2's groups (its gate) changed across its restart:\n%s\nwant\n%s", got, groups)
+		}
+		h.waitSteady(t, 10*time.Second)
+	})
+
+	step(t, "a takeover announces the remote MACs on the segment", func() {
+		pingOK(t, h.h2, haIPh1, 3)
+		if port := h.seg.FDBPort(t, haMACh2); port != "s-g1" {
+			t.Fatalf("the segment has h2's MAC on %q before the takeover, want s-g1", port)
+		}
+		rarp := h.h1.Capture(t, "rarp", "or", "arp")
+		h.g1.site.OVS().KillVswitchd()
+		start := time.Now()
+		waitFor(t, 5*time.Second, "the segment to move h2's MAC to G2 with no traffic from h2", func() bool {
+			return h.seg.FDBPort(t, haMACh2) == "s-g2"
+		})
+		t.Logf("the segment moved h2's MAC to G2 %v after G1's switch died (no traffic from h2)", time.Since(start).Round(time.Millisecond))
+		if !rarp.WaitFor(haMACh2 + " > ff:ff:ff:ff:ff:ff, ethertype Reverse ARP") {
+			t.Errorf("h1 saw no RARP of h2's MAC:\n%s", rarp.Output())
+		}
+		t.Logf("h1 saw:\n%s", rarp.Stop())
+		if err := h.g1.site.OVS().StartVswitchd(); err != nil {
+			t.Fatal(err)
+		}
+		h.g1.site.RestoreUnderlay(t)
+		h.waitSteady(t, 15*time.Second)
 	})
 
 	step(t, "G1's ovs-vswitchd killed, then back", func() {

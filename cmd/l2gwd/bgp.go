@@ -52,7 +52,7 @@ func startBGP(ctx context.Context, cfg *config, reg prometheus.Registerer, log *
 	routerID, _ := cfg.bgpRouterID()
 	sp, err := evpn.Start(ctx, evpn.Config{
 		ASN: uint32(cfg.BGPASN), RouterID: routerID, Listen: cfg.BGPListen,
-		TunnelIP: cfg.evpnTunnelIP(), Logger: log.With("component", "evpn"),
+		TunnelIP: cfg.evpnTunnelIP(), SiteTunnelIPs: cfg.siteTunnelIPs(), Logger: log.With("component", "evpn"),
 	})
 	if err != nil {
 		return nil, err

@@ -66,6 +66,15 @@ func (c *config) haConfig() ha.Config {
 	return cfg
 }
 
+// siteTunnelIPs are the tunnel IPs of this site's other node: the HA
+// peer's, none without a pair.
+func (c *config) siteTunnelIPs() []netip.Addr {
+	if p := c.haConfig().Peer; p.IsValid() {
+		return []netip.Addr{p}
+	}
+	return nil
+}
+
 // newHA makes the ha controller (before the reconciler runs: it tells it
 // whether this node is gated): the BFD sessions the data path fails over
 // on and, with --ha-peer, this node's part in its pair; BGP EVPN then
@@ -78,6 +87,11 @@ func newHA(ctx context.Context, cfg *config, state *app.State, ovs *ovsdb.Client
 		return nil, err
 	}
 	if speaker != nil && hc.Peer.IsValid() {
+		// Silent until the first pass knows the role: a restarted
+		// standby must not advertise the site for a moment.
+		if err := speaker.SetAdvertise(ctx, false); err != nil {
+			return nil, err
+		}
 		ctl.OnRole = func(active bool) {
 			if err := speaker.SetAdvertise(ctx, active); err != nil {
 				log.Error("bgp: cannot follow the node's role", "active", active, "err", err)

@@ -3,6 +3,7 @@ package lab
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/l2gw/l2gw/internal/ovstest"
@@ -122,4 +123,21 @@ func (l *Lab) Isolate(t testing.TB, on bool, sites ...*Site) {
 			t.Fatalf("site %s: WAN isolation %s: %v", s.Name, state, err)
 		}
 	}
+}
+
+// FDBPort is the port of the segment's bridge its forwarding database has
+// mac on ("s-<site>", or a host's name), "" when it has none.
+func (seg *Segment) FDBPort(t testing.TB, mac string) string {
+	t.Helper()
+	out, err := run("bridge", "-n", seg.NetNS, "fdb", "show", "br", segmentBridge)
+	if err != nil {
+		t.Fatalf("segment %s: fdb: %v", seg.Name, err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.EqualFold(f[0], mac) && f[1] == "dev" {
+			return f[2]
+		}
+	}
+	return ""
 }
