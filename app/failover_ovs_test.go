@@ -101,15 +101,15 @@ func TestAGatewayPairOnOVS(t *testing.T) {
 		t.Errorf("the restart changed the flows")
 	}
 
-	// The gate: SetGated adds its group and flow, and takes them away.
-	d.rec.SetGated(true)
+	// The gate: SetGate adds its group and flow, and takes them away.
+	d.rec.SetGate(GateOpen)
 	waitForOVS(t, "the gate", func() bool {
 		return strings.Contains(site.ovs.Ofctl(t, "dump-flows", "br-int", "table=0"), "reg8=0") && d.rec.Status().Reconciled
 	})
 	if n := strings.Count(groupsOf(t, site), "group_id="); n != 2 {
 		t.Errorf("%d groups with the gate, want 2:\n%s", n, groupsOf(t, site))
 	}
-	d.rec.SetGated(false)
+	d.rec.SetGate(GateNone)
 	waitForOVS(t, "the gate gone", func() bool {
 		return !strings.Contains(site.ovs.Ofctl(t, "dump-flows", "br-int", "table=0"), "reg8") && d.rec.Status().Reconciled
 	})

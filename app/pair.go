@@ -63,18 +63,18 @@ func BFDPeers(snap *Snapshot, haPeer netip.Addr) []ovsdb.BFDPeer {
 }
 
 // pairView is what the reconciler compiles of the local HA pair: the
-// peer's tunnel IP (invalid without a pair) and whether this node is the
-// pair's standby, whose data path is gated.
+// peer's tunnel IP (invalid without a pair) and the gate of this node.
 type pairView struct {
-	peer  netip.Addr
-	gated bool
+	peer netip.Addr
+	gate Gate
 }
 
 // addBFD fills in's BFD ports (the per-remote BFD ports of the endpoints
 // of its multi-endpoint connections, by ofports) and, on a gated node, the
 // gate: it hears the peer on its BFD port to the peer and on every
 // attachment (BFD runs on them over the local segment: see package ha),
-// and its witnesses are the BFD ports to the remote gateways' endpoints.
+// and its witnesses are the BFD ports to the remote gateways' endpoints
+// (none while the gate is closed).
 // Ports without an ofport yet are left out, as attachments are.
 func addBFD(in *flows.Input, ofports map[string]uint32, pair pairView) {
 	portOf := func(networkType string, ip net.IP) (uint32, bool) {
@@ -107,7 +107,7 @@ func addBFD(in *flows.Input, ofports map[string]uint32, pair pairView) {
 			}
 		}
 	}
-	if !pair.peer.IsValid() || !pair.gated {
+	if !pair.peer.IsValid() || pair.gate == GateNone {
 		return
 	}
 	var peerPorts []uint32
@@ -121,5 +121,8 @@ func addBFD(in *flows.Input, ofports map[string]uint32, pair pairView) {
 	}
 	slices.Sort(peerPorts)
 	slices.Sort(witnesses)
+	if pair.gate == GateClosed {
+		witnesses = nil // every bucket drops
+	}
 	in.Gate = &flows.Gate{PeerPorts: slices.Compact(peerPorts), WitnessPorts: slices.Compact(witnesses)}
 }

@@ -45,7 +45,7 @@ type ReconcilerConfig struct {
 	// (flows.Session); on any other it is left off, with an error logged.
 	SnoopHosts bool
 	// HAPeer is the tunnel IP of the other node of this site's HA pair;
-	// the zero Addr without a pair. With it, SetGated says whether this
+	// the zero Addr without a pair. With it, SetGate says whether this
 	// node is the pair's standby, whose data path then forwards only
 	// while the peer is silent (flows.Gate).
 	HAPeer netip.Addr
@@ -104,8 +104,8 @@ type Reconciler struct {
 	// ports MACs are learned on from them.
 	ports    map[string]uint32
 	portsGen uint64
-	// gated is SetGated's: this node is its HA pair's standby.
-	gated bool
+	// gate is SetGate's.
+	gate Gate
 
 	// Owned by the Run goroutine.
 	synced bool   // model mirrors the switch
@@ -155,14 +155,29 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 	return r
 }
 
-// SetGated says whether this node is the standby of its HA pair (package
-// ha decides it from the priorities the nodes tell each other): the
-// topology is compiled again, with the gate or without it.
-func (r *Reconciler) SetGated(gated bool) {
+// Gate is what the standby's gate does (package ha decides it).
+type Gate uint8
+
+// Gates.
+const (
+	// GateNone: no gate, the node forwards (no pair, or its primary).
+	GateNone Gate = iota
+	// GateOpen: the standby's gate, which passes only while the peer is
+	// silent on both paths and a witness forwards (flows.Gate).
+	GateOpen
+	// GateClosed: the standby's gate passing nothing, while its BFD
+	// sessions to a peer that is known to be alive have not settled yet.
+	GateClosed
+)
+
+// SetGate says whether this node is the standby of its HA pair (package
+// ha decides it from the priorities the nodes tell each other) and how
+// its gate stands: the topology is compiled again when it changes.
+func (r *Reconciler) SetGate(g Gate) {
 	r.mu.Lock()
-	changed := r.gated != gated
+	changed := r.gate != g
 	if changed {
-		r.gated = gated
+		r.gate = g
 		r.pending = append(r.pending, Change{Topology: true})
 		r.status.Reconciled = false
 	}
@@ -176,7 +191,7 @@ func (r *Reconciler) SetGated(gated bool) {
 func (r *Reconciler) pair() pairView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return pairView{peer: r.cfg.HAPeer, gated: r.gated}
+	return pairView{peer: r.cfg.HAPeer, gate: r.gate}
 }
 
 func (r *Reconciler) trigger() {

@@ -66,7 +66,7 @@ type OVSDB interface {
 // Reconciler is what the controller needs of the reconciler (app.Reconciler).
 type Reconciler interface {
 	Status() app.Status
-	SetGated(gated bool)
+	SetGate(g app.Gate)
 }
 
 // Announcer sends frames out of a bridge port (flows.Session).
@@ -99,9 +99,23 @@ type Controller struct {
 	// Owned by Run.
 	hold      bool // cpath_down until the bridge is reconciled
 	connected bool // the switch was connected at the last pass
-	active    bool
-	passes    int
-	announce  context.CancelFunc
+	// Settling of the standby's BFD sessions to its peer (see gate):
+	// since is when the switch (re)connected, upSince since when a
+	// session to the peer has forwarded without a break, settled that
+	// one has for settleTime since.
+	since   time.Time
+	upSince time.Time
+	settled bool
+	// fresh says the node's sessions are new (a first start, an
+	// ovs-vswitchd restart) and it keeps cpath_down until they settle;
+	// forwarding is which sessions forwarded at the last pass, and lastUp
+	// when one last came up.
+	fresh      bool
+	forwarding map[string]bool
+	lastUp     time.Time
+	active     bool
+	passes     int
+	announce   context.CancelFunc
 }
 
 // New makes a controller; with a pair it opens the hello socket (an error
@@ -129,8 +143,15 @@ func New(cfg Config, state *app.State, ovs OVSDB, rec Reconciler, ann Announcer)
 		c.hello = h
 		c.status = &app.HAStatus{Role: "standby", Priority: cfg.Priority, Peer: cfg.Peer.String(), Reason: "starting"}
 		// Before the reconciler's first compile: a restarted node
-		// compiles the flows it had (its peer's priority is remembered).
-		rec.SetGated(!c.primary(h.peerInfo()))
+		// compiles the flows it had (its peer's priority is remembered,
+		// its sessions to the peer are up and settled).
+		c.settled = c.peerHeard()
+		c.since = time.Now()
+		gate := app.GateOpen
+		if c.primary(h.peerInfo()) {
+			gate = app.GateNone
+		}
+		rec.SetGate(gate)
 	}
 	state.Subscribe(func(ch app.Change) {
 		if ch.Topology {
@@ -186,6 +207,7 @@ func (c *Controller) Run(ctx context.Context) {
 		go c.hello.run(ctx, digestChanged)
 	}
 	c.hold = c.startHold()
+	c.fresh = c.hold
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	watch := c.ovs.Watch()
@@ -247,6 +269,11 @@ func (c *Controller) pass(ctx context.Context) error {
 	st := c.rec.Status()
 	if c.connected && !st.Connected {
 		c.hold = true // the switch went away: its flows may be gone with it
+		c.fresh, c.forwarding, c.lastUp = true, nil, time.Time{}
+		c.settled, c.upSince = false, time.Time{}
+	}
+	if !c.connected && st.Connected {
+		c.since = time.Now()
 	}
 	c.connected = st.Connected
 	if st.Connected && st.Reconciled {
@@ -263,6 +290,9 @@ func (c *Controller) pass(ctx context.Context) error {
 	slices.Sort(attachments)
 
 	bfd := c.ovs.BFDPorts(c.cfg.Bridge)
+	if c.hello != nil && c.fresh {
+		c.noteSessions(bfd)
+	}
 	reason, cpath := "", false
 	if c.hello != nil {
 		reason, cpath = c.resign(attachments, peers, bfd)
@@ -294,6 +324,12 @@ func (c *Controller) resign(attachments []string, peers []ovsdb.BFDPeer, bfd map
 	if c.hold {
 		return "the bridge is not reconciled yet", true
 	}
+	if c.fresh {
+		if now := time.Now(); (c.lastUp.IsZero() || now.Sub(c.lastUp) < settleTime) && now.Sub(c.since) < maxSettle {
+			return "its BFD sessions are settling", true
+		}
+		c.fresh = false // settled: later changes are failures, not a start
+	}
 	if len(attachments) > 0 {
 		links := c.ovs.LinkUp(c.cfg.Bridge)
 		if !slices.ContainsFunc(attachments, func(p string) bool { return links[p] }) {
@@ -322,7 +358,6 @@ func (c *Controller) resign(attachments []string, peers []ovsdb.BFDPeer, bfd map
 func (c *Controller) decide(ctx context.Context, snap app.Snapshot, peers []ovsdb.BFDPeer, bfd map[ovsdb.BFDPeer]ovsdb.BFDStatus, cpath bool, reason string) {
 	info := c.hello.peerInfo()
 	primary := c.primary(info)
-	c.rec.SetGated(!primary)
 
 	underlay := bfd[ovsdb.BFDPeer{NetworkType: app.PeerNetworkType, Remote: c.cfg.Peer}]
 	segment := "down"
@@ -344,10 +379,14 @@ func (c *Controller) decide(ctx context.Context, snap app.Snapshot, peers []ovsd
 			witnessUp = true
 		}
 	}
+	gate := c.gate(primary, info, underlay.Up() || segUp)
+	c.rec.SetGate(gate)
 	active := false
 	switch {
 	case cpath:
 		reason = "resigned: " + reason
+	case gate == app.GateClosed:
+		reason = "the sessions to the peer are settling"
 	case primary:
 		active, reason = true, "primary"
 	case info.Priority == 0 && !(underlay.Up() || segUp) && witnessUp:
@@ -392,6 +431,83 @@ func (c *Controller) decide(ctx context.Context, snap app.Snapshot, peers []ovsd
 		c.announce = cancel
 		go c.announceRemote(actx)
 	}
+}
+
+// Timing of the standby's settling.
+const (
+	// settleTime is how long a new session to the peer must forward
+	// without a break before the standby trusts its going down: OVS
+	// starts sessions at one packet a second and moves to the interval
+	// by a poll, and a new session was seen to go down once or twice in
+	// its first seconds.
+	settleTime = 3 * time.Second
+	// maxSettle bounds the settling after the switch (re)connects: a peer
+	// whose hellos come but whose sessions never come up (its datapath
+	// dead, its l2gwd alive) must not keep the standby closed.
+	maxSettle = 10 * time.Second
+	// helloFresh is how recent the peer's last hello must be to count it
+	// alive while the sessions settle.
+	helloFresh = 3 * helloInterval
+)
+
+// gate is the gate this node's data path needs: none on the primary; on
+// the standby, closed while its sessions to a peer whose hellos come have
+// not settled since its switch (re)connected (a fresh start or an
+// ovs-vswitchd restart: for at most maxSettle), else open (it passes
+// while the peer is silent on both paths, in the datapath).
+func (c *Controller) gate(primary bool, info peerInfo, peerUp bool) app.Gate {
+	if primary {
+		return app.GateNone
+	}
+	now := time.Now()
+	switch {
+	case !peerUp:
+		c.upSince = time.Time{}
+	case c.upSince.IsZero():
+		c.upSince = now
+	case now.Sub(c.upSince) >= settleTime:
+		c.settled = true
+	}
+	if !c.settled && !info.Heard.IsZero() && now.Sub(info.Heard) < helloFresh && now.Sub(c.since) < maxSettle {
+		return app.GateClosed
+	}
+	return app.GateOpen
+}
+
+// noteSessions records when one of a fresh node's sessions last came up:
+// until one has and none has since for settleTime (maxSettle at most
+// after the switch connected), the node keeps cpath_down, so that a node whose sessions
+// are new (a first start, an ovs-vswitchd restart) is used only once they
+// have settled: failback is make-before-break. A session going down
+// does not count (a failure is no start).
+func (c *Controller) noteSessions(bfd map[ovsdb.BFDPeer]ovsdb.BFDStatus) {
+	now := make(map[string]bool, len(bfd))
+	for p, st := range bfd {
+		now[p.String()] = st.Up()
+	}
+	for name, st := range c.ovs.SegmentBFD(c.cfg.Bridge) {
+		now["segment/"+name] = st.Up()
+	}
+	for name, up := range now {
+		if up && !c.forwarding[name] {
+			c.lastUp = time.Now()
+		}
+	}
+	c.forwarding = now
+}
+
+// peerHeard reports whether a BFD session to the peer forwards now, on
+// the underlay or the segment.
+func (c *Controller) peerHeard() bool {
+	if c.ovs.BFDPorts(c.cfg.Bridge)[ovsdb.BFDPeer{NetworkType: app.PeerNetworkType, Remote: c.cfg.Peer}].Up() {
+		return true
+	}
+	for _, s := range c.ovs.SegmentBFD(c.cfg.Bridge) {
+		if s.Up() {
+			return true
+		}
+	}
+	return false
 }
 
 // sessionState is a session's state as the API shows it: "up" only when

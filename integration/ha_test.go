@@ -363,12 +363,14 @@ func TestHAPair(t *testing.T) {
 			t.Errorf("R sends to %s with G1's switch dead", got)
 		}
 
-		lost, dups = h.pingThrough(t, 12*time.Second, func() {
+		lost, dups = h.pingThrough(t, 18*time.Second, func() {
 			if err := h.g1.site.OVS().StartVswitchd(); err != nil {
 				t.Fatal(err)
 			}
 			h.g1.site.RestoreUnderlay(t)
-			h.waitSteady(t, 9*time.Second)
+			start := time.Now()
+			h.waitSteady(t, 15*time.Second)
+			t.Logf("failback %v after G1's underlay was back (cpath_down until reconciled and its sessions settled)", time.Since(start).Round(time.Millisecond))
 		})
 		t.Logf("G1's ovs-vswitchd back: %d lost, %d duplicates", lost, dups)
 		if lost > 2 || dups != 0 {
