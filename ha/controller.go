@@ -74,8 +74,8 @@ type Announcer interface {
 	SendPacket(ctx context.Context, outPort uint32, frame []byte) error
 }
 
-// poll is how often the controller looks at the reconciler's standing
-// (connected, reconciled) besides its other wake-ups.
+// poll is how often the controller of a pair looks at the reconciler's
+// standing (connected, reconciled) besides its other wake-ups.
 const poll = 50 * time.Millisecond
 
 // Controller runs the node's part of high availability; Run starts it.
@@ -192,13 +192,6 @@ func (c *Controller) Status() *app.HAStatus {
 	return &s
 }
 
-// Active reports whether this node forwards for its site: always without
-// a pair.
-func (c *Controller) Active() bool {
-	s := c.Status()
-	return s == nil || s.Role == "active"
-}
-
 // Run keeps the BFD sessions and the node's role right until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	digestChanged := make(chan struct{}, 1)
@@ -208,8 +201,14 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	c.hold = c.startHold()
 	c.fresh = c.hold
-	t := time.NewTicker(poll)
-	defer t.Stop()
+	// Without a pair nothing depends on the reconciler's standing: the
+	// BFD ports follow the topology and OVSDB alone.
+	var tick <-chan time.Time
+	if c.hello != nil {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
 	watch := c.ovs.Watch()
 	for {
 		if err := c.pass(ctx); err != nil && ctx.Err() == nil {
@@ -229,7 +228,7 @@ func (c *Controller) Run(ctx context.Context) {
 			return
 		case <-watch:
 		case <-c.kick:
-		case <-t.C:
+		case <-tick:
 		}
 	}
 }
@@ -313,7 +312,7 @@ func (c *Controller) pass(ctx context.Context) error {
 	if c.hello == nil {
 		return nil
 	}
-	c.decide(ctx, snap, peers, bfd, cpath, reason)
+	c.decide(ctx, peers, bfd, cpath, reason)
 	return nil
 }
 
@@ -355,7 +354,7 @@ func (c *Controller) resign(attachments []string, peers []ovsdb.BFDPeer, bfd map
 // decide works out the role the data path gives this node (the standby's
 // gate mirrors it), tells the reconciler whether to gate, and announces
 // the remote MACs when this node takes over.
-func (c *Controller) decide(ctx context.Context, snap app.Snapshot, peers []ovsdb.BFDPeer, bfd map[ovsdb.BFDPeer]ovsdb.BFDStatus, cpath bool, reason string) {
+func (c *Controller) decide(ctx context.Context, peers []ovsdb.BFDPeer, bfd map[ovsdb.BFDPeer]ovsdb.BFDStatus, cpath bool, reason string) {
 	info := c.hello.peerInfo()
 	primary := c.primary(info)
 
