@@ -183,9 +183,7 @@ func TestMACBatchTooLarge(t *testing.T) {
 	}
 	c := newClient(t, nil)
 	c.seed(seedNetwork, seedGateway, seedConn)
-	const line = 64<<10 - 1 // blank lines of a full buffer
-	n := maxBatchBodyBytes/(line+1) + 1
-	resp := c.send("POST", batchPath, mediaNDJSON, genBody(t, n, true, line, func(int) string { return "" }))
+	resp := c.send("POST", batchPath, mediaNDJSON, &blankLines{n: maxBatchBodyBytes + 1})
 	wantError(t, "POST 256 MiB", resp, 413, codeBodyTooLarge, "")
 	if !strings.Contains(resp.body, "larger than 256 MiB") {
 		t.Errorf("413 does not say 256 MiB: %s", resp.body)

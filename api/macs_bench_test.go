@@ -3,10 +3,16 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/l2gw/l2gw/app"
 )
 
 // macBatch is a POST body of n bindings, each with one IPv4 address.
@@ -113,4 +119,89 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	w.n += len(p)
 	return len(p), nil
+}
+
+// BenchmarkDecodeMillion measures the heap a batch of a million bindings
+// takes to decode, streamed (JSON and NDJSON) and, as before streaming,
+// whole: peak (sampled while decoding, garbage not yet collected included)
+// and held after (the decoded batch, after a GC), per binding. The body is
+// generated as it is read, never held by the benchmark.
+func BenchmarkDecodeMillion(b *testing.B) {
+	const n = 1_000_000
+	for _, bc := range []struct {
+		name   string
+		ndjson bool
+		decode func(io.Reader) (any, error)
+	}{
+		{"stream-json", false, func(r io.Reader) (any, error) { return decodeJSONBatch(r) }},
+		{"stream-ndjson", true, func(r io.Reader) (any, error) { return decodeNDJSONBatch(r) }},
+		{"whole-json", false, func(r io.Reader) (any, error) {
+			var req struct {
+				MACs []MACBinding `json:"macs"`
+			}
+			dec := json.NewDecoder(r)
+			dec.DisallowUnknownFields()
+			return req.MACs, dec.Decode(&req)
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				runtime.GC()
+				base := heapBytes()
+				peak := base
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() { // samples the heap every millisecond
+					defer close(done)
+					t := time.NewTicker(time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-t.C:
+							peak = max(peak, heapBytes())
+						}
+					}
+				}()
+				batch, err := bc.decode(genBody(b, n, bc.ndjson, 0, bindingJSON))
+				close(stop)
+				<-done
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				held := heapBytes() - base
+				runtime.KeepAlive(batch)
+				b.ReportMetric(float64(peak-base)/n, "peak-B/binding")
+				b.ReportMetric(float64(held)/n, "held-B/binding")
+			}
+		})
+	}
+}
+
+// heapBytes is the heap's objects, live or not yet collected.
+func heapBytes() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// BenchmarkEchoMillion measures the API's share of echoing a JSON batch of
+// a million bindings: app's answer streamed as JSON (about 54 MB).
+func BenchmarkEchoMillion(b *testing.B) {
+	const n = 1_000_000
+	macs := make([]app.MACBinding, n)
+	for i := range macs {
+		macs[i] = app.MACBinding{MAC: fmt.Sprintf("02:0b:%02x:%02x:%02x:%02x", i>>24&0xff, i>>16&0xff, i>>8&0xff, i&0xff),
+			IPs: []string{fmt.Sprintf("2001:db8::%x:%x", i>>16, i&0xffff)}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &countingWriter{header: http.Header{}}
+		if err := (macList{MACs: macs}).writeJSON(w); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(w.n))
+	}
 }

@@ -632,18 +632,20 @@ func ndjsonLines(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi
 
 func init() { openapi3filter.RegisterBodyDecoder("application/x-ndjson", ndjsonLines) }
 
-// zeros reads n '0' bytes.
-type zeros struct{ n int }
+// blankLines reads n bytes of blank lines, 64 KiB each: an NDJSON body
+// read fast (64 KiB at a time) that holds no binding.
+type blankLines struct{ n, at int }
 
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.n == 0 {
+// blankLine is one of blankLines' lines.
+var blankLine = strings.Repeat(" ", 64<<10-1) + "\n"
+
+func (z *blankLines) Read(p []byte) (int, error) {
+	if z.at == z.n {
 		return 0, io.EOF
 	}
-	n := min(len(p), z.n)
-	for i := range n {
-		p[i] = '0'
-	}
-	z.n -= n
+	off := z.at % len(blankLine)
+	n := copy(p[:min(len(p), z.n-z.at)], blankLine[off:])
+	z.at += n
 	return n, nil
 }
 
@@ -1034,8 +1036,8 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	for _, op := range withBody {
 		method, tmpl, _ := strings.Cut(op, " ")
 		if tmpl == "/v1/connections/{name}/macs" { // a MAC batch: 256 MiB
-			c.send(h, oaStep{method: method, path: concrete(tmpl), contentType: mediaJSON, status: 413,
-				stream: io.MultiReader(strings.NewReader(`{"macs":["`), &zeros{maxBatchBodyBytes})})
+			c.send(h, oaStep{method: method, path: concrete(tmpl), contentType: mediaNDJSON, status: 413,
+				stream: &blankLines{n: maxBatchBodyBytes + 1}})
 		} else {
 			c.send(h, oaStep{method: method, path: concrete(tmpl), body: tooLarge, status: 413})
 		}
