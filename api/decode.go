@@ -50,34 +50,55 @@ func isTooLarge(err error) bool {
 // decodeError turns an error of json.Decoder.Decode into the rejection the
 // client sees.
 func decodeError(err error) error {
+	return decodeErrorAt("", err)
+}
+
+// decodeErrorAt is decodeError for a value decoded at the field path at
+// of the body ("" for the body itself): the fields it blames are named
+// from there ("macs[3].ips").
+func decodeErrorAt(at string, err error) error {
 	var syntax *json.SyntaxError
 	var wrongType *json.UnmarshalTypeError
+	var tooLarge *http.MaxBytesError
 	switch {
-	case isTooLarge(err):
+	case errors.As(err, &tooLarge):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeBodyTooLarge,
-			message: "request body is larger than 32 MiB"}
-	case errors.Is(err, io.EOF):
+			message: fmt.Sprintf("request body is larger than %d MiB", tooLarge.Limit>>20)}
+	case errors.Is(err, io.EOF) && at == "":
 		return invalid("", "request body is empty; expected a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalid("", "malformed JSON: unexpected end of the body")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid(at, "malformed JSON: unexpected end of the body")
 	case errors.As(err, &syntax):
-		return invalid("", fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error()))
+		return invalid(at, fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error()))
 	case errors.As(err, &wrongType):
 		if wrongType.Field == "" {
-			return invalid("", fmt.Sprintf("request body is a JSON %s; expected %s",
-				wrongType.Value, describe(wrongType.Type)))
+			if at == "" {
+				return invalid("", fmt.Sprintf("request body is a JSON %s; expected %s",
+					wrongType.Value, describe(wrongType.Type)))
+			}
+			return invalid(at, fmt.Sprintf("%s is a JSON %s; expected %s",
+				at, wrongType.Value, describe(wrongType.Type)))
 		}
-		return invalid(wrongType.Field, fmt.Sprintf("%s is a JSON %s; expected %s",
-			wrongType.Field, wrongType.Value, describe(wrongType.Type)))
+		field := joinPath(at, wrongType.Field)
+		return invalid(field, fmt.Sprintf("%s is a JSON %s; expected %s",
+			field, wrongType.Value, describe(wrongType.Type)))
 	}
 	if rest, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name, qerr := strconv.Unquote(rest)
 		if qerr != nil {
 			name = rest
 		}
-		return invalid(name, fmt.Sprintf("unknown field %q", name))
+		return invalid(joinPath(at, name), fmt.Sprintf("unknown field %q", name))
 	}
-	return invalid("", "cannot read request body: "+err.Error())
+	return invalid(at, "cannot read request body: "+err.Error())
+}
+
+// joinPath is the field path field under at ("" for the body itself).
+func joinPath(at, field string) string {
+	if at == "" {
+		return field
+	}
+	return at + "." + field
 }
 
 // describe names, in JSON terms, the values a Go type accepts.

@@ -80,8 +80,8 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 	h.route(r, "/v1/connections/{name}", http.MethodGet, h.getConnection)
 	h.route(r, "/v1/connections/{name}", http.MethodDelete, h.deleteConnection)
 
-	h.route(r, "/v1/connections/{name}/macs", http.MethodPost, h.addMACs)
-	h.route(r, "/v1/connections/{name}/macs", http.MethodPut, h.replaceMACs)
+	h.routeBatch(r, "/v1/connections/{name}/macs", http.MethodPost, h.addMACs)
+	h.routeBatch(r, "/v1/connections/{name}/macs", http.MethodPut, h.replaceMACs)
 	h.route(r, "/v1/connections/{name}/macs", http.MethodGet, h.listMACs)
 	h.route(r, "/v1/connections/{name}/macs/{mac}", http.MethodDelete, h.deleteMAC)
 	h.route(r, movePath, http.MethodPost, h.moveMACs)
@@ -103,6 +103,12 @@ func NewHandler(state *app.State, status func() app.Status, log *slog.Logger, op
 // route registers fn for method on the path template tmpl.
 func (h *handler) route(r *mux.Router, tmpl, method string, fn apiFunc) {
 	r.Handle(tmpl, h.observed(tmpl, h.serve(fn))).Methods(method)
+}
+
+// routeBatch registers fn, a MAC batch route, for method on tmpl: its body
+// may reach maxBatchBodyBytes and has batch timeouts (see server.go).
+func (h *handler) routeBatch(r *mux.Router, tmpl, method string, fn apiFunc) {
+	r.Handle(tmpl, h.observed(tmpl, h.batchDeadlines(h.serveLimit(maxBatchBodyBytes, fn)))).Methods(method)
 }
 
 // healthz answers liveness probes.

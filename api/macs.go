@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 
@@ -22,25 +21,6 @@ type MACBinding struct {
 	Origin string `json:"origin,omitempty"`
 }
 
-// macsRequest is the body of POST and PUT /v1/connections/{name}/macs;
-// "macs" is required so that a PUT of {} cannot clear a connection's
-// bindings by mistake.
-type macsRequest struct {
-	MACs *bindingBatch `json:"macs"`
-}
-
-// bindingBatch is a decoded batch, handed to app as it is (an app.MACBatch):
-// a batch of a million bindings is never copied into app's type.
-type bindingBatch []MACBinding
-
-// Len is the number of bindings.
-func (b bindingBatch) Len() int { return len(b) }
-
-// Binding is binding i as app takes it.
-func (b bindingBatch) Binding(i int) app.MACBinding {
-	return app.MACBinding{MAC: b[i].MAC, IPs: b[i].IPs}
-}
-
 // macList is the body of MAC answers: app's bindings, each shown as a
 // MACBinding while it is written.
 type macList struct {
@@ -56,27 +36,25 @@ func (l macList) writeJSON(w io.Writer) error {
 	})
 }
 
-// decodeMACs reads the batch of a POST or PUT.
-func decodeMACs(r *http.Request) (bindingBatch, error) {
-	var req macsRequest
-	if err := decodeBody(r, &req); err != nil {
-		return nil, err
+// macCount is the answer of an NDJSON batch: how many bindings it added
+// or set, rather than every binding again (a million of them are 70 MB).
+type macCount struct {
+	Count int `json:"count"`
+}
+
+// batchAnswer is the answer of a batch read as mediaType that made macs:
+// every binding for JSON (as it always has been), the count for NDJSON.
+func batchAnswer(mediaType string, macs []app.MACBinding) any {
+	if mediaType == mediaNDJSON {
+		return macCount{Count: len(macs)}
 	}
-	if req.MACs == nil {
-		return nil, invalid("macs", `"macs" is required (an array, may be empty)`)
-	}
-	for i, m := range *req.MACs {
-		if err := writableOrigin(fmt.Sprintf("macs[%d].origin", i), m.Origin); err != nil {
-			return nil, err
-		}
-	}
-	return *req.MACs, nil
+	return macList{MACs: macs}
 }
 
 // addMACs serves POST /v1/connections/{name}/macs: the batch is added whole
 // or not at all.
 func (h *handler) addMACs(r *http.Request) (int, any, error) {
-	macs, err := decodeMACs(r)
+	macs, mediaType, err := decodeMACs(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -84,12 +62,12 @@ func (h *handler) addMACs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, macList{MACs: added}, nil
+	return http.StatusCreated, batchAnswer(mediaType, added), nil
 }
 
 // replaceMACs serves PUT /v1/connections/{name}/macs.
 func (h *handler) replaceMACs(r *http.Request) (int, any, error) {
-	macs, err := decodeMACs(r)
+	macs, mediaType, err := decodeMACs(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -97,7 +75,7 @@ func (h *handler) replaceMACs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, macList{MACs: set}, nil
+	return http.StatusOK, batchAnswer(mediaType, set), nil
 }
 
 // listMACs serves GET /v1/connections/{name}/macs.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -512,7 +513,10 @@ type oaStep struct {
 	method, path string
 	body         string // sent as application/json unless contentType says otherwise
 	contentType  string
-	status       int
+	// stream, when not nil, is sent instead of body (a body too large to
+	// hold; only for requests the API refuses).
+	stream io.Reader
+	status int
 }
 
 // oaConformance sends requests and checks each answer against the
@@ -530,7 +534,11 @@ type oaConformance struct {
 func (c *oaConformance) send(front http.Handler, s oaStep) response {
 	c.t.Helper()
 	what := s.method + " " + s.path
-	req := httptest.NewRequest(s.method, s.path, strings.NewReader(s.body))
+	var body io.Reader = strings.NewReader(s.body)
+	if s.stream != nil {
+		body = s.stream
+	}
+	req := httptest.NewRequest(s.method, s.path, body)
 	switch {
 	case s.contentType != "":
 		req.Header.Set("Content-Type", s.contentType)
@@ -601,6 +609,44 @@ func (c *oaConformance) checkErrorBody(what string, resp response) {
 	if err := c.doc.Components.Schemas["Error"].Value.VisitJSON(body, openapi3.VisitAsResponse(), openapi3.MultiErrors()); err != nil {
 		c.t.Errorf("%s: the body is not an Error: %v; body %s", what, err, resp.body)
 	}
+}
+
+// ndjsonLines is kin-openapi's decoder of an application/x-ndjson body:
+// its lines (blank ones skipped) as an array of JSON values, which the
+// document's schema (MACLines) describes.
+func ndjsonLines(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+	lines := []any{}
+	sc := bufio.NewScanner(body)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", len(lines)+1, err)
+		}
+		lines = append(lines, v)
+	}
+	return lines, sc.Err()
+}
+
+func init() { openapi3filter.RegisterBodyDecoder("application/x-ndjson", ndjsonLines) }
+
+// blankLines reads n bytes of blank lines, 64 KiB each: an NDJSON body
+// read fast (64 KiB at a time) that holds no binding.
+type blankLines struct{ n, at int }
+
+// blankLine is one of blankLines' lines.
+var blankLine = strings.Repeat(" ", 64<<10-1) + "\n"
+
+func (z *blankLines) Read(p []byte) (int, error) {
+	if z.at == z.n {
+		return 0, io.EOF
+	}
+	off := z.at % len(blankLine)
+	n := copy(p[:min(len(p), z.n-z.at)], blankLine[off:])
+	z.at += n
+	return n, nil
 }
 
 // bearerPresent is kin-openapi's check of the bearerAuth scheme: the
@@ -737,6 +783,16 @@ var oaScript = []oaStep{
 	{method: "PUT", path: "/v1/connections/backup-c/macs", body: `{"macs":[{"mac":"02:0c:00:00:00:01","ips":["192.0.2.999"]}]}`, status: 400},
 	{method: "PUT", path: "/v1/connections/nope/macs", body: `{"macs":[]}`, status: 404},
 	{method: "PUT", path: "/v1/connections/backup-c/macs", body: `{"macs":[{"mac":"02:0c:00:00:00:02","ips":["192.0.2.21"]}]}`, status: 409},
+	// The same batches as NDJSON, one binding per line.
+	{method: "POST", path: "/v1/connections/backup-b/macs", contentType: "application/x-ndjson",
+		body: "{\"mac\":\"02:0b:00:00:00:05\",\"ips\":[\"192.0.2.25\"]}\n\n{\"mac\":\"02:0b:00:00:00:06\"}\n", status: 201},
+	{method: "POST", path: "/v1/connections/backup-b/macs", contentType: "application/x-ndjson", body: "\n", status: 400},
+	{method: "POST", path: "/v1/connections/backup-b/macs", contentType: "application/x-ndjson", body: "{\"mac\":\"02:0b:00:00:00:05\"}\n", status: 409},
+	{method: "PUT", path: "/v1/connections/backup-c/macs", contentType: "application/x-ndjson",
+		body: "{\"mac\":\"02:0c:00:00:00:01\",\"ips\":[\"192.0.2.31\"]}\n", status: 200},
+	{method: "PUT", path: "/v1/connections/backup-c/macs", contentType: "application/x-ndjson", body: "{\"mac\":1}\n", status: 400},
+	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:05", status: 204},
+	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:06", status: 204},
 	{method: "GET", path: "/v1/connections/backup-b/macs", status: 200},
 	{method: "GET", path: "/v1/connections/nope/macs", status: 404},
 	{method: "DELETE", path: "/v1/connections/backup-b/macs/02:0b:00:00:00:03", status: 204},
@@ -979,7 +1035,12 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	tooLarge := `{"name":"` + strings.Repeat("a", maxBodyBytes) + `"}`
 	for _, op := range withBody {
 		method, tmpl, _ := strings.Cut(op, " ")
-		c.send(h, oaStep{method: method, path: concrete(tmpl), body: tooLarge, status: 413})
+		if tmpl == "/v1/connections/{name}/macs" { // a MAC batch: 256 MiB
+			c.send(h, oaStep{method: method, path: concrete(tmpl), contentType: mediaNDJSON, status: 413,
+				stream: &blankLines{n: maxBatchBodyBytes + 1}})
+		} else {
+			c.send(h, oaStep{method: method, path: concrete(tmpl), body: tooLarge, status: 413})
+		}
 		c.send(h, oaStep{method: method, path: concrete(tmpl), contentType: "text/plain", body: `{}`, status: 415})
 	}
 

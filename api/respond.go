@@ -16,8 +16,13 @@ type apiFunc func(r *http.Request) (status int, body any, err error)
 // serve adapts fn to an http.Handler, capping the request body at
 // maxBodyBytes.
 func (h *handler) serve(fn apiFunc) http.Handler {
+	return h.serveLimit(maxBodyBytes, fn)
+}
+
+// serveLimit is serve with the request body capped at limit bytes.
+func (h *handler) serveLimit(limit int64, fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		status, body, err := fn(r)
 		if err != nil {
 			h.writeError(w, r, err)

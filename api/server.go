@@ -2,28 +2,58 @@ package api
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 )
 
-// Timeouts of the API server. The largest request is a MAC batch: 100,000
-// bindings are about 10 MB of JSON, and the body may reach maxBodyBytes
-// (32 MiB). Over a 1 Mbit/s management link 10 MB take about 84 s and
-// 32 MiB about 270 s, so the whole request may take readTimeout (5 min) to
-// arrive. Net/http starts the write deadline once the request's header has
-// been read, so writeTimeout must cover the body's upload, applying the
-// batch and the answer: readTimeout plus 2 min. Clients that stall are cut
-// off by readHeaderTimeout before they have sent a header (this also bounds
-// the TLS handshake), and a slow body can be sent only by a client that has
-// passed the token check, which answers before reading any body.
+// Timeouts of the API server. Bodies are at most maxBodyBytes (32 MiB),
+// but for MAC batches: over a 1 Mbit/s management link 10 MB (100,000
+// bindings) take about 84 s and 32 MiB about 270 s, so a request may take
+// readTimeout (5 min) to arrive. Net/http starts the write deadline once
+// the request's header has been read, so writeTimeout must cover the
+// body's upload, applying it and the answer: readTimeout plus 2 min.
+// Clients that stall are cut off by readHeaderTimeout before they have
+// sent a header (this also bounds the TLS handshake), and a slow body can
+// be sent only by a client that has passed the token check, which answers
+// before reading any body.
+//
+// A MAC batch may reach maxBatchBodyBytes (256 MiB): a million bindings
+// are 70-100 MB, about 10-14 min over 1 Mbit/s, 256 MiB about 18 min over
+// 2 Mbit/s. Its routes move their deadlines on when their handler starts
+// (batchDeadlines): batchReadTimeout (20 min) to read the body, and
+// batchWriteTimeout (30 min) to also apply it (about 10 s for a million)
+// and answer (a JSON batch is echoed, 70 MB for a million; an NDJSON one
+// answers its count).
 const (
 	readHeaderTimeout = 10 * time.Second
 	readTimeout       = 5 * time.Minute
 	writeTimeout      = readTimeout + 2*time.Minute
 	idleTimeout       = 2 * time.Minute
+	batchReadTimeout  = 20 * time.Minute
+	batchWriteTimeout = batchReadTimeout + 10*time.Minute
 )
+
+// batchDeadlines gives the requests of next, MAC batch routes, the batch
+// timeouts (from now) instead of the server's.
+func (h *handler) batchDeadlines(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		for _, err := range []error{rc.SetReadDeadline(now.Add(batchReadTimeout)),
+			rc.SetWriteDeadline(now.Add(batchWriteTimeout))} {
+			// A writer without deadlines (a test's recorder) has no
+			// server timeouts to move either.
+			if err != nil && !errors.Is(err, http.ErrNotSupported) {
+				h.log.WarnContext(r.Context(), "set MAC batch deadlines", "method", r.Method,
+					"path", r.URL.Path, "err", err)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 // DefaultMaxInFlight is the cap on requests served at once when
 // ServerOptions leaves it unset.
