@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/l2gw/l2gw/flows"
 	"github.com/l2gw/l2gw/internal/ovstest"
 	"github.com/l2gw/l2gw/ovsdb"
@@ -37,6 +39,13 @@ type daemonSite struct {
 	dir    string     // the daemon's data directory
 	snoop  bool       // the daemons snoop hosts (ReconcilerConfig.SnoopHosts)
 	haPeer netip.Addr // ReconcilerConfig.HAPeer
+	// metrics, when set, receives each daemon's reconciler metrics (a
+	// fresh registry per start).
+	metrics func(*prometheus.Registry)
+	// connectFirst starts the reconciler only once the switch is
+	// connected, as when l2gwd's store takes longer to load than OVS to
+	// reconnect (a million bindings).
+	connectFirst bool
 }
 
 func newDaemonSite(t *testing.T) *daemonSite {
@@ -68,6 +77,18 @@ func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 	}
 	rec := NewReconciler(ReconcilerConfig{Bridge: "br-int", DatapathType: "netdev", ControllerTarget: site.target,
 		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, HAPeer: site.haPeer, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
+	if site.metrics != nil {
+		reg := prometheus.NewRegistry()
+		if err := rec.Instrument(reg); err != nil {
+			t.Fatal(err)
+		}
+		site.metrics(reg)
+	}
+	for deadline := time.Now().Add(10 * time.Second); site.connectFirst && !session.Connected(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the switch did not connect in 10 s")
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); rec.Run(ctx) }()

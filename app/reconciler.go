@@ -59,6 +59,13 @@ type groupSwitch interface {
 	DumpGroups(ctx context.Context) (flows.GroupSet, error)
 }
 
+// generationSwitch is a Switch that numbers its connections
+// (flows.Session): an Event of a connection a full sync already read is
+// no reason for another. On any other, every connection event is.
+type generationSwitch interface {
+	Generation() uint64
+}
+
 // hostSnooper is a Switch that rate-limits the copies of host snooping
 // and counts them (flows.Session).
 type hostSnooper interface {
@@ -108,8 +115,11 @@ type Reconciler struct {
 	gate Gate
 
 	// Owned by the Run goroutine.
-	synced bool   // model mirrors the switch
-	model  *model // nil until the first full sync
+	synced bool // model mirrors the switch
+	// syncedGen is the switch connection (flows.Event.Generation) the
+	// last dump was read from: 0 for none, or a switch that does not tell.
+	syncedGen uint64
+	model     *model // nil until the first full sync
 	// snoop says the flows snoop hosts (cfg.SnoopHosts, on a switch that
 	// can).
 	snoop bool
@@ -234,7 +244,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-r.sw.Events():
-			r.synced = false
+			// A connection whose flows a full sync already read (its
+			// event was still queued when the pass began) needs no
+			// second one: at a million bindings that is seconds.
+			if !ev.Connected || ev.Generation == 0 || ev.Generation > r.syncedGen {
+				r.synced = false
+			}
 			r.log.Info("openflow switch", "bridge", r.cfg.Bridge, "connected", ev.Connected)
 		case <-r.br.Changes():
 		case <-r.kick:
@@ -326,6 +341,10 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		installedGroups = r.model.groups
 	} else {
 		start := time.Now()
+		r.syncedGen = 0
+		if gs, ok := r.sw.(generationSwitch); ok {
+			r.syncedGen = gs.Generation() // before the dump: a newer connection means another
+		}
 		dumped, err := r.dumpControllerFlows(ctx)
 		if err != nil {
 			return err

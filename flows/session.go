@@ -18,6 +18,9 @@ var ErrNotConnected = errors.New("openflow switch not connected")
 // Event reports a change of the switch connection.
 type Event struct {
 	Connected bool // the switch (re)connected; false: it went away
+	// Generation numbers the connection the event is about: 1 for the
+	// session's first, one more for each next (see Session.Generation).
+	Generation uint64
 }
 
 // Session is l2gwd's OpenFlow 1.3 controller endpoint for one bridge: the
@@ -39,6 +42,7 @@ type Session struct {
 	mu      sync.Mutex
 	sw      *ofctrl.OFSwitch       // current connection, nil when none
 	conn    net.Conn               // sw's connection, written to directly by Apply
+	gen     uint64                 // connections so far: sw's Generation
 	replies map[uint32]*replyParts // outstanding multipart requests by xid
 	errs    *[]switchError         // while a bundle is sent: the switch's errors
 }
@@ -80,6 +84,18 @@ func listen(addr string, conf *tls.Config, log *slog.Logger) (*Session, error) {
 // blocks the session: when the reader lags, the oldest events are dropped, so
 // the last event received always tells the current state.
 func (s *Session) Events() <-chan Event { return s.events }
+
+// Generation is the number of the switch connection in use (the
+// Generation of its connected Event), 0 while there is none: what was
+// read from the switch under one generation holds until the next.
+func (s *Session) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sw == nil {
+		return 0
+	}
+	return s.gen
+}
 
 // Connected reports whether a switch is connected now.
 func (s *Session) Connected() bool { return s.current() != nil }
@@ -128,8 +144,9 @@ func (a *switchApp) SwitchConnected(sw *ofctrl.OFSwitch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sw, s.conn = sw, a.conn
+	s.gen++
 	s.log.Info("openflow switch connected", "dpid", sw.DPID().String())
-	s.notify(Event{Connected: true})
+	s.notify(Event{Connected: true, Generation: s.gen})
 }
 
 // SwitchDisconnected forgets sw unless a newer connection already replaced it.
@@ -148,7 +165,7 @@ func (a *switchApp) SwitchDisconnected(sw *ofctrl.OFSwitch) {
 	}
 	s.sw, s.conn = nil, nil
 	s.log.Warn("openflow switch disconnected", "dpid", sw.DPID().String())
-	s.notify(Event{Connected: false})
+	s.notify(Event{Connected: false, Generation: s.gen})
 }
 
 // PacketRcvd is never called: packet-ins (TableSnoop's copies) are read
