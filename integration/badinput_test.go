@@ -28,7 +28,11 @@ func TestBadInputGetsItsStatusAndChangesNothing(t *testing.T) {
 	}
 	before := snapshot()
 
+	// A batch of bindings is streamed (up to 256 MiB): one this big is
+	// read whole and refused for its content, all or nothing; every other
+	// route stops reading at 32 MiB.
 	huge := `{"macs":[` + strings.Repeat(`{"mac":"02:0b:00:00:00:02","ips":["192.0.2.30"]},`, 700_000) + `{"mac":"02:0b:00:00:00:03"}]}`
+	hugeNetwork := `{"name":"big","attachments":[` + strings.Repeat(`{"port":"p1"},`, 2_500_000) + `{"port":"p2"}]}`
 	for _, tc := range []struct {
 		name, method, path string
 		body               any
@@ -58,7 +62,8 @@ func TestBadInputGetsItsStatusAndChangesNothing(t *testing.T) {
 		{"unknown name in path", "GET", "/v1/networks/nope", nil, 404, "not_found"},
 		{"network in use", "DELETE", "/v1/networks/plane", nil, 409, "in_use"},
 		{"gateway in use", "DELETE", "/v1/remote-gateways/site-b", nil, 409, "in_use"},
-		{"body over 32 MiB", "POST", "/v1/connections/plane-b/macs", huge, 413, "body_too_large"},
+		{"a 36 MB batch with a MAC twice", "POST", "/v1/connections/plane-b/macs", huge, 400, "invalid_argument"},
+		{"body over 32 MiB", "POST", "/v1/networks", hugeNetwork, 413, "body_too_large"},
 	} {
 		status, body := a.call(t, tc.method, tc.path, tc.body)
 		var e struct {

@@ -13,10 +13,11 @@ import (
 	"github.com/l2gw/l2gw/api"
 )
 
-// requestTimeout bounds one API call. It is longer than l2gwd's own write
-// timeout (7 min, enough for a 32 MiB MAC batch over a 1 Mbit/s link), so
-// that the server, not the client, gives up on a slow bulk request.
-const requestTimeout = 8 * time.Minute
+// requestTimeout bounds one API call. It is longer than l2gwd's own
+// deadline for a MAC batch (30 min to read and answer up to 256 MiB over a
+// slow link; 7 min for every other request), so that the server, not the
+// client, gives up on a slow bulk request.
+const requestTimeout = 31 * time.Minute
 
 // connect prepares what every request needs from the global flags: the
 // HTTP client (with the CA bundle and client certificate for https://) and
