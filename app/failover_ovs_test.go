@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/l2gw/l2gw/ovsdb"
 )
@@ -40,23 +39,11 @@ func bfdOFPort(t *testing.T, site *daemonSite, remote string) string {
 	return fmt.Sprint(port)
 }
 
-// waitForOVS polls cond until it holds, for 10 s at most.
-func waitForOVS(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestAGatewayPairOnOVS: a remote gateway of two endpoints is reached
 // through a fast-failover group over its BFD ports, which the reconciler
 // keeps like its flows: a restarted daemon changes neither, a new order of
 // the endpoints modifies the group alone, one endpoint removes it; the HA
-// gate comes and goes with SetGated.
+// gate comes and goes with SetGate.
 func TestAGatewayPairOnOVS(t *testing.T) {
 	site := newDaemonSite(t)
 	site.haPeer = netip.MustParseAddr("198.51.100.2")
@@ -69,7 +56,7 @@ func TestAGatewayPairOnOVS(t *testing.T) {
 		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
 	ensureBFD(t, site, d)
 	d.waitReconciled(t)
-	waitForOVS(t, "the group with both BFD ports", func() bool {
+	waitFor(t, "the group with both BFD ports", func() bool {
 		return strings.Count(groupsOf(t, site), "watch_port:") == 3 && d.rec.Status().Reconciled
 	})
 	groups := groupsOf(t, site)
@@ -103,14 +90,14 @@ func TestAGatewayPairOnOVS(t *testing.T) {
 
 	// The gate: SetGate adds its group and flow, and takes them away.
 	d.rec.SetGate(GateOpen)
-	waitForOVS(t, "the gate", func() bool {
+	waitFor(t, "the gate", func() bool {
 		return strings.Contains(site.ovs.Ofctl(t, "dump-flows", "br-int", "table=0"), "reg8=0") && d.rec.Status().Reconciled
 	})
 	if n := strings.Count(groupsOf(t, site), "group_id="); n != 2 {
 		t.Errorf("%d groups with the gate, want 2:\n%s", n, groupsOf(t, site))
 	}
 	d.rec.SetGate(GateNone)
-	waitForOVS(t, "the gate gone", func() bool {
+	waitFor(t, "the gate gone", func() bool {
 		return !strings.Contains(site.ovs.Ofctl(t, "dump-flows", "br-int", "table=0"), "reg8") && d.rec.Status().Reconciled
 	})
 	if got := groupsOf(t, site); got != groups {

@@ -35,16 +35,7 @@ type Host struct {
 // trunkPort. All VLAN hosts of a site share one trunk port.
 func (s *Site) AddHost(t testing.TB, name, mac, ip string, vlan uint16, trunkPort string) *Host {
 	t.Helper()
-	if !namePattern.MatchString(name) {
-		t.Fatalf("host name %q: only lower-case letters and digits", name)
-	}
-	checkIfName(t, name)
-	if _, err := net.ParseMAC(mac); err != nil {
-		t.Fatalf("host %s: %v", name, err)
-	}
-	if addr, err := netip.ParseAddr(ip); err != nil || !addr.Is4() {
-		t.Fatalf("host %s: %q is not an IPv4 address", name, ip)
-	}
+	checkHost(t, name, mac, ip)
 	if vlan > 4094 {
 		t.Fatalf("host %s: VLAN %d out of range 1-4094", name, vlan)
 	}
@@ -70,6 +61,22 @@ func (s *Site) AddHost(t testing.TB, name, mac, ip string, vlan uint16, trunkPor
 	s.ensureTor(t, trunkPort)
 	s.ovs.Vsctl(t, "add-port", TorBridge, h.Port, fmt.Sprintf("tag=%d", vlan))
 	return h
+}
+
+// checkHost fails t unless name (lower-case letters and digits, an
+// interface name), mac and ip (IPv4) are a host's.
+func checkHost(t testing.TB, name, mac, ip string) {
+	t.Helper()
+	if !namePattern.MatchString(name) {
+		t.Fatalf("host name %q: only lower-case letters and digits", name)
+	}
+	checkIfName(t, name)
+	if _, err := net.ParseMAC(mac); err != nil {
+		t.Fatalf("host %s: %v", name, err)
+	}
+	if addr, err := netip.ParseAddr(ip); err != nil || !addr.Is4() {
+		t.Fatalf("host %s: %q is not an IPv4 address", name, ip)
+	}
 }
 
 // ensureTor creates br-tor and its patch-port pair to br-int (br-int end

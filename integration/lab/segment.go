@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"net"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -48,16 +46,7 @@ func (l *Lab) AddSegment(name string) *Segment {
 // Site is nil; the probes work on it as on any host.
 func (seg *Segment) AddHost(t testing.TB, name, mac, ip string) *Host {
 	t.Helper()
-	if !namePattern.MatchString(name) {
-		t.Fatalf("host name %q: only lower-case letters and digits", name)
-	}
-	checkIfName(t, name)
-	if _, err := net.ParseMAC(mac); err != nil {
-		t.Fatalf("host %s: %v", name, err)
-	}
-	if addr, err := netip.ParseAddr(ip); err != nil || !addr.Is4() {
-		t.Fatalf("host %s: %q is not an IPv4 address", name, ip)
-	}
+	checkHost(t, name, mac, ip)
 	h := &Host{Name: name, NetNS: seg.NetNS + name, MAC: mac, IP: ip, Port: name}
 	if err := seg.lab.addNetNS(h.NetNS); err != nil {
 		t.Fatal(err)
