@@ -40,7 +40,9 @@ type FlowSummary struct {
 // those desired. A desired flow is named by its cookie, whose low 32 bits
 // hash the flow's content, so a flow installed with another cookie than the
 // desired one in the same table and priority is Different: the same flow
-// with other content (the dump carries no match to tell more).
+// with other content (the dump carries no match to tell more). So is a
+// desired flow whose content was changed on the switch, its cookie kept
+// (flows.DumpedFlow.Altered): Installed and Desired are then the same.
 type OwnerFlows struct {
 	Kind string // pipeline, network, connection, binding or tunnel
 	ID   uint32 // the owner's ID in cookies
@@ -101,13 +103,9 @@ type Learned struct {
 // ofports and a dump, never the reconciler's own model. Without an
 // OpenFlow connection it fails with an Unavailable Error.
 func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
-	installed, err := r.dumpControllerFlows(ctx)
+	installed, learned, err := r.dumpBridge(ctx)
 	if err == nil {
-		var learned []flows.DumpedFlow
-		learned, err = r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
-		if err == nil {
-			return r.flowReport(installed, learned)
-		}
+		return r.flowReport(installed, learned)
 	}
 	if errors.Is(err, flows.ErrNotConnected) {
 		return FlowReport{}, &Error{Kind: Unavailable,
@@ -185,7 +183,10 @@ func compare(installed []flows.DumpedFlow, desired map[uint64]flows.DumpedFlow, 
 		onBridge[f.Cookie] = true
 		o := owner(f.Cookie)
 		o.Flows = append(o.Flows, entry(f))
-		if _, ok := desired[f.Cookie]; !ok {
+		if _, ok := desired[f.Cookie]; ok && f.Altered {
+			o.Different = append(o.Different, FlowDiff{Table: flows.TableName(f.Table), TableID: f.Table,
+				Priority: f.Priority, Installed: f.Cookie, Desired: f.Cookie})
+		} else if !ok {
 			if held(f.Cookie) {
 				o.Held = append(o.Held, entry(f))
 			} else {

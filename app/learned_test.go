@@ -20,16 +20,13 @@ type learnedSwitch struct {
 }
 
 func (s *learnedSwitch) Dump(ctx context.Context, cookie, mask uint64) ([]flows.DumpedFlow, error) {
-	if cookie&mask == flows.LearnedTagCookie&mask {
-		var out []flows.DumpedFlow
-		for _, f := range s.learned {
-			if f.Cookie&mask == cookie&mask {
-				out = append(out, f)
-			}
+	out, err := s.memSwitch.Dump(ctx, cookie, mask)
+	for _, f := range s.learned {
+		if f.Cookie&mask == cookie&mask {
+			out = append(out, f)
 		}
-		return out, nil
 	}
-	return s.memSwitch.Dump(ctx, cookie, mask)
+	return out, err
 }
 
 func (s *learnedSwitch) Apply(ctx context.Context, src flows.ModSource) error {

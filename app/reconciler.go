@@ -336,6 +336,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	var installed flows.Cookies
 	var installedGroups flows.GroupSet
 	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
+	altered := flows.Cookies{}        // installed flows changed on the switch (flows.DumpedFlow.Altered)
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
 		installedGroups = r.model.groups
@@ -345,21 +346,22 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if gs, ok := r.sw.(generationSwitch); ok {
 			r.syncedGen = gs.Generation() // before the dump: a newer connection means another
 		}
-		dumped, err := r.dumpControllerFlows(ctx)
+		dumped, learned, err := r.dumpBridge(ctx)
 		if err != nil {
 			return err
 		}
 		installed = make(flows.Cookies, len(dumped))
 		for _, f := range dumped {
 			installed[f.Cookie] = struct{}{}
+			if f.Altered {
+				altered[f.Cookie] = struct{}{}
+			}
+		}
+		if len(altered) > 0 {
+			r.log.Warn("flows changed on the switch since they were installed: installing them again", "flows", len(altered))
 		}
 		r.metrics.dumped(dumped)
-		// Learned entries are read only to delete those whose owner is
-		// gone; without them the sync still brings l2gwd's flows right.
-		learned, err := r.sw.Dump(ctx, flows.LearnedTagCookie, flows.ControllerCookieMask)
-		if err != nil {
-			r.log.Warn("could not read learned MACs: entries of deleted networks and connections stay until they idle out", "err", err)
-		}
+		// Learned entries are read to delete those whose owner is gone.
 		learnedBy = map[uint64]struct{}{}
 		for _, f := range learned {
 			learnedBy[f.Cookie] = struct{}{}
@@ -371,7 +373,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	if p := r.prepared; p != nil {
 		r.prepared = nil
-		if maps.Equal(ports, p.ports) && !r.hasPending() && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
+		if maps.Equal(ports, p.ports) && !r.hasPending() && len(altered) == 0 && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
 			r.model = p
 			return r.apply(ctx, func(*sink) error { return nil })
 		}
@@ -394,10 +396,12 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			out.mods(groups.Before())
 			return !out.stopped
 		}, func(f *flows.Flow) bool {
-			if _, ok := installed[f.Cookie]; ok {
+			_, ok := installed[f.Cookie]
+			if ok {
 				delete(installed, f.Cookie)
-			} else {
-				out.add(f)
+			}
+			if _, changed := altered[f.Cookie]; !ok || changed {
+				out.add(f) // an add replaces the changed flow of the same match and priority
 			}
 			return !out.stopped
 		})
@@ -435,23 +439,25 @@ func (r *Reconciler) dumpGroups(ctx context.Context) (flows.GroupSet, error) {
 	return gs.DumpGroups(ctx)
 }
 
-// dumpControllerFlows reads every flow l2gwd computed from the switch, one
-// origin's at a time (what dynamic origins no longer running left is read
-// too: it goes).
-func (r *Reconciler) dumpControllerFlows(ctx context.Context) ([]flows.DumpedFlow, error) {
-	var all []flows.DumpedFlow
-	for _, o := range flows.Origins {
-		dumped, err := r.sw.Dump(ctx, o.Cookie(), flows.ControllerCookieMask)
-		if err != nil {
-			return nil, err
-		}
-		if all == nil {
-			all = dumped
-		} else {
-			all = append(all, dumped...)
+// dumpBridge reads, in one dump, every flow l2gwd computed (what dynamic
+// origins no longer running left included: it goes) and every entry its
+// learn actions created. Every tag l2gwd uses has the cookie's top bit
+// set; flows of other tags are someone else's.
+func (r *Reconciler) dumpBridge(ctx context.Context) (computed, learned []flows.DumpedFlow, err error) {
+	all, err := r.sw.Dump(ctx, flows.AnyTagCookie, flows.AnyTagCookie)
+	if err != nil {
+		return nil, nil, err
+	}
+	computed = all[:0]
+	for _, f := range all {
+		switch tag, _, _ := flows.DecodeCookie(f.Cookie); {
+		case tag == flows.TagLearned:
+			learned = append(learned, f)
+		case flows.ComputedTag(tag):
+			computed = append(computed, f)
 		}
 	}
-	return all, nil
+	return computed, learned, nil
 }
 
 // prepare compiles the whole desired state while no switch is connected.

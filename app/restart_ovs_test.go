@@ -1,10 +1,16 @@
 package app
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/l2gw/l2gw/flows"
+	"github.com/l2gw/l2gw/internal/ovstest"
 )
 
 // TestARestartReadsTheBridgeOnce: a restarted daemon whose switch
@@ -37,4 +43,75 @@ func TestARestartReadsTheBridgeOnce(t *testing.T) {
 			t.Fatalf("restart %d: %v full passes, want 1", i+1, n)
 		}
 	}
+}
+
+// TestARestartPutsBackFlowsChangedByHand: while no l2gwd runs, someone
+// changes one of its flows in place (ovs-ofctl mod-flows keeps the cookie)
+// and deletes another. The restarted l2gwd finds both, sends those two
+// flows and nothing else, and the bridge is as before.
+func TestARestartPutsBackFlowsChangedByHand(t *testing.T) {
+	const m1, m2 = "02:0b:00:00:00:01", "02:0b:00:00:00:02"
+	site := newDaemonSite(t)
+	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
+	d := site.start(t, opts)
+	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
+	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
+	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
+		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: m1, IPs: []string{"192.0.2.21"}}, {MAC: m2, IPs: []string{"192.0.2.22"}}}))
+	d.waitReconciled(t)
+	before := bridgeFlows(t, site.ovs)
+	d.stop()
+
+	changed := handSpec(t, site.ovs, fmt.Sprintf("table=%d,dl_dst=%s", flows.TableL2Lookup, m1))
+	site.ovs.Ofctl(t, "--strict", "mod-flows", "br-int", changed+",actions=drop")
+	deleted := handSpec(t, site.ovs, fmt.Sprintf("table=%d,arp,arp_tpa=192.0.2.22", flows.TableARPResponder))
+	site.ovs.Ofctl(t, "--strict", "del-flows", "br-int", deleted)
+	if slices.Equal(bridgeFlows(t, site.ovs), before) {
+		t.Fatal("the hand changes did not change the bridge")
+	}
+
+	mon := monitorFlows(t, site.ovs, "br-int")
+	d = site.start(t, opts)
+	st := d.waitReconciled(t)
+	ev := mon.take()
+	if after := bridgeFlows(t, site.ovs); !slices.Equal(after, before) {
+		t.Fatalf("after the restart the bridge has\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+	if st.FlowMods != 2 || len(ev) != 2 {
+		t.Fatalf("the restart sent %d flow_mods for 2 flows changed by hand:\n%s", st.FlowMods, strings.Join(ev, "\n"))
+	}
+	t.Logf("put back: %s", strings.Join(ev, "; "))
+}
+
+// bridgeFlows are br-int's flows as ovs-ofctl shows them without
+// counters, sorted.
+func bridgeFlows(t *testing.T, o *ovstest.OVS) []string {
+	t.Helper()
+	var out []string
+	for line := range strings.Lines(o.Ofctl(t, "dump-flows", "--no-stats", "--no-names", "br-int")) {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "cookie=") || strings.HasPrefix(line, "table=") || strings.HasPrefix(line, "priority=") {
+			out = append(out, line)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// handSpec is the table, priority and match of the one flow of br-int that
+// selector selects, as ovs-ofctl --strict takes them.
+func handSpec(t *testing.T, o *ovstest.OVS, selector string) string {
+	t.Helper()
+	var specs []string
+	for line := range strings.Lines(o.Ofctl(t, "dump-flows", "--no-stats", "--no-names", "br-int", selector)) {
+		if _, flow, ok := strings.Cut(strings.TrimSpace(line), ", "); ok && strings.HasPrefix(line, " cookie=") {
+			spec, _, _ := strings.Cut(flow, " actions=")
+			specs = append(specs, spec)
+		}
+	}
+	if len(specs) != 1 {
+		t.Fatalf("%s selects %d flows: %v", selector, len(specs), specs)
+	}
+	return specs[0]
 }

@@ -1,6 +1,7 @@
 package flows
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -116,10 +117,56 @@ func pad8(n int) int { return (n + 7) / 8 * 8 }
 // contentHash is a 32-bit FNV-1a hash of everything that makes a flow what
 // it is: table, priority, match and instructions.
 func contentHash(f *Flow) uint32 {
+	return contentHashOf(f.Table, f.Priority, f.Match, f.Instructions)
+}
+
+// contentHashOf is contentHash of a flow's parts as the wire carries them:
+// match is the padded ofp_match. OVS reports a flow's instructions in the
+// encoding l2gwd installs them in, and its match fields in an order of its
+// own (TestDumpedFlowsHashToTheirCookies): the match's fields are hashed
+// in the order of their encodings, so that a dumped flow whose parts no
+// longer hash to its cookie was changed on the switch.
+func contentHashOf(table uint8, priority uint16, match, instructions []byte) uint32 {
 	h := uint32(fnvOffset32)
-	h = fnv1a(h, []byte{f.Table, byte(f.Priority >> 8), byte(f.Priority)})
-	h = fnv1a(h, f.Match)
-	return fnv1a(h, f.Instructions)
+	h = fnv1a(h, []byte{table, byte(priority >> 8), byte(priority)})
+	h = matchHash(h, match)
+	return fnv1a(h, instructions)
+}
+
+// maxSortedFields is how many OXM fields of a match matchHash sorts; l2gwd
+// matches 8 at most.
+const maxSortedFields = 16
+
+// matchHash adds an ofp_match to h: its type and length, then its OXM
+// fields sorted by their encoding (header, value, mask), without padding.
+// A match it cannot split into fields, or of more than maxSortedFields, is
+// hashed as it is.
+func matchHash(h uint32, match []byte) uint32 {
+	if len(match) < 4 {
+		return fnv1a(h, match)
+	}
+	l := int(binary.BigEndian.Uint16(match[2:4]))
+	if l < 4 || l > len(match) {
+		return fnv1a(h, match)
+	}
+	var fields [maxSortedFields][]byte
+	n := 0
+	for oxm := match[4:l]; len(oxm) > 0; n++ {
+		if len(oxm) < 4 || 4+int(oxm[3]) > len(oxm) || n == len(fields) {
+			return fnv1a(h, match)
+		}
+		fields[n], oxm = oxm[:4+int(oxm[3])], oxm[4+int(oxm[3]):]
+	}
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && bytes.Compare(fields[j], fields[j-1]) < 0; j-- {
+			fields[j], fields[j-1] = fields[j-1], fields[j]
+		}
+	}
+	h = fnv1a(h, match[:4])
+	for _, f := range fields[:n] {
+		h = fnv1a(h, f)
+	}
+	return h
 }
 
 // FNV-1a, 32 bits (as hash/fnv, without its allocation).

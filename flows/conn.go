@@ -64,7 +64,7 @@ func (s *Session) handshake(conn net.Conn) {
 	if tc, ok := conn.(*tls.Conn); ok && !tlsHandshake(tc, log) {
 		return
 	}
-	tap := &inboundTap{Conn: conn, onError: s.recordError, onPart: s.partSeen}
+	tap := &inboundTap{Conn: conn, onError: s.recordError, onPart: s.partSeen, claim: s.claimDump}
 	s.macs.attach(tap)
 	stream := util.NewMessageStream(groupGuard{tap}, openflow13Parser{})
 	hello, err := common.NewHello(int(openflow13.VERSION))
@@ -146,40 +146,52 @@ func (e switchError) String() string {
 	return ofctrl.GetErrorMessage(e.typ, e.code, e.vendor)
 }
 
-// inboundTap wraps the switch connection and sees the bytes of every
-// inbound message in the order the switch sent them, as libOpenflow's one
-// reader reads them (libOpenflow then parses messages on many goroutines,
-// which loses that order). It reports every OpenFlow error message: an
-// error about a bundled flow_mod is known before the reply to the bundle's
-// close request, which the switch sends after it. And it hands over whole,
-// in order, the messages keep asks for (the flow monitor's, see macTable).
-// And it reports every multipart reply part, in order, to onPart (when not
-// nil): the part without OFPMPF_REPLY_MORE tells how many parts its reply
-// has.
+// inboundTap wraps the switch connection and reads it in whole messages,
+// in the order the switch sent them (libOpenflow then parses messages on
+// many goroutines, which loses that order, and copies them byte by byte).
+// It reports every OpenFlow error message: an error about a bundled
+// flow_mod is known before the reply to the bundle's close request, which
+// the switch sends after it. It hands over whole, in order, the messages
+// keep asks for (the flow monitor's, see macTable). It reports every
+// multipart reply part, in order, to onPart (when not nil): the part
+// without OFPMPF_REPLY_MORE tells how many parts its reply has. And it
+// offers every multipart reply part to claim (when not nil): a part claim
+// takes (a flow dump's, see Session.Dump) never reaches libOpenflow.
 type inboundTap struct {
 	net.Conn
 	onError func(switchError)
 	onPart  func(xid uint32, final bool)
+	claim   func(msg []byte) bool
 	// keep is asked, with each message's header, whether to hand the whole
 	// message to onMessage; nil keeps none. onMessage must not keep msg,
-	// which is reused. Both run on the connection's reader: they must not
-	// block.
+	// which is reused. keep, onMessage and claim run on the connection's
+	// reader: they must not block.
 	keep      func(header []byte) bool
 	onMessage func(msg []byte)
 
-	head    [ofpExpErrorLen]byte // header, error type and code, experimenter id; or multipart type and flags
-	msg     []byte               // the message being kept
-	keeping bool                 // the current message is kept in msg
-	seen    int                  // bytes of the current message read so far
-	size    int                  // length of the current message once its header is read
-	want    int                  // bytes of it to keep in head
+	in   []byte // read off the connection: in[r:w] is not framed yet
+	r, w int
+	pass []byte // whole messages for libOpenflow; out is what Read has not returned of it
+	out  []byte
+	err  error // the connection's read error, returned once out is empty
 }
 
-// Read reads from the connection and scans what it read.
+// tapReadLen is how much the tap reads off the connection at once: a flow
+// dump of 2,000,000 flows is about 300 MB.
+const tapReadLen = 256 << 10
+
+// Read returns the bytes of whole messages for libOpenflow, reading and
+// framing more off the connection when it has none left.
 func (c *inboundTap) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.scan(p[:n])
-	return n, err
+	for len(c.out) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		c.fill()
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
 }
 
 const (
@@ -189,78 +201,75 @@ const (
 	ofpPartLen     = 12 // multipart reply header, type, flags
 )
 
-func (c *inboundTap) scan(b []byte) {
-	for len(b) > 0 {
-		if c.size == 0 {
-			k := copy(c.head[c.seen:ofpHeaderLen], b)
-			c.seen += k
-			b = b[k:]
-			if c.seen < ofpHeaderLen {
-				return
-			}
-			c.start()
+// fill reads once off the connection and frames what it read.
+func (c *inboundTap) fill() {
+	c.compact()
+	n, err := c.Conn.Read(c.in[c.w:min(len(c.in), c.w+tapReadLen)])
+	c.w += n
+	c.pass = c.pass[:0]
+	c.frame()
+	c.out = c.pass
+	c.err = err
+}
+
+// compact moves the partial message at in[r:w] to the front of in (made
+// on the first read: room for a read and a partial message).
+func (c *inboundTap) compact() {
+	if c.in == nil {
+		c.in = make([]byte, tapReadLen+MaxMessageLen)
+	}
+	if c.r > 0 {
+		c.w = copy(c.in, c.in[c.r:c.w])
+		c.r = 0
+	}
+}
+
+// frame handles each whole message in in[r:w] and queues those not
+// claimed in pass.
+func (c *inboundTap) frame() {
+	for c.w-c.r >= ofpHeaderLen {
+		size := max(int(binary.BigEndian.Uint16(c.in[c.r+2:c.r+4])), ofpHeaderLen)
+		if c.w-c.r < size {
+			return
 		}
-		if c.seen < c.want {
-			k := copy(c.head[c.seen:c.want], b)
-			if c.keeping {
-				c.msg = append(c.msg, b[:k]...)
-			}
-			c.seen += k
-			b = b[k:]
-			if c.seen == c.want {
-				c.report()
-			}
-		}
-		k := min(len(b), c.size-c.seen)
-		if c.keeping {
-			c.msg = append(c.msg, b[:k]...)
-		}
-		c.seen += k
-		b = b[k:]
-		if c.seen == c.size {
-			if c.keeping {
-				c.onMessage(c.msg)
-			}
-			c.seen, c.size = 0, 0
+		msg := c.in[c.r : c.r+size]
+		c.r += size
+		if !c.handle(msg) {
+			c.pass = append(c.pass, msg...)
 		}
 	}
 }
 
-// start sets up the reading of the message whose header is in head.
-func (c *inboundTap) start() {
-	c.size = max(int(binary.BigEndian.Uint16(c.head[2:4])), ofpHeaderLen)
-	c.want, c.keeping = 0, false
+// handle reports what msg is to whom it concerns, and tells whether it
+// was claimed.
+func (c *inboundTap) handle(msg []byte) (claimed bool) {
 	switch {
-	case c.head[1] == openflow13.Type_Error:
-		c.want = min(ofpExpErrorLen, c.size)
-	case c.keep != nil && c.keep(c.head[:ofpHeaderLen]):
-		c.keeping = true
-		c.msg = append(c.msg[:0], c.head[:ofpHeaderLen]...)
+	case msg[1] == openflow13.Type_Error:
+		c.reportError(msg)
+	case c.keep != nil && c.keep(msg[:ofpHeaderLen]):
+		c.onMessage(msg)
 	}
-	if c.head[1] == openflow13.Type_MultiPartReply && c.onPart != nil {
-		c.want = min(ofpPartLen, c.size)
+	if msg[1] != openflow13.Type_MultiPartReply || len(msg) < ofpPartLen {
+		return false
 	}
+	if c.onPart != nil {
+		c.onPart(binary.BigEndian.Uint32(msg[4:8]), binary.BigEndian.Uint16(msg[10:12])&openflow13.OFPMPF_REPLY_MORE == 0)
+	}
+	return c.claim != nil && c.claim(msg)
 }
 
-// report hands the error message kept in head to onError, or the
-// multipart reply part whose header is there to onPart.
-func (c *inboundTap) report() {
-	if c.head[1] == openflow13.Type_MultiPartReply {
-		if c.want == ofpPartLen {
-			c.onPart(binary.BigEndian.Uint32(c.head[4:8]), binary.BigEndian.Uint16(c.head[10:12])&openflow13.OFPMPF_REPLY_MORE == 0)
-		}
-		return
-	}
-	if c.want < ofpErrorLen {
+// reportError hands the error message msg to onError.
+func (c *inboundTap) reportError(msg []byte) {
+	if len(msg) < ofpErrorLen {
 		return // too short to be an error message; libOpenflow will complain
 	}
 	e := switchError{
-		xid:  binary.BigEndian.Uint32(c.head[4:8]),
-		typ:  binary.BigEndian.Uint16(c.head[8:10]),
-		code: binary.BigEndian.Uint16(c.head[10:12]),
+		xid:  binary.BigEndian.Uint32(msg[4:8]),
+		typ:  binary.BigEndian.Uint16(msg[8:10]),
+		code: binary.BigEndian.Uint16(msg[10:12]),
 	}
-	if e.typ == openflow13.ET_EXPERIMENTER && c.want >= ofpExpErrorLen {
-		e.vendor = binary.BigEndian.Uint32(c.head[12:16])
+	if e.typ == openflow13.ET_EXPERIMENTER && len(msg) >= ofpExpErrorLen {
+		e.vendor = binary.BigEndian.Uint32(msg[12:16])
 	}
 	c.onError(e)
 }

@@ -38,6 +38,10 @@ const (
 	ControllerCookieMask = uint64(0xF) << tagShift
 )
 
+// AnyTagCookie, as both cookie and mask, selects the flows of every tag
+// (each has the top bit set), and others' flows whose cookies have it.
+const AnyTagCookie = uint64(0x8) << tagShift
+
 // Origin is where the desired state a flow serves comes from. The static
 // origin (the API, and the topology every origin shares) has tag
 // TagController; each dynamic origin has a tag of its own, so that the
@@ -75,6 +79,16 @@ func (o Origin) Dynamic() bool { return o != OriginStatic }
 // Cookie is the cookie that, under ControllerCookieMask, selects every flow
 // of origin o.
 func (o Origin) Cookie() uint64 { return originTags[o] << tagShift }
+
+// ComputedTag reports whether tag is that of flows l2gwd computes (any
+// origin's), whose cookies end with their content hash.
+func ComputedTag(tag uint64) bool {
+	_, ok := originOfTag(tag)
+	return ok
+}
+
+// computedTag reports whether cookie is that of a flow l2gwd computes.
+func computedTag(cookie uint64) bool { return ComputedTag(cookie >> tagShift) }
 
 // originOfTag returns the origin whose flows carry tag, if any.
 func originOfTag(tag uint64) (Origin, bool) {

@@ -2,17 +2,17 @@ package flows
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/contiv/libOpenflow/common"
 	"github.com/contiv/libOpenflow/openflow13"
 	"github.com/contiv/libOpenflow/util"
 )
 
-// openflow13Parser parses the switch's OpenFlow 1.3 messages: flow-stats
-// and group-description replies itself (see parseFlowStatsReply,
-// parseGroupDescReply), flow monitor replies and
+// openflow13Parser parses the switch's OpenFlow 1.3 messages:
+// group-description replies itself (see parseGroupDescReply), flow-stats
+// replies (decoded as read, see Session.Dump), flow monitor replies and
 // packet-ins not at all (the session reads them in order off the
 // connection, see inboundTap), nor the "meter exists" error the snooping
 // meter's idempotent add expects (snoop.go), which ofctrl would log;
@@ -29,16 +29,16 @@ func (openflow13Parser) Parse(b []byte) (util.Message, error) {
 	}
 	if len(b) >= multipartHeaderLen && b[1] == openflow13.Type_MultiPartReply {
 		switch binary.BigEndian.Uint16(b[8:10]) {
-		case openflow13.MultipartType_Flow:
-			return parseFlowStatsReply(b)
-		case openflow13.MultipartType_GroupDesc:
-			return parseGroupDescReply(b)
-		case openflow13.MultipartType_Experimenter:
-			// libOpenflow's decoder panics on experimenter replies: hand
+		case openflow13.MultipartType_Flow, openflow13.MultipartType_Experimenter:
+			// A flow dump's parts are decoded as they are read (Session.Dump):
+			// these come late, for a dump that gave up. libOpenflow's decoders
+			// panic on actions and experimenter replies they do not know: hand
 			// ofctrl the header only.
-			rep := &openflow13.MultipartReply{Type: openflow13.MultipartType_Experimenter,
+			rep := &openflow13.MultipartReply{Type: binary.BigEndian.Uint16(b[8:10]),
 				Flags: binary.BigEndian.Uint16(b[10:12])}
 			return rep, rep.Header.UnmarshalBinary(b)
+		case openflow13.MultipartType_GroupDesc:
+			return parseGroupDescReply(b)
 		}
 	}
 	return openflow13.Parse(b)
@@ -50,99 +50,44 @@ const (
 	flowStatsLen       = 48 // ofp_flow_stats before its match
 )
 
-// parseFlowStatsReply decodes a flow-stats reply into an
-// openflow13.MultipartReply whose body holds *flowStats: the entries' fixed
-// fields and, for learned entries, their eth_dst and learned port: no
-// other match field or instruction. A dump needs no more, and
-// 100,000 flows' matches would cost tens of megabytes to decode.
+// decodeFlowStats decodes one ofp_flow_stats entry into what a dump
+// reports of it: its fixed fields, whether its content still hashes to its
+// cookie and, for learned entries, the eth_dst of its match and its learned
+// port; no other match field or instruction (2,000,000 flows' matches
+// would cost hundreds of megabytes to decode). It returns the entry's
+// length and allocates nothing.
 //
 // libOpenflow's own decoder also loses MAC and IPv6 addresses (it copies
 // them into nil slices), and panics on actions and match fields it does not
 // know.
-func parseFlowStatsReply(b []byte) (*openflow13.MultipartReply, error) {
-	rep := &openflow13.MultipartReply{}
-	if err := rep.Header.UnmarshalBinary(b); err != nil {
-		return nil, fmt.Errorf("flow stats reply: %w", err)
-	}
-	if int(rep.Length) > len(b) || rep.Length < multipartHeaderLen {
-		return nil, fmt.Errorf("flow stats reply: length %d, have %d bytes", rep.Length, len(b))
-	}
-	rep.Type = binary.BigEndian.Uint16(b[8:10])
-	rep.Flags = binary.BigEndian.Uint16(b[10:12])
-	for body := b[multipartHeaderLen:rep.Length]; len(body) > 0; {
-		st, n, err := parseFlowStats(body)
-		if err != nil {
-			return nil, fmt.Errorf("flow stats reply: entry %d: %w", len(rep.Body), err)
-		}
-		rep.Body = append(rep.Body, st)
-		body = body[n:]
-	}
-	return rep, nil
-}
-
-// parseFlowStats decodes the fixed fields of one ofp_flow_stats entry, the
-// eth_dst of its match and its learned port, and returns its length.
-func parseFlowStats(b []byte) (*flowStats, int, error) {
+func decodeFlowStats(b []byte) (DumpedFlow, int, error) {
 	if len(b) < flowStatsLen+4 {
-		return nil, 0, fmt.Errorf("%d bytes, too short", len(b))
+		return DumpedFlow{}, 0, fmt.Errorf("%d bytes, too short", len(b))
 	}
 	n := int(binary.BigEndian.Uint16(b[0:2]))
 	if n < flowStatsLen+4 || n > len(b) {
-		return nil, 0, fmt.Errorf("length %d, have %d bytes", n, len(b))
+		return DumpedFlow{}, 0, fmt.Errorf("length %d, have %d bytes", n, len(b))
 	}
 	l := int(binary.BigEndian.Uint16(b[flowStatsLen+2 : flowStatsLen+4]))
 	if l < 4 || flowStatsLen+l > n {
-		return nil, 0, fmt.Errorf("match of length %d in an entry of %d bytes", l, n)
+		return DumpedFlow{}, 0, fmt.Errorf("match of length %d in an entry of %d bytes", l, n)
 	}
-	fs := &flowStats{
-		length:       uint16(n),
-		table:        b[2],
-		durationSec:  binary.BigEndian.Uint32(b[4:8]),
-		durationNSec: binary.BigEndian.Uint32(b[8:12]),
-		priority:     binary.BigEndian.Uint16(b[12:14]),
-		cookie:       binary.BigEndian.Uint64(b[24:32]),
+	ins := flowStatsLen + pad8(l)
+	if ins > n {
+		return DumpedFlow{}, 0, fmt.Errorf("match of length %d padded past an entry of %d bytes", l, n)
 	}
-	fs.ethDst, fs.hasEthDst = oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])
-	if ins := flowStatsLen + (l+7)/8*8; ins <= n {
-		fs.port = learnedPort(b[ins:n])
+	f := DumpedFlow{
+		Table:       b[2],
+		Duration:    time.Duration(binary.BigEndian.Uint32(b[4:8]))*time.Second + time.Duration(binary.BigEndian.Uint32(b[8:12])),
+		Priority:    binary.BigEndian.Uint16(b[12:14]),
+		Cookie:      binary.BigEndian.Uint64(b[24:32]),
+		LearnedPort: uint32(learnedPort(b[ins:n])),
 	}
-	return fs, n, nil
-}
-
-// flowStats is a flow-stats entry as parseFlowStats decodes it: what a
-// dump reports of it and nothing else (32 bytes; openflow13.FlowStats is
-// 128), one allocation per entry. A 200,000-flow dump holds all of them at
-// once.
-type flowStats struct {
-	cookie                    uint64
-	durationSec, durationNSec uint32
-	length                    uint16 // of the entry on the wire
-	priority                  uint16
-	port                      uint16 // learnedPort's, 0 when none
-	table                     uint8
-	hasEthDst                 bool // the match has an eth_dst
-	ethDst                    [6]byte
-}
-
-// errFlowStatsReadOnly is MarshalBinary's answer: a flowStats is a
-// util.Message only to travel in a MultipartReply's body, which it is
-// decoded into, never encoded from.
-var errFlowStatsReadOnly = errors.New("flow stats entry: decoded for reading only")
-
-// Len is the entry's length on the wire.
-func (f *flowStats) Len() uint16 { return f.length }
-
-// MarshalBinary refuses: an entry is never sent.
-func (f *flowStats) MarshalBinary() ([]byte, error) { return nil, errFlowStatsReadOnly }
-
-// UnmarshalBinary decodes one entry, as parseFlowStats does.
-func (f *flowStats) UnmarshalBinary(b []byte) error {
-	st, _, err := parseFlowStats(b)
-	if err != nil {
-		return err
+	f.EthDst, f.HasEthDst = oxmEthDst(b[flowStatsLen+4 : flowStatsLen+l])
+	if computedTag(f.Cookie) {
+		f.Altered = contentHashOf(f.Table, f.Priority, b[flowStatsLen:ins], b[ins:n]) != uint32(f.Cookie)
 	}
-	*f = *st
-	return nil
+	return f, n, nil
 }
 
 // reg7Header is NXM_NX_REG7's header, where a learned entry loads its

@@ -280,7 +280,7 @@ func TestGroupGuardDropsOfctlsDeleteOfEveryGroup(t *testing.T) {
 func TestGroupDumpIsCompleteOnlyWithEveryPart(t *testing.T) {
 	g := failoverGroup(t, testGroupID(1), 1, 2, 3, "198.51.100.1", "198.51.100.11")
 	tap := &inboundTap{onError: func(switchError) {}}
-	r := newReplyParts(openflow13.MultipartType_GroupDesc, -1)
+	r := newReplyParts(openflow13.MultipartType_GroupDesc)
 	tap.onPart = func(xid uint32, final bool) {
 		if xid == 9 {
 			r.seen(final)

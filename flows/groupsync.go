@@ -16,7 +16,7 @@ func (s *Session) DumpGroups(ctx context.Context) (GroupSet, error) {
 	if sw == nil {
 		return nil, fmt.Errorf("dump groups: %w", ErrNotConnected)
 	}
-	entries, err := s.multipart(ctx, sw, openflow13.MultipartType_GroupDesc, rawMessage{}, -1)
+	entries, err := s.multipart(ctx, sw, openflow13.MultipartType_GroupDesc, rawMessage{})
 	if err != nil {
 		return nil, fmt.Errorf("dump groups: %w", err)
 	}

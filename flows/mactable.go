@@ -233,19 +233,23 @@ func (t *macTable) update(c *monitorConn, u *flowUpdate) {
 // dumped takes one part of the dump's reply to connection c; the last
 // completes the dump.
 func (t *macTable) dumped(c *monitorConn, msg []byte) {
-	rep, err := parseFlowStatsReply(msg)
-	if err != nil {
-		t.log.Warn("learned-MAC dump: bad reply", "err", err)
+	if len(msg) < multipartHeaderLen {
+		t.log.Warn("learned-MAC dump: bad reply", "len", len(msg))
 		return
 	}
-	for _, e := range rep.Body {
-		st := e.(*flowStats)
-		_, owner, _ := DecodeCookie(st.cookie)
-		if st.hasEthDst && st.table == TableL2Lookup && st.priority == PriorityLearned && owner.Kind == KindNetwork {
-			c.dump[macKey{network: owner.ID, mac: st.ethDst}] = uint32(st.port)
+	for body := msg[multipartHeaderLen:]; len(body) > 0; {
+		f, n, err := decodeFlowStats(body)
+		if err != nil {
+			t.log.Warn("learned-MAC dump: bad reply", "err", err)
+			return
+		}
+		body = body[n:]
+		_, owner, _ := DecodeCookie(f.Cookie)
+		if f.HasEthDst && f.Table == TableL2Lookup && f.Priority == PriorityLearned && owner.Kind == KindNetwork {
+			c.dump[macKey{network: owner.ID, mac: f.EthDst}] = f.LearnedPort
 		}
 	}
-	if rep.Flags&openflow13.OFPMPF_REPLY_MORE == 0 {
+	if binary.BigEndian.Uint16(msg[10:12])&openflow13.OFPMPF_REPLY_MORE == 0 {
 		t.complete(c)
 	}
 }

@@ -13,33 +13,23 @@ import (
 // replyParts reassembles one multipart reply (all parts share the request's
 // xid). libOpenflow parses inbound messages on many goroutines, so parts come
 // in any order and the final part (the one without OFPMPF_REPLY_MORE) may come
-// before earlier ones: the reply is complete only once the final part was seen
-// AND the expected number of body entries arrived. When the number of
-// entries cannot be known beforehand (want < 0), the parts are counted as
-// the switch sent them, in order (inboundTap, seen), and the reply is
-// complete once as many parts arrived as there were up to the final one.
+// before earlier ones: the parts are counted as the switch sent them, in
+// order (inboundTap, seen), and the reply is complete once as many parts
+// were parsed as were read up to the final one.
 type replyParts struct {
-	typ  uint16 // multipart type of the request
-	want int    // body entries expected; < 0: count parts in order
+	typ uint16 // multipart type of the request
 
 	mu       sync.Mutex
 	entries  []util.Message
 	parts    int
 	final    bool
-	inOrder  int           // parts read off the connection so far (want < 0)
+	inOrder  int           // parts read off the connection so far
 	total    int           // parts in the reply, once the final one was read; else -1
 	progress chan struct{} // signalled (without blocking) on every part
 }
 
-// maxPresized caps how many entries newReplyParts makes room for up front:
-// want comes from the switch.
-const maxPresized = 1 << 20
-
-func newReplyParts(typ uint16, want int) *replyParts {
-	// Room for every entry at once: a 200,000-flow dump grown by append
-	// would copy its entries over and over, holding old and new arrays.
-	return &replyParts{typ: typ, want: want, entries: make([]util.Message, 0, min(max(want, 0), maxPresized)),
-		total: -1, progress: make(chan struct{}, 1)}
+func newReplyParts(typ uint16) *replyParts {
+	return &replyParts{typ: typ, total: -1, progress: make(chan struct{}, 1)}
 }
 
 // add takes one part; parts of another multipart type are ignored.
@@ -79,10 +69,7 @@ func (r *replyParts) seen(final bool) {
 func (r *replyParts) complete() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.want < 0 {
-		return r.final && r.total >= 0 && r.parts >= r.total
-	}
-	return r.final && len(r.entries) >= r.want
+	return r.final && r.total >= 0 && r.parts >= r.total
 }
 
 // wait returns the body entries once the reply is complete. It gives up when
@@ -109,10 +96,6 @@ func (r *replyParts) wait(ctx context.Context, idle time.Duration) ([]util.Messa
 func (r *replyParts) shortfall() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.want < 0 {
-		return fmt.Errorf("incomplete multipart reply: %d parts of %d read, final part seen: %t",
-			r.parts, r.inOrder, r.final)
-	}
-	return fmt.Errorf("incomplete multipart reply: %d of %d entries in %d parts, final part seen: %t",
-		len(r.entries), r.want, r.parts, r.final)
+	return fmt.Errorf("incomplete multipart reply: %d parts of %d read, final part seen: %t",
+		r.parts, r.inOrder, r.final)
 }

@@ -44,6 +44,7 @@ type Session struct {
 	conn    net.Conn               // sw's connection, written to directly by Apply
 	gen     uint64                 // connections so far: sw's Generation
 	replies map[uint32]*replyParts // outstanding multipart requests by xid
+	dumps   map[uint32]*flowDump   // outstanding flow dumps by xid
 	errs    *[]switchError         // while a bundle is sent: the switch's errors
 }
 
@@ -73,6 +74,7 @@ func listen(addr string, conf *tls.Config, log *slog.Logger) (*Session, error) {
 		listener: l,
 		events:   make(chan Event, eventBuffer),
 		replies:  make(map[uint32]*replyParts),
+		dumps:    make(map[uint32]*flowDump),
 		macs:     newMACTable(log),
 	}
 	go s.serve(l)

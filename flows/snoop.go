@@ -63,12 +63,13 @@ const (
 // controllerCopy sends l2gwd (controllerID) a copy of the whole packet,
 // reason action, through meter: NXAST_CONTROLLER2 with its controller_id
 // and meter_id properties, as ovs-ofctl encodes
-// controller(id=ID,meter_id=M). Each property is padded to 8 bytes.
+// controller(id=ID,meter_id=M) and reports it back: each property is 8
+// bytes, the 16-bit controller_id's length counting its 2 bytes of padding.
 func controllerCopy(meter uint32) action {
 	a := nxAction(openflow13.NXAST_CONTROLLER2, nxActionHeaderLen+16)
 	a = append(a, 0, 0, 0, 0, 0, 0)
 	a = binary.BigEndian.AppendUint16(a, nxac2ptControllerID)
-	a = binary.BigEndian.AppendUint16(a, 6)
+	a = binary.BigEndian.AppendUint16(a, 8)
 	a = binary.BigEndian.AppendUint16(a, controllerID)
 	a = append(a, 0, 0)
 	a = binary.BigEndian.AppendUint16(a, nxac2ptMeterID)

@@ -126,6 +126,19 @@ func waitCount(ctx context.Context, what string, count func() (int, error), want
 	}
 }
 
+// timeDumpFlows times ovs-ofctl dump-flows of every flow of bridge, its
+// output thrown away: how long OVS takes to tell what is on the bridge.
+func (s *ovsSwitch) timeDumpFlows(bridge string) (time.Duration, error) {
+	cmd := s.Command("ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("ovs-ofctl dump-flows %s: %w: %s", bridge, err, strings.TrimSpace(stderr.String()))
+	}
+	return time.Since(start), nil
+}
+
 // dumpControllerFlows writes bridge's l2gwd-owned flows, without
 // statistics and with port numbers instead of names, to path in the form
 // ovs-ofctl add-flows reads, and returns how many it wrote.

@@ -354,9 +354,11 @@ func decodeController(a []byte) (op, error) {
 		switch {
 		case typ == nxac2ptMeterID && len(v) == 4:
 			o.meter = binary.BigEndian.Uint32(v)
-		case typ == nxac2ptControllerID && len(v) == 2:
+		case typ == nxac2ptControllerID && (len(v) == 2 || len(v) == 4):
+			// OVS reads a 16-bit property's value from the first 2 bytes
+			// of a payload of 2 or more, and writes it in 4.
 			o.controller = binary.BigEndian.Uint16(v)
-		case typ == nxac2ptMaxLen && len(v) == 2 && binary.BigEndian.Uint16(v) == 0xffff,
+		case typ == nxac2ptMaxLen && (len(v) == 2 || len(v) == 4) && binary.BigEndian.Uint16(v) == 0xffff,
 			typ == nxac2ptReason && len(v) == 1 && v[0] == reasonAction:
 		default:
 			return op{}, fmt.Errorf("controller property %d (%x): not modelled", typ, v)
