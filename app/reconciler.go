@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/l2gw/l2gw/flows"
@@ -221,13 +222,15 @@ func (r *Reconciler) takePending() []Change {
 }
 
 // Status reports the switch side for GET /v1/status.
+// It asks the switch, the bridge and the state before it takes the
+// reconciler's lock, never while holding it: a pass holds the switch's
+// Apply while it takes that lock (pending changes).
 func (r *Reconciler) Status() Status {
+	connected, ovsdbConnected, origins := r.sw.Connected(), r.br.Connected(), r.state.OriginStatuses()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.status
-	s.Connected = r.sw.Connected()
-	s.OVSDBConnected = r.br.Connected()
-	s.Origins = r.state.OriginStatuses()
+	s.Connected, s.OVSDBConnected, s.Origins = connected, ovsdbConnected, origins
 	for i := range s.Origins {
 		s.Origins[i].HeldFlows = r.held[s.Origins[i].Origin]
 	}
@@ -346,9 +349,20 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if gs, ok := r.sw.(generationSwitch); ok {
 			r.syncedGen = gs.Generation() // before the dump: a newer connection means another
 		}
+		// OVS builds its whole reply before it sends any of it (seconds at
+		// a million flows): the desired state is compiled meanwhile, unless
+		// it was while the switch was away.
+		overlapped := r.prepareInBackground(ports)
 		dumped, learned, err := r.dumpBridge(ctx)
 		if err != nil {
+			overlapped.stop()
 			return err
+		}
+		if len(dumped) == 0 {
+			overlapped.stop() // an empty bridge (ovs-vswitchd restarted): every flow goes out, compiled once
+		}
+		if p := overlapped.wait(); p != nil {
+			r.prepared = p
 		}
 		installed = make(flows.Cookies, len(dumped))
 		for _, f := range dumped {
@@ -371,13 +385,6 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 		r.log.Info("read the bridge's flows", "flows", len(dumped), "learned", len(learned), "groups", len(installedGroups), "took", time.Since(start))
 	}
-	if p := r.prepared; p != nil {
-		r.prepared = nil
-		if maps.Equal(ports, p.ports) && !r.hasPending() && len(altered) == 0 && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
-			r.model = p
-			return r.apply(ctx, func(*sink) error { return nil })
-		}
-	}
 	// The old model goes now, not after the new one is built: a failure
 	// leaves synced false, and the next pass starts from a dump. Only its
 	// connections are kept, to forget what was learned through those that
@@ -389,6 +396,29 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 	}
 	r.model = nil
+	// forget deletes what OVS learned for owners m no longer has.
+	forget := func(m *model, out *sink) {
+		for name, old := range oldConns {
+			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old) {
+				out.del(flows.LearnedConnectionCookie(old.conn.ID))
+			}
+		}
+		for _, c := range slices.Sorted(maps.Keys(learnedBy)) {
+			if !m.learnsFor(c) {
+				out.del(c)
+			}
+		}
+	}
+	if p := r.prepared; p != nil {
+		r.prepared = nil
+		if maps.Equal(ports, p.ports) && !r.hasPending() && len(altered) == 0 && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
+			r.model = p
+			return r.apply(ctx, func(out *sink) error {
+				forget(p, out)
+				return nil
+			})
+		}
+	}
 	return r.apply(ctx, func(out *sink) error {
 		var groups flows.GroupChanges
 		m, err := r.compileAll(ports, func(desired flows.GroupSet) bool {
@@ -413,16 +443,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 				out.del(c)
 			}
 		}
-		for name, old := range oldConns {
-			if now, ok := m.conns[name]; !ok || !now.sameBindingFlows(old) {
-				out.del(flows.LearnedConnectionCookie(old.conn.ID))
-			}
-		}
-		for _, c := range slices.Sorted(maps.Keys(learnedBy)) {
-			if !m.learnsFor(c) {
-				out.del(c)
-			}
-		}
+		forget(m, out)
 		out.mods(groups.After())
 		r.model = m
 		return nil
@@ -471,6 +492,48 @@ func (r *Reconciler) prepare(ports map[string]uint32) error {
 	r.log.Info("compiled the desired state while the switch is away", "flows", m.flows, "took", time.Since(start))
 	return nil
 }
+
+// backgroundCompile is a compile of the desired state into a model (its
+// flows let go) running while the reconciler waits for a dump.
+type backgroundCompile struct {
+	stopped atomic.Bool
+	done    chan *model // the model, nil when stopped or failed
+}
+
+// prepareInBackground starts compiling the desired state for a full sync
+// that reads the bridge first, unless a prepared compile is there already.
+// The compile reads the state and takes pending changes, as the
+// reconciler's loop would, and nothing else of the reconciler's.
+func (r *Reconciler) prepareInBackground(ports map[string]uint32) *backgroundCompile {
+	b := &backgroundCompile{done: make(chan *model, 1)}
+	if r.prepared != nil {
+		b.done <- nil
+		return b
+	}
+	go func() {
+		start := time.Now()
+		going := func() bool { return !b.stopped.Load() }
+		m, err := r.compileAll(ports, func(flows.GroupSet) bool { return going() }, func(*flows.Flow) bool { return going() })
+		switch {
+		case err != nil:
+			r.log.Warn("compile while reading the bridge", "err", err)
+			m = nil
+		case !going():
+			m = nil
+		default:
+			r.log.Info("compiled the desired state while reading the bridge", "flows", m.flows, "took", time.Since(start))
+		}
+		b.done <- m
+	}()
+	return b
+}
+
+// stop asks the compile to end early; wait then returns nil.
+func (b *backgroundCompile) stop() { b.stopped.Store(true) }
+
+// wait returns the compiled model once the compile ended, nil if it was
+// stopped or failed.
+func (b *backgroundCompile) wait() *model { return <-b.done }
 
 // compileAll compiles the whole desired state, one owner at a time, into a
 // new model, handing its groups to groups first (the flows may point to

@@ -250,11 +250,11 @@ func (s *State) restore(st *storedState) error {
 		}
 		s.addConnection(c)
 	}
+	if err := s.presizeIndexes(st.macs); err != nil {
+		return err
+	}
 	for conn, entries := range st.macs {
 		cs := s.conns[conn]
-		if cs == nil {
-			return fmt.Errorf("bindings of missing connection %s", conn)
-		}
 		ns := s.networks[cs.Network]
 		for _, e := range entries {
 			if !s.macIDs.free(e.ID) {
@@ -270,6 +270,40 @@ func (s *State) restore(st *storedState) error {
 	}
 	s.droppedNets = s.restoreFeedNetworks(st.feedNetworks)
 	s.droppedDerived = s.restoreDerived(st.derived)
+	return nil
+}
+
+// presizeIndexes makes the MAC and IP indexes of the connections and
+// networks of macs (the stored bindings, by connection) as large as what
+// restore puts in them: a million bindings grown insert by insert rehash
+// the maps over and over.
+func (s *State) presizeIndexes(macs map[string][]macEntry) error {
+	type sizes struct{ macs, ips int }
+	byNet := map[*networkState]sizes{}
+	for conn, entries := range macs {
+		cs := s.conns[conn]
+		if cs == nil {
+			return fmt.Errorf("bindings of missing connection %s", conn)
+		}
+		if len(cs.macs) == 0 {
+			cs.macs = make(map[[6]byte]macEntry, len(entries))
+		}
+		ns := s.networks[cs.Network]
+		n := byNet[ns]
+		n.macs += len(entries)
+		for _, e := range entries {
+			n.ips += len(e.addrs)
+		}
+		byNet[ns] = n
+	}
+	for ns, n := range byNet {
+		if len(ns.macs) == 0 {
+			ns.macs = make(map[[6]byte]string, n.macs)
+		}
+		if len(ns.ips) == 0 {
+			ns.ips = make(map[netip.Addr][6]byte, n.ips)
+		}
+	}
 	return nil
 }
 
