@@ -46,6 +46,9 @@ type daemonSite struct {
 	// connected, as when l2gwd's store takes longer to load than OVS to
 	// reconnect (a million bindings).
 	connectFirst bool
+	// beforeRun, when set, changes the state once the reconciler is wired
+	// and before it runs (a change posted while l2gwd starts).
+	beforeRun func(*State)
 }
 
 func newDaemonSite(t *testing.T) *daemonSite {
@@ -88,6 +91,9 @@ func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 		if time.Now().After(deadline) {
 			t.Fatal("the switch did not connect in 10 s")
 		}
+	}
+	if site.beforeRun != nil {
+		site.beforeRun(state)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -221,6 +221,17 @@ func (r *Reconciler) takePending() []Change {
 	return p
 }
 
+// requeue puts changes back in front of those pending, for the next pass.
+func (r *Reconciler) requeue(changes []Change) {
+	if len(changes) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.pending = append(slices.Clip(changes), r.pending...)
+	r.mu.Unlock()
+	r.trigger()
+}
+
 // Status reports the switch side for GET /v1/status.
 // It asks the switch, the bridge and the state before it takes the
 // reconciler's lock, never while holding it: a pass holds the switch's
@@ -411,7 +422,11 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	if p := r.prepared; p != nil {
 		r.prepared = nil
-		if maps.Equal(ports, p.ports) && !r.hasPending() && len(altered) == 0 && p.holds(installed) && flows.DiffGroups(p.groups, installedGroups).Empty() {
+		if maps.Equal(ports, p.ports) && len(altered) == 0 && flows.DiffGroups(p.groups, installedGroups).Empty() && p.adopt(installed) {
+			// What changed after the compile waits in pending; the changes
+			// it took go again, now against what the switch has.
+			r.requeue(p.taken)
+			p.taken = nil
 			r.model = p
 			return r.apply(ctx, func(out *sink) error {
 				forget(p, out)
@@ -445,6 +460,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		}
 		forget(m, out)
 		out.mods(groups.After())
+		m.taken = nil
 		r.model = m
 		return nil
 	})
@@ -541,11 +557,12 @@ func (b *backgroundCompile) wait() *model { return <-b.done }
 // changes pending so far are taken: the state read after them (at one
 // instant) holds them.
 func (r *Reconciler) compileAll(ports map[string]uint32, groups func(flows.GroupSet) bool, visit func(*flows.Flow) bool) (*model, error) {
-	r.takePending()
+	taken := r.takePending()
 	d := r.readInput(ports)
 	in := d.in
 	m := newModel(in, d.refs, ports)
 	m.unsynced = d.unsynced
+	m.taken = taken
 	var err error
 	if m.groups, err = flows.CompileGroups(in); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/contiv/libOpenflow/openflow13"
@@ -288,7 +289,10 @@ func TestRestartedDaemonCompilesBeforeTheSwitchReconnects(t *testing.T) {
 	}
 }
 
-func TestPreparedCompileIsNotUsedOnceTheStateChanged(t *testing.T) {
+// TestAChangeWhileTheSwitchWasAwayGoesAsADelta: the compile prepared while
+// the switch was away is adopted when the switch holds it, and a change
+// made after it goes in the next pass, its own flows only.
+func TestAChangeWhileTheSwitchWasAwayGoesAsADelta(t *testing.T) {
 	state, sw := siteState(t), newMemSwitch()
 	reconcileOK(t, newTestReconciler(state, sw))
 	sw.connected, sw.mods = false, 0
@@ -299,6 +303,10 @@ func TestPreparedCompileIsNotUsedOnceTheStateChanged(t *testing.T) {
 	}
 	sw.connected = true
 	r.synced = false
+	reconcileOK(t, r)
+	if sw.mods != 0 || r.Status().Reconciled || !r.hasPending() {
+		t.Fatalf("the pass that adopts the prepared compile: %d flow_mods, status %+v; want none, the change pending", sw.mods, r.Status())
+	}
 	reconcileOK(t, r)
 	if sw.mods != 2 || !r.Status().Reconciled { // the new binding's forwarding and ARP flows
 		t.Fatalf("a change made while the switch was away: %d flow_mods, status %+v; want 2, reconciled", sw.mods, r.Status())
@@ -338,5 +346,33 @@ func TestDeletingAConnectionForgetsWhatWasLearnedThroughIt(t *testing.T) {
 	reconcileOK(t, r)
 	if _, ok := sw.flows[learned]; ok {
 		t.Fatal("an entry learned through a deleted connection is still on the switch")
+	}
+}
+
+// TestAFirstPassAdoptsItsCompileAndDefersChangesToDeltas: a restarted
+// reconciler given a binding change before its first pass verifies the
+// switch against the compile it made while reading the switch, sends
+// nothing in that pass, and sends the change's flows alone in the next
+// (an incremental pass), not in a full comparison.
+func TestAFirstPassAdoptsItsCompileAndDefersChangesToDeltas(t *testing.T) {
+	state, sw := siteState(t), newMemSwitch()
+	reconcileOK(t, newTestReconciler(state, sw))
+	before := maps.Clone(sw.flows)
+
+	r := newTestReconciler(state, sw) // restarted
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:99", IPs: []string{"192.0.2.99"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mods := sw.mods
+	reconcileOK(t, r)
+	if sw.mods != mods || !maps.Equal(sw.flows, before) {
+		t.Fatalf("the first pass sent %d flow_mods, want none (the change waits for its own pass)", sw.mods-mods)
+	}
+	if !r.hasPending() {
+		t.Fatal("the change taken by the first pass's compile is no longer pending")
+	}
+	reconcileOK(t, r)
+	if n := sw.mods - mods; n != 2 || len(sw.flows) != len(before)+2 {
+		t.Fatalf("the change's pass sent %d flow_mods (switch: %d flows, had %d), want its 2 flows added", n, len(sw.flows), len(before))
 	}
 }

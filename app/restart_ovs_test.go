@@ -115,3 +115,59 @@ func handSpec(t *testing.T, o *ovstest.OVS, selector string) string {
 	}
 	return specs[0]
 }
+
+// TestChangesAtStartGoAsDeltas: bindings added and deleted while a
+// restarted l2gwd starts (after its store is in, before its first pass)
+// reach the bridge as their own flow_mods, after one full pass: nothing
+// else is sent.
+func TestChangesAtStartGoAsDeltas(t *testing.T) {
+	const m1, m2, m3 = "02:0b:00:00:00:01", "02:0b:00:00:00:02", "02:0b:00:00:00:03"
+	site := newDaemonSite(t)
+	var reg *prometheus.Registry
+	site.metrics = func(r *prometheus.Registry) { reg = r }
+	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
+	d := site.start(t, opts)
+	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
+	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
+	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
+		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: m1, IPs: []string{"192.0.2.21"}}, {MAC: m2, IPs: []string{"192.0.2.22"}}}))
+	d.waitReconciled(t)
+	d.stop()
+
+	site.connectFirst = true
+	site.beforeRun = func(s *State) {
+		must[[]MACBinding](t)(s.AddMACs("plane-b", MACBindings{{MAC: m3, IPs: []string{"192.0.2.23"}}}))
+		if err := s.DeleteMAC("plane-b", m1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mon := monitorFlows(t, site.ovs, "br-int")
+	d = site.start(t, opts)
+	st := d.waitReconciled(t)
+	time.Sleep(300 * time.Millisecond) // a later pass would have begun
+	st = d.waitReconciled(t)
+	ev := mon.take()
+	added, deleted := 0, 0
+	for _, e := range ev {
+		switch {
+		case strings.Contains(e, "event=ADDED") && strings.Contains(e, "02:0b:00:00:00:03") || strings.Contains(e, "event=ADDED") && strings.Contains(e, "192.0.2.23"):
+			added++
+		case strings.Contains(e, "event=DELETED") && (strings.Contains(e, m1) || strings.Contains(e, "192.0.2.21")):
+			deleted++
+		default:
+			t.Errorf("the restart changed a flow no change touched: %s", e)
+		}
+	}
+	if added != 2 || deleted != 2 || st.FlowMods != 4 {
+		t.Fatalf("bindings added and deleted at start: %d flows added, %d deleted, %d flow_mods; want 2, 2, 4:\n%s",
+			added, deleted, st.FlowMods, strings.Join(ev, "\n"))
+	}
+	// One full pass verified the bridge (that its changes then went as
+	// deltas, TestAFirstPassAdoptsItsCompileAndDefersChangesToDeltas shows).
+	if n := scrape(t, reg)[`l2gw_reconcile_pass_duration_seconds_count{kind="full"}`]; n != 1 {
+		t.Errorf("%v full passes, want 1", n)
+	}
+	t.Logf("the changes at start: %s", strings.Join(ev, "; "))
+}

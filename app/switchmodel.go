@@ -32,6 +32,10 @@ type model struct {
 	tunnelPorts map[string]uint32 // network type → tunnel ofport
 	// groups are the OpenFlow groups the flows point to, as compiled.
 	groups flows.GroupSet
+	// taken are the changes the compile took: the state it read holds
+	// them. Kept only by a compile made before the switch was read (see
+	// adopt).
+	taken []Change
 }
 
 // connModel is a connection as its bindings' flows were compiled.
@@ -137,21 +141,66 @@ func (m *model) cookies() flows.Cookies {
 	return out
 }
 
-// holds reports whether installed is exactly the model's cookies.
-func (m *model) holds(installed flows.Cookies) bool {
-	if len(installed) != m.flows+len(m.held) {
-		return false
+// adopt tells whether the model can stand for the switch whose flows are
+// installed, and makes it do so: the switch must have every flow the model
+// wants and no other, but for the bindings the changes the compile took
+// touched (changes of bindings only). Those bindings' cookies become the
+// ones the switch has, so that the changes, applied again as deltas,
+// bring the switch over: a change posted while l2gwd starts costs its own
+// flows, not a full comparison.
+func (m *model) adopt(installed flows.Cookies) bool {
+	touched := map[flows.Owner]bool{}
+	for _, ch := range m.taken {
+		if ch.Topology || len(ch.RemoteMACs) > 0 || len(ch.Synced) > 0 {
+			return false
+		}
+		for _, b := range ch.Bindings {
+			touched[flows.Owner{Kind: flows.KindBinding, ID: b.ID}] = true
+		}
 	}
-	all := true
-	m.cookieLists(func(cs []uint64) bool {
+	wanted := 0 // the model's flows, touched bindings aside: all on the switch
+	for o, cs := range m.owners {
+		if touched[o] {
+			continue
+		}
 		for _, c := range cs {
 			if _, ok := installed[c]; !ok {
-				all = false
+				return false
 			}
 		}
-		return all
-	})
-	return all
+		wanted += len(cs)
+	}
+	for _, cs := range m.remote {
+		for _, c := range cs {
+			if _, ok := installed[c]; !ok {
+				return false
+			}
+		}
+		wanted += len(cs)
+	}
+	if len(touched) == 0 {
+		return len(installed) == wanted
+	}
+	now := map[flows.Owner][]uint64{}
+	n := 0
+	for c := range installed {
+		if _, o, _ := flows.DecodeCookie(c); touched[o] && flows.IsController(c) {
+			now[o] = append(now[o], c)
+			n++
+		}
+	}
+	if len(installed) != wanted+n {
+		return false // flows of no one the model knows: a full comparison deletes them
+	}
+	for o := range touched {
+		m.flows += len(now[o]) - len(m.owners[o])
+		if len(now[o]) > 0 {
+			m.owners[o] = now[o]
+		} else {
+			delete(m.owners, o)
+		}
+	}
+	return true
 }
 
 // replaceOwner makes fs owner o's flows, sending out the difference.
