@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -170,4 +172,54 @@ func TestChangesAtStartGoAsDeltas(t *testing.T) {
 		t.Errorf("%v full passes, want 1", n)
 	}
 	t.Logf("the changes at start: %s", strings.Join(ev, "; "))
+}
+
+// TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace: a bridge programmed by
+// a version whose content hashes differ (every cookie's low 32 bits other,
+// the flows the same) is brought to this version's cookies by the first
+// start: one add per flow, which OVS applies to the flow of the same match
+// and priority, and deletes of the old cookies, which then match nothing;
+// the bridge ends as a fresh start leaves it.
+func TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace(t *testing.T) {
+	site := newDaemonSite(t)
+	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
+	d := site.start(t, opts)
+	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
+	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
+	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
+		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "2001:db8::21"}}}))
+	d.waitReconciled(t)
+	before := bridgeFlows(t, site.ovs)
+	d.stop()
+
+	// The older version's bridge: the same flows under other cookies.
+	var old []string
+	for _, line := range before {
+		var c uint64
+		if _, err := fmt.Sscanf(line, "cookie=%v,", &c); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		_, rest, _ := strings.Cut(line, ",")
+		old = append(old, fmt.Sprintf("cookie=%#x,%s", c^0x5a5a5a5a, rest))
+	}
+	file := filepath.Join(t.TempDir(), "old-flows")
+	if err := os.WriteFile(file, []byte(strings.Join(old, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	site.ovs.Ofctl(t, "--bundle", "replace-flows", "br-int", file)
+	if slices.Equal(bridgeFlows(t, site.ovs), before) {
+		t.Fatal("the old cookies did not reach the bridge")
+	}
+
+	d = site.start(t, opts)
+	st := d.waitReconciled(t)
+	if after := bridgeFlows(t, site.ovs); !slices.Equal(after, before) {
+		t.Fatalf("after the upgrade the bridge has\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+	if want := uint64(2 * len(before)); st.FlowMods != want || st.Bundles != 1 {
+		t.Errorf("the upgrade sent %d flow_mods in %d bundles, want %d in 1 (an add and a delete per flow)", st.FlowMods, st.Bundles, want)
+	}
+	t.Logf("%d flows replaced in place: %d flow_mods in %d bundle", len(before), st.FlowMods, st.Bundles)
 }
