@@ -60,7 +60,14 @@ func startSite(t *testing.T, bgpIP, tunnel string, port int, opts ...func(*Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sp.Close)
+	t.Cleanup(func() {
+		// Sessions end with a NOTIFICATION first, not as a graceful
+		// restart: the peer still running would mark this site's routes
+		// stale while its watcher may be converting them (GoBGP's own
+		// data race, see barrier).
+		_ = sp.SetPeers(context.Background(), nil)
+		sp.Close()
+	})
 	s := &site{state: state, sp: sp, tunnel: netip.MustParseAddr(tunnel), local: make(chan app.LocalMACEvent, 16)}
 	sp.WatchLocal(s.local)
 	return s
