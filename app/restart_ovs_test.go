@@ -25,19 +25,13 @@ func TestARestartReadsTheBridgeOnce(t *testing.T) {
 	site := newDaemonSite(t)
 	var reg *prometheus.Registry
 	site.metrics = func(r *prometheus.Registry) { reg = r }
-	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
-	d := site.start(t, opts)
-	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
-	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
-	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
-	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
-		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	d := startPlane(t, site)
 	d.waitReconciled(t)
 	const full = `l2gw_reconcile_pass_duration_seconds_count{kind="full"}`
 	site.connectFirst = true // the bridge exists now
 	for i := range 6 {
 		d.stop()
-		d = site.start(t, opts)
+		d = site.start(t, planeOptions)
 		d.waitReconciled(t)
 		time.Sleep(300 * time.Millisecond) // a second pass would have begun
 		d.waitReconciled(t)
@@ -54,13 +48,7 @@ func TestARestartReadsTheBridgeOnce(t *testing.T) {
 func TestARestartPutsBackFlowsChangedByHand(t *testing.T) {
 	const m1, m2 = "02:0b:00:00:00:01", "02:0b:00:00:00:02"
 	site := newDaemonSite(t)
-	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
-	d := site.start(t, opts)
-	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
-	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
-	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
-	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
-		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	d := startPlane(t, site)
 	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: m1, IPs: []string{"192.0.2.21"}}, {MAC: m2, IPs: []string{"192.0.2.22"}}}))
 	d.waitReconciled(t)
 	before := bridgeFlows(t, site.ovs)
@@ -75,7 +63,7 @@ func TestARestartPutsBackFlowsChangedByHand(t *testing.T) {
 	}
 
 	mon := monitorFlows(t, site.ovs, "br-int")
-	d = site.start(t, opts)
+	d = site.start(t, planeOptions)
 	st := d.waitReconciled(t)
 	ev := mon.take()
 	if after := bridgeFlows(t, site.ovs); !slices.Equal(after, before) {
@@ -127,13 +115,7 @@ func TestChangesAtStartGoAsDeltas(t *testing.T) {
 	site := newDaemonSite(t)
 	var reg *prometheus.Registry
 	site.metrics = func(r *prometheus.Registry) { reg = r }
-	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
-	d := site.start(t, opts)
-	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
-	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
-	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
-	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
-		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	d := startPlane(t, site)
 	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: m1, IPs: []string{"192.0.2.21"}}, {MAC: m2, IPs: []string{"192.0.2.22"}}}))
 	d.waitReconciled(t)
 	d.stop()
@@ -146,7 +128,7 @@ func TestChangesAtStartGoAsDeltas(t *testing.T) {
 		}
 	}
 	mon := monitorFlows(t, site.ovs, "br-int")
-	d = site.start(t, opts)
+	d = site.start(t, planeOptions)
 	st := d.waitReconciled(t)
 	time.Sleep(300 * time.Millisecond) // a later pass would have begun
 	st = d.waitReconciled(t)
@@ -182,13 +164,7 @@ func TestChangesAtStartGoAsDeltas(t *testing.T) {
 // the bridge ends as a fresh start leaves it.
 func TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace(t *testing.T) {
 	site := newDaemonSite(t)
-	opts := Options{LocalTunnelIPs: []string{localTunnelIP}}
-	d := site.start(t, opts)
-	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
-	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
-	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
-	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
-		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	d := startPlane(t, site)
 	must[[]MACBinding](t)(d.state.AddMACs("plane-b", MACBindings{{MAC: "02:0b:00:00:00:01", IPs: []string{"192.0.2.21", "2001:db8::21"}}}))
 	d.waitReconciled(t)
 	before := bridgeFlows(t, site.ovs)
@@ -213,7 +189,7 @@ func TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace(t *testing.T) {
 		t.Fatal("the old cookies did not reach the bridge")
 	}
 
-	d = site.start(t, opts)
+	d = site.start(t, planeOptions)
 	st := d.waitReconciled(t)
 	if after := bridgeFlows(t, site.ovs); !slices.Equal(after, before) {
 		t.Fatalf("after the upgrade the bridge has\n%s\nwant\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
@@ -222,4 +198,20 @@ func TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace(t *testing.T) {
 		t.Errorf("the upgrade sent %d flow_mods in %d bundles, want %d in 1 (an add and a delete per flow)", st.FlowMods, st.Bundles, want)
 	}
 	t.Logf("%d flows replaced in place: %d flow_mods in %d bundle", len(before), st.FlowMods, st.Bundles)
+}
+
+// planeOptions are the restart tests' daemon options.
+var planeOptions = Options{LocalTunnelIPs: []string{localTunnelIP}}
+
+// startPlane starts a daemon on site and gives it network plane (port h1)
+// joined to gateway site-b over VXLAN 5001 (connection plane-b).
+func startPlane(t *testing.T, site *daemonSite) *ovsDaemon {
+	t.Helper()
+	d := site.start(t, planeOptions)
+	must[Network](t)(d.state.CreateNetwork(Network{Name: "plane", Attachments: []Attachment{{Port: "h1"}}}))
+	site.ovs.Vsctl(t, "add-port", "br-int", "h1", "--", "set", "interface", "h1", "type=internal")
+	must[RemoteGateway](t)(d.state.CreateRemoteGateway(RemoteGateway{Name: "site-b", TunnelIP: "198.51.100.2"}))
+	must[Connection](t)(d.state.CreateConnection(Connection{Name: "plane-b", Network: "plane", RemoteGateway: "site-b",
+		SegmentationID: 5001, NetworkType: TypeVXLAN, Flood: true}))
+	return d
 }
