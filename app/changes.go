@@ -52,14 +52,24 @@ type BindingChange struct {
 	MAC        [6]byte
 	ID         uint32 // the binding's ID (for a removal, the ID it had)
 	Removed    bool
+	// Fresh says the ID was free until this change: a switch that holds
+	// the desired state has no flow of it yet.
+	Fresh bool
 }
 
-func (c *Change) bound(conn string, entries []macEntry) {
+// bound names entries, bound through conn; fresh says which have an ID
+// that was free until now.
+func (c *Change) bound(conn string, entries []macEntry, fresh func(i int) bool) {
 	c.Bindings = slices.Grow(c.Bindings, len(entries))
-	for _, e := range entries {
-		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID})
+	for i, e := range entries {
+		c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID, Fresh: fresh(i)})
 	}
 }
+
+// allFresh and noneFresh are bound's fresh for entries of new IDs only, or
+// of IDs they had.
+func allFresh(int) bool  { return true }
+func noneFresh(int) bool { return false }
 
 func (c *Change) unbound(conn string, e macEntry) {
 	c.Bindings = append(c.Bindings, BindingChange{Connection: conn, MAC: e.hw, ID: e.ID, Removed: true})

@@ -93,7 +93,7 @@ func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr err
 		}
 		out = cloneBindings(entries)
 		var ch Change
-		ch.bound(cs.Name, entries)
+		ch.bound(cs.Name, entries, allFresh)
 		s.refreshStatic(cs.Network, entries, &ch)
 		s.publish(ch)
 	} else {

@@ -49,6 +49,26 @@ type daemonSite struct {
 	// beforeRun, when set, changes the state once the reconciler is wired
 	// and before it runs (a change posted while l2gwd starts).
 	beforeRun func(*State)
+	// pieceFlows, when set, is the reconcilers' Reconciler.pieceFlows;
+	// afterDump, when set, runs after each dump request the reconciler
+	// made, with the request's number (0 for the first).
+	pieceFlows int
+	afterDump  func(s *State, request int)
+}
+
+// dumpHookSwitch is a switch that runs after after each dump request it
+// passes on.
+type dumpHookSwitch struct {
+	*flows.Session
+	requests int
+	after    func(request int)
+}
+
+func (s *dumpHookSwitch) Dump(ctx context.Context, cookie, mask uint64) ([]flows.DumpedFlow, error) {
+	out, err := s.Session.Dump(ctx, cookie, mask)
+	s.after(s.requests)
+	s.requests++
+	return out, err
 }
 
 func newDaemonSite(t *testing.T) *daemonSite {
@@ -78,8 +98,15 @@ func (site *daemonSite) start(t *testing.T, opts Options) *ovsDaemon {
 		state.Close()
 		t.Fatal(err)
 	}
+	var sw Switch = session
+	if site.afterDump != nil {
+		sw = &dumpHookSwitch{Session: session, after: func(n int) { site.afterDump(state, n) }}
+	}
 	rec := NewReconciler(ReconcilerConfig{Bridge: "br-int", DatapathType: "netdev", ControllerTarget: site.target,
-		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, HAPeer: site.haPeer, Logger: slog.New(slog.DiscardHandler)}, state, session, site.db)
+		TunnelIP: localTunnelIP, SnoopHosts: site.snoop, HAPeer: site.haPeer, Logger: slog.New(slog.DiscardHandler)}, state, sw, site.db)
+	if site.pieceFlows > 0 {
+		rec.pieceFlows = site.pieceFlows
+	}
 	if site.metrics != nil {
 		reg := prometheus.NewRegistry()
 		if err := rec.Instrument(reg); err != nil {

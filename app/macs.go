@@ -58,8 +58,13 @@ func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 			entries[i].ID = ids[j]
 		}
 		writes := make([]macEntry, len(changed))
+		freshWrite := make([]bool, len(changed)) // fresh and changed are in request order
 		for j, i := range changed {
 			writes[j] = entries[i]
+			freshWrite[j] = len(fresh) > 0 && fresh[0] == i
+			if freshWrite[j] {
+				fresh = fresh[1:]
+			}
 		}
 		err = s.commit(func(tx *bolt.Tx) error {
 			for _, hw := range removed {
@@ -85,7 +90,7 @@ func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 		s.refreshStatic(cs.Network, append(before, entries...), ch)
 		s.log.Info("macs replaced", "connection", conn, "count", len(entries), "written", len(writes), "removed", len(removed))
 		out = cloneBindings(entries)
-		ch.bound(conn, writes)
+		ch.bound(conn, writes, func(j int) bool { return freshWrite[j] })
 		return nil
 	})
 	return out, err
@@ -169,11 +174,17 @@ func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
 
 // indexMAC takes e's ID and puts its MAC and IPs in the network's index.
 func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
+	indexAddresses(cs, ns, e)
+	s.macIDs.mark(e.ID)
+}
+
+// indexAddresses puts e's MAC and IPs, bound through cs, in the network's
+// index.
+func indexAddresses(cs *connState, ns *networkState, e macEntry) {
 	ns.macs[e.hw] = cs.Name
 	for _, a := range e.addrs {
 		ns.ips[a] = e.hw
 	}
-	s.macIDs.mark(e.ID)
 }
 
 func (s *State) unbindAll(cs *connState) {

@@ -53,7 +53,7 @@ func (s *State) MoveMACs(mv MACMove) ([]MACBinding, error) {
 			ch.unbound(m.from.Name, m.entry)
 		}
 		s.bindMACs(to, moved)
-		ch.bound(to.Name, moved)
+		ch.bound(to.Name, moved, noneFresh)
 		s.log.Info("macs moved", "to", to.Name, "from", mv.From, "moved", len(moves), "already_there", len(bindings)-len(moves))
 		return nil
 	})

@@ -39,6 +39,19 @@ func (s *State) compiledConnections() []Connection {
 	return conns
 }
 
+// compiledBindings returns how many bindings and remote MACs of dynamic
+// origins the state holds, as many as compile at most.
+func (s *State) compiledBindings() int {
+	var n int
+	s.view(func(v stateView) {
+		n = v.s.macIDs.inUse()
+		for _, ri := range v.s.remote {
+			n += len(ri.active)
+		}
+	})
+	return n
+}
+
 // remoteKey names a remote MAC of a dynamic origin, as the model keeps its
 // flows.
 type remoteKey struct {

@@ -124,12 +124,15 @@ type Reconciler struct {
 	// snoop says the flows snoop hosts (cfg.SnoopHosts, on a switch that
 	// can).
 	snoop bool
-	// prepared is a full compile of the desired state made while no
+	// compiling is a full compile of the desired state started while no
 	// switch was connected (a restarted l2gwd waiting for OVS to
-	// reconnect). If the switch turns out to hold exactly its cookies and
-	// nothing changed meanwhile, it is adopted as is.
-	prepared *model
-	metrics  *reconcilerMetrics // nil unless Instrument was called
+	// reconnect), nil once a full sync took it. If the switch turns out
+	// to hold its cookies, it is adopted (model.adopt).
+	compiling *backgroundCompile
+	metrics   *reconcilerMetrics // nil unless Instrument was called
+	// pieceFlows is about how many flows a request of a dump reads
+	// (dumpPieceFlows; tests make it small).
+	pieceFlows int
 }
 
 // NewReconciler wires a reconciler; Run starts it.
@@ -138,7 +141,7 @@ func NewReconciler(cfg ReconcilerConfig, state *State, sw Switch, br Bridge) *Re
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Reconciler{cfg: cfg, state: state, sw: sw, br: br, log: log, kick: make(chan struct{}, 1)}
+	r := &Reconciler{cfg: cfg, state: state, sw: sw, br: br, log: log, kick: make(chan struct{}, 1), pieceFlows: dumpPieceFlows}
 	if cfg.SnoopHosts {
 		// Before any flow is sent: the meter must exist when the flows
 		// that use it are added.
@@ -291,8 +294,8 @@ func (r *Reconciler) reconcile(ctx context.Context) error {
 	if !r.sw.Connected() {
 		r.synced = false
 		r.setStatus(false)
-		if r.model == nil && r.prepared == nil {
-			return r.prepare(ports)
+		if r.model == nil && r.compiling == nil {
+			r.compiling = r.compileInBackground(ports)
 		}
 		return nil
 	}
@@ -349,6 +352,7 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
 	var installed flows.Cookies
 	var installedGroups flows.GroupSet
+	var prepared *model               // compiled while the bridge was read
 	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
 	altered := flows.Cookies{}        // installed flows changed on the switch (flows.DumpedFlow.Altered)
 	if r.synced && r.model != nil {
@@ -360,11 +364,18 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if gs, ok := r.sw.(generationSwitch); ok {
 			r.syncedGen = gs.Generation() // before the dump: a newer connection means another
 		}
-		// OVS builds its whole reply before it sends any of it (seconds at
-		// a million flows): the desired state is compiled meanwhile, unless
-		// it was while the switch was away.
-		overlapped := r.prepareInBackground(ports)
-		dumped, learned, err := r.dumpBridge(ctx)
+		// OVS builds a whole reply before it sends any of it (seconds for
+		// a million flows): the desired state is compiled meanwhile (or
+		// goes on compiling, when that began while the switch was away),
+		// and the bridge is read in pieces, small changes going between
+		// two (early.go).
+		overlapped := r.compiling
+		if r.compiling = nil; overlapped == nil {
+			overlapped = r.compileInBackground(ports)
+		}
+		early := &earlyDeltas{owners: map[flows.Owner][]uint64{}, cleared: map[flows.Owner]bool{}}
+		dumped, learned, err := r.dumpBridge(ctx, func() error { return r.applyEarly(ctx, ports, early) })
+		r.requeue(early.changes) // applied, but not yet against a model
 		if err != nil {
 			overlapped.stop()
 			return err
@@ -372,16 +383,20 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if len(dumped) == 0 {
 			overlapped.stop() // an empty bridge (ovs-vswitchd restarted): every flow goes out, compiled once
 		}
-		if p := overlapped.wait(); p != nil {
-			r.prepared = p
+		if prepared = overlapped.wait(); prepared != nil {
+			early.overlay(prepared)
 		}
 		installed = make(flows.Cookies, len(dumped))
 		for _, f := range dumped {
+			if early.changed(f) {
+				continue
+			}
 			installed[f.Cookie] = struct{}{}
 			if f.Altered {
 				altered[f.Cookie] = struct{}{}
 			}
 		}
+		early.correct(installed)
 		if len(altered) > 0 {
 			r.log.Warn("flows changed on the switch since they were installed: installing them again", "flows", len(altered))
 		}
@@ -420,8 +435,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			}
 		}
 	}
-	if p := r.prepared; p != nil {
-		r.prepared = nil
+	if p := prepared; p != nil {
 		if maps.Equal(ports, p.ports) && len(altered) == 0 && flows.DiffGroups(p.groups, installedGroups).Empty() && p.adopt(installed) {
 			// What changed after the compile waits in pending; the changes
 			// it took go again, now against what the switch has.
@@ -476,70 +490,66 @@ func (r *Reconciler) dumpGroups(ctx context.Context) (flows.GroupSet, error) {
 	return gs.DumpGroups(ctx)
 }
 
-// dumpBridge reads, in one dump, every flow l2gwd computed (what dynamic
-// origins no longer running left included: it goes) and every entry its
-// learn actions created. Every tag l2gwd uses has the cookie's top bit
-// set; flows of other tags are someone else's.
-func (r *Reconciler) dumpBridge(ctx context.Context) (computed, learned []flows.DumpedFlow, err error) {
-	all, err := r.sw.Dump(ctx, flows.AnyTagCookie, flows.AnyTagCookie)
-	if err != nil {
-		return nil, nil, err
-	}
-	computed = all[:0]
-	for _, f := range all {
-		switch tag, _, _ := flows.DecodeCookie(f.Cookie); {
-		case tag == flows.TagLearned:
-			learned = append(learned, f)
-		case flows.ComputedTag(tag):
-			computed = append(computed, f)
+// dumpBridge reads every flow l2gwd computed (what dynamic origins no
+// longer running left included: it goes) and every entry its learn
+// actions created, in dumpPieces requests, calling between (if not nil)
+// between two. Every tag l2gwd uses has the cookie's top bit set; flows
+// of other tags are someone else's.
+func (r *Reconciler) dumpBridge(ctx context.Context, between func() error) (computed, learned []flows.DumpedFlow, err error) {
+	pieces := r.dumpPieces()
+	for i := range pieces {
+		if i > 0 && between != nil {
+			if err := between(); err != nil {
+				return nil, nil, err
+			}
+		}
+		part, err := r.sw.Dump(ctx, flows.AnyTagCookie|uint64(i), flows.AnyTagCookie|uint64(pieces-1))
+		if err != nil {
+			return nil, nil, err
+		}
+		if computed == nil {
+			// The first piece's array, grown once for all (in place, read
+			// before it is written, when it is the only piece).
+			computed = slices.Grow(part[:0], len(part)*pieces)
+		}
+		for _, f := range part {
+			switch tag, _, _ := flows.DecodeCookie(f.Cookie); {
+			case tag == flows.TagLearned:
+				learned = append(learned, f)
+			case flows.ComputedTag(tag):
+				computed = append(computed, f)
+			}
 		}
 	}
 	return computed, learned, nil
 }
 
-// prepare compiles the whole desired state while no switch is connected.
-func (r *Reconciler) prepare(ports map[string]uint32) error {
-	start := time.Now()
-	m, err := r.compileAll(ports, func(flows.GroupSet) bool { return true }, func(*flows.Flow) bool { return true })
-	if err != nil {
-		return err
-	}
-	r.prepared = m
-	r.log.Info("compiled the desired state while the switch is away", "flows", m.flows, "took", time.Since(start))
-	return nil
-}
-
 // backgroundCompile is a compile of the desired state into a model (its
-// flows let go) running while the reconciler waits for a dump.
+// flows let go) running while the switch is away or its flows are read.
 type backgroundCompile struct {
 	stopped atomic.Bool
-	done    chan *model // the model, nil when stopped or failed
+	done    chan struct{} // closed when the compile ended
+	model   *model        // once done: the model, nil when stopped or failed
 }
 
-// prepareInBackground starts compiling the desired state for a full sync
-// that reads the bridge first, unless a prepared compile is there already.
-// The compile reads the state and takes pending changes, as the
-// reconciler's loop would, and nothing else of the reconciler's.
-func (r *Reconciler) prepareInBackground(ports map[string]uint32) *backgroundCompile {
-	b := &backgroundCompile{done: make(chan *model, 1)}
-	if r.prepared != nil {
-		b.done <- nil
-		return b
-	}
+// compileInBackground starts compiling the desired state for a full sync
+// that reads the bridge. The compile reads the state and takes pending
+// changes, as the reconciler's loop would, and nothing else of the
+// reconciler's.
+func (r *Reconciler) compileInBackground(ports map[string]uint32) *backgroundCompile {
+	b := &backgroundCompile{done: make(chan struct{})}
 	go func() {
+		defer close(b.done)
 		start := time.Now()
 		going := func() bool { return !b.stopped.Load() }
 		m, err := r.compileAll(ports, func(flows.GroupSet) bool { return going() }, func(*flows.Flow) bool { return going() })
 		switch {
 		case err != nil:
-			r.log.Warn("compile while reading the bridge", "err", err)
-			m = nil
-		case !going():
-			m = nil
-		default:
-			r.log.Info("compiled the desired state while reading the bridge", "flows", m.flows, "took", time.Since(start))
+			r.log.Warn("compile of the desired state", "err", err)
+		case going():
+			r.log.Info("compiled the desired state before comparing it with the bridge", "flows", m.flows, "took", time.Since(start))
+			b.model = m
 		}
-		b.done <- m
 	}()
 	return b
 }
@@ -549,7 +559,13 @@ func (b *backgroundCompile) stop() { b.stopped.Store(true) }
 
 // wait returns the compiled model once the compile ended, nil if it was
 // stopped or failed.
-func (b *backgroundCompile) wait() *model { return <-b.done }
+func (b *backgroundCompile) wait() *model {
+	<-b.done
+	if b.stopped.Load() {
+		return nil
+	}
+	return b.model
+}
 
 // compileAll compiles the whole desired state, one owner at a time, into a
 // new model, handing its groups to groups first (the flows may point to
@@ -704,6 +720,17 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 // bundle. After a failure the model no longer mirrors the switch, and the
 // next pass starts from a dump.
 func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) error {
+	if err := r.send(ctx, produce); err != nil {
+		return err
+	}
+	r.synced = true
+	r.setStatus(r.tunnelPortsReady())
+	return nil
+}
+
+// send sends the flow mods produce hands to its sink in one bundle, and
+// counts them; after a failure the next pass starts from a dump.
+func (r *Reconciler) send(ctx context.Context, produce func(out *sink) error) error {
 	start := time.Now()
 	var out sink
 	err := r.sw.Apply(ctx, func(emit func(flows.Mod) bool) error {
@@ -723,8 +750,6 @@ func (r *Reconciler) apply(ctx context.Context, produce func(out *sink) error) e
 		r.status.Bundles++
 		r.mu.Unlock()
 	}
-	r.synced = true
-	r.setStatus(r.tunnelPortsReady())
 	return nil
 }
 

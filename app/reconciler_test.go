@@ -71,12 +71,14 @@ func (s *memSwitch) Apply(_ context.Context, src flows.ModSource) error {
 			s.flows[cookie] = memFlow{table: table, priority: prio, key: key}
 			s.byMatch[key] = cookie
 		case openflow13.FC_DELETE:
-			if mask != ^uint64(0) || table != openflow13.OFPTT_ALL || matchLen != 4 {
+			if (mask != ^uint64(0) && mask != flows.OwnerCookieMask) || table != openflow13.OFPTT_ALL || matchLen != 4 {
 				return fmt.Errorf("unexpected delete: cookie mask %#x, table %d, match length %d", mask, table, matchLen)
 			}
-			if f, ok := s.flows[cookie]; ok {
-				delete(s.byMatch, f.key)
-				delete(s.flows, cookie)
+			for c, f := range s.flows {
+				if c&mask == cookie&mask {
+					delete(s.byMatch, f.key)
+					delete(s.flows, c)
+				}
 			}
 		default:
 			return fmt.Errorf("unexpected flow_mod command %d", command)
@@ -270,7 +272,7 @@ func TestRestartedDaemonCompilesBeforeTheSwitchReconnects(t *testing.T) {
 	sw.connected, sw.mods = false, 0
 	r := newTestReconciler(state, sw)
 	reconcileOK(t, r)
-	if r.prepared == nil || r.prepared.flows != want {
+	if r.compiling == nil || r.compiling.wait() == nil || r.compiling.wait().flows != want {
 		t.Fatalf("no full compile prepared while the switch was away")
 	}
 	sw.connected = true
@@ -298,6 +300,7 @@ func TestAChangeWhileTheSwitchWasAwayGoesAsADelta(t *testing.T) {
 	sw.connected, sw.mods = false, 0
 	r := newTestReconciler(state, sw)
 	reconcileOK(t, r)
+	r.compiling.wait() // the change comes after the compile
 	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:07", IPs: []string{"192.0.2.77"}}}); err != nil {
 		t.Fatal(err)
 	}

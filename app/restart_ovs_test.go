@@ -156,6 +156,72 @@ func TestChangesAtStartGoAsDeltas(t *testing.T) {
 	t.Logf("the changes at start: %s", strings.Join(ev, "; "))
 }
 
+// TestAChangeWhileTheBridgeIsReadReachesOVSBeforeTheReadEnds: a restart
+// reads the bridge in pieces (here of 8 flows); a change committed while
+// the first is read is in OVS before the last is asked for, costs its own
+// bindings' flow_mods and nothing more, and the bridge ends as a fresh
+// start leaves it.
+func TestAChangeWhileTheBridgeIsReadReachesOVSBeforeTheReadEnds(t *testing.T) {
+	site := newDaemonSite(t)
+	d := startPlane(t, site)
+	must[[]MACBinding](t)(d.state.AddMACs("plane-b", manyBindings(30, 1)))
+	d.waitReconciled(t)
+	d.stop()
+
+	const added, removed, readdressed = "02:0b:00:00:00:99", "02:aa:00:00:00:01", "02:aa:00:00:00:02"
+	site.connectFirst, site.pieceFlows = true, 8
+	inOVS := -1 // the first request after which OVS had the added binding
+	site.afterDump = func(s *State, request int) {
+		if request == 0 {
+			now := must[[]MACBinding](t)(s.ListMACs("plane-b"))
+			next := slices.DeleteFunc(slices.Clone(now), func(b MACBinding) bool { return b.MAC == removed })
+			for i := range next {
+				if next[i].MAC == readdressed {
+					next[i].IPs = []string{"2001:db8:aa::99"}
+				}
+			}
+			next = append(next, MACBinding{MAC: added, IPs: []string{"192.0.2.99"}})
+			must[[]MACBinding](t)(s.ReplaceMACs("plane-b", MACBindings(next)))
+			return
+		}
+		if inOVS < 0 && strings.Contains(strings.Join(bridgeFlows(t, site.ovs), "\n"), added) {
+			inOVS = request
+		}
+	}
+	mon := monitorFlows(t, site.ovs, "br-int")
+	d = site.start(t, planeOptions)
+	st := d.waitReconciled(t)
+	time.Sleep(300 * time.Millisecond) // a later pass would have begun
+	st = d.waitReconciled(t)
+	if inOVS != 1 {
+		t.Fatalf("the change was in OVS after dump request %d, want 1 (sent between the first two)", inOVS)
+	}
+	ev := mon.take()
+	for _, e := range ev {
+		if !strings.Contains(e, added) && !strings.Contains(e, "192.0.2.99") && !strings.Contains(e, removed) &&
+			!strings.Contains(e, readdressed) && !strings.Contains(e, "2001:db8:aa::1") && !strings.Contains(e, "2001:db8:aa::2") &&
+			!strings.Contains(e, "2001:db8:aa::99") {
+			t.Errorf("the restart changed a flow no change touched: %s", e)
+		}
+	}
+	// Two owners cleared (one delete each; the added binding's ID was
+	// free), the added and the readdressed binding's two flows added.
+	if st.FlowMods != 6 {
+		t.Fatalf("%d flow_mods, want 6:\n%s", st.FlowMods, strings.Join(ev, "\n"))
+	}
+	got := bridgeFlows(t, site.ovs)
+	d.stop()
+	site.ovs.Ofctl(t, "del-flows", "br-int")
+	site.connectFirst, site.pieceFlows, site.afterDump = false, 0, nil
+	d = site.start(t, planeOptions)
+	d.waitReconciled(t)
+	if want := bridgeFlows(t, site.ovs); !slices.Equal(got, want) {
+		t.Fatalf("after the restart the bridge has %d flows, a fresh start %d:\n%s\nwant\n%s", len(got), len(want),
+			strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	t.Logf("the change while the bridge was read: %s", strings.Join(ev, "; "))
+}
+
 // TestAnUpgradeReplacesFlowsOfOtherCookiesInPlace: a bridge programmed by
 // a version whose content hashes differ (every cookie's low 32 bits other,
 // the flows the same) is brought to this version's cookies by the first

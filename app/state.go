@@ -198,7 +198,7 @@ func Open(dataDir string, opts Options) (*State, error) {
 		s.log.Warn("could not release the store's pages from memory", "err", err)
 	}
 	s.log.Info("desired state loaded", "path", s.path, "networks", len(s.networks),
-		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", len(s.macIDs.used),
+		"remote_gateways", len(s.gateways), "connections", len(s.conns), "macs", s.macIDs.inUse(),
 		"evpn_networks", len(s.vnis), "bgp_peers", len(s.peers))
 	return s, nil
 }
@@ -250,18 +250,8 @@ func (s *State) restore(st *storedState) error {
 		}
 		s.addConnection(c)
 	}
-	if err := s.presizeIndexes(st.macs); err != nil {
+	if err := s.restoreBindings(st.macs); err != nil {
 		return err
-	}
-	for conn, entries := range st.macs {
-		cs := s.conns[conn]
-		ns := s.networks[cs.Network]
-		for _, e := range entries {
-			if !s.macIDs.free(e.ID) {
-				return fmt.Errorf("mac %s of %s: id %d out of range or duplicate", formatMAC(e.hw), conn, e.ID)
-			}
-			s.bindMAC(cs, ns, e)
-		}
 	}
 	for _, ids := range []*idSpace{s.netIDs, s.connIDs, s.macIDs} {
 		if next, ok := st.cursors[ids.kind]; ok {
@@ -270,6 +260,42 @@ func (s *State) restore(st *storedState) error {
 	}
 	s.droppedNets = s.restoreFeedNetworks(st.feedNetworks)
 	s.droppedDerived = s.restoreDerived(st.derived)
+	return nil
+}
+
+// restoreBindings binds the stored bindings (by connection). A million
+// of them fill three maps of a million entries, each insert a cache miss:
+// the connections' maps (and their digests) fill on one core while the
+// networks' MAC and IP indexes fill on another (bindMAC, in two halves).
+func (s *State) restoreBindings(macs map[string][]macEntry) error {
+	if err := s.presizeIndexes(macs); err != nil {
+		return err
+	}
+	for conn, entries := range macs {
+		for _, e := range entries {
+			if !s.macIDs.free(e.ID) {
+				return fmt.Errorf("mac %s of %s: id %d out of range or duplicate", formatMAC(e.hw), conn, e.ID)
+			}
+			s.macIDs.mark(e.ID)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for conn, entries := range macs {
+			cs := s.conns[conn]
+			for _, e := range entries {
+				cs.setBinding(e)
+			}
+		}
+	})
+	for conn, entries := range macs {
+		cs := s.conns[conn]
+		ns := s.networks[cs.Network]
+		for _, e := range entries {
+			indexAddresses(cs, ns, e)
+		}
+	}
+	wg.Wait()
 	return nil
 }
 

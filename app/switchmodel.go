@@ -86,6 +86,14 @@ func (s *sink) del(cookie uint64) {
 	}
 }
 
+// clear deletes every flow of owner o, whatever the model knows of them.
+func (s *sink) clear(o flows.Owner) {
+	s.dels++
+	if !s.stopped {
+		s.stopped = !s.emit(flows.DeleteOwnerMod(o))
+	}
+}
+
 // newModel starts an empty model for a full compile against in (whose
 // connections, by name, are conns).
 func newModel(in *flows.Input, conns map[string]connRef, ports map[string]uint32) *model {

@@ -38,6 +38,10 @@ const (
 	ControllerCookieMask = uint64(0xF) << tagShift
 )
 
+// OwnerCookieMask selects, under a cookie made for an owner, every flow of
+// that owner whatever its content hash.
+const OwnerCookieMask = uint64(0xFFFFFFFF) << ownerShift
+
 // AnyTagCookie, as both cookie and mask, selects the flows of every tag
 // (each has the top bit set), and others' flows whose cookies have it.
 const AnyTagCookie = uint64(0x8) << tagShift

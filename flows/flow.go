@@ -83,6 +83,14 @@ func DeleteCookieMod(cookie uint64) Mod {
 	return flowMod(openflow13.FC_DELETE, cookie, ^uint64(0), openflow13.OFPTT_ALL, 0, emptyMatch, nil)
 }
 
+// DeleteOwnerMod returns the flow_mod that deletes every flow of owner o,
+// in any table, whatever their content. OVS finds them by walking its
+// tables (a cookie mask is not its cookie index): ~0.1 s at two million
+// flows, where DeleteCookieMod costs microseconds.
+func DeleteOwnerMod(o Owner) Mod {
+	return flowMod(openflow13.FC_DELETE, makeCookie(o, 0), OwnerCookieMask, openflow13.OFPTT_ALL, 0, emptyMatch, nil)
+}
+
 // flowMod encodes an ofp_flow_mod (no timeouts, no buffer (0xffffffff),
 // any out port and group, no flags).
 func flowMod(command uint8, cookie, cookieMask uint64, table uint8, priority uint16, match, instructions []byte) Mod {

@@ -74,6 +74,9 @@ func daemon(args []string, getenv func(string) string, stdout, stderr io.Writer)
 // run serves until ctx ends (SIGTERM), then stops cleanly; apiOpts guard
 // the API. Flows stay on the bridge (fail_mode=secure), so traffic keeps
 // flowing while l2gwd is away.
+// loadGCPercent is the collector's GOGC while the store loads.
+const loadGCPercent = 400
+
 func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.Logger) error {
 	// The OpenFlow listener comes first: a restarted l2gwd is there for the
 	// switch's next reconnect attempt (OVS retries once a second) while it
@@ -96,10 +99,18 @@ func run(ctx context.Context, cfg *config, apiOpts api.ServerOptions, log *slog.
 	if speaker != nil {
 		defer speaker.Close()
 	}
+	// What loading the store allocates stays live: the collector, which
+	// would trace the growing heap again and again, waits (a fifth of the
+	// load at a million bindings).
+	gcPercent := debug.SetGCPercent(loadGCPercent)
+	if gcPercent < 0 || gcPercent > loadGCPercent {
+		debug.SetGCPercent(gcPercent) // the operator's GOGC waits longer already
+	}
 	state, err := app.Open(cfg.DataDir, app.Options{
 		Logger: log, LocalTunnelIPs: cfg.ownTunnelIPs(),
 		Origins: cfg.dynamicOrigins(), HoldTime: time.Duration(cfg.HoldTime) * time.Second,
 	})
+	debug.SetGCPercent(gcPercent)
 	if err != nil {
 		return err
 	}
