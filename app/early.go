@@ -57,7 +57,8 @@ type earlyDeltas struct {
 	owners map[flows.Owner][]uint64
 	// cleared are the owners whose every flow was deleted first.
 	cleared map[flows.Owner]bool
-	changes []Change // those applied, to go again once the switch is verified
+	tables  map[uint64]uint8 // the table of each cookie sent
+	changes []Change         // those applied, to go again once the switch is verified
 }
 
 // applyEarly sends the pending changes to the switch, between two pieces of
@@ -100,6 +101,9 @@ func (r *Reconciler) applyEarly(ctx context.Context, ports map[string]uint32, e 
 	err := r.send(ctx, func(out *sink) error {
 		for _, id := range ids {
 			o := flows.Owner{Kind: flows.KindBinding, ID: id}
+			for _, c := range e.owners[o] {
+				delete(e.tables, c) // sent by an earlier pass: this one replaces them
+			}
 			if stale[id] {
 				out.clear(o)
 				e.cleared[o] = true
@@ -114,6 +118,7 @@ func (r *Reconciler) applyEarly(ctx context.Context, ports map[string]uint32, e 
 					for _, f := range fs {
 						out.add(f)
 						cookies = append(cookies, f.Cookie)
+						e.tables[f.Cookie] = f.Table
 					}
 				}
 			}
@@ -164,6 +169,11 @@ func (e *earlyDeltas) correct(installed flows.Cookies) {
 			installed[c] = struct{}{}
 		}
 	}
+}
+
+// newEarlyDeltas returns an empty earlyDeltas.
+func newEarlyDeltas() *earlyDeltas {
+	return &earlyDeltas{owners: map[flows.Owner][]uint64{}, cleared: map[flows.Owner]bool{}, tables: map[uint64]uint8{}}
 }
 
 // overlay makes the owners e sent hold, in m (a compile made before the

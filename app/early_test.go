@@ -4,9 +4,11 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/l2gw/l2gw/flows"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // piecewiseSwitch is a memSwitch that runs during when the reconciler
@@ -70,6 +72,10 @@ func TestChangesWhileTheBridgeIsReadGoBetweenItsPieces(t *testing.T) {
 	reconcileOK(t, newTestReconciler(state, sw.memSwitch))
 
 	r := startWhileAway(t, state, sw)
+	reg := prometheus.NewRegistry()
+	if err := r.Instrument(reg); err != nil {
+		t.Fatal(err)
+	}
 	mods := sw.mods
 	// One change, committed while the first piece is read: a binding
 	// added, one removed, one whose address changed.
@@ -114,6 +120,15 @@ func TestChangesWhileTheBridgeIsReadGoBetweenItsPieces(t *testing.T) {
 	assertFlowsOf(t, state, sw.memSwitch)
 	if len(r.model.cookies()) != len(sw.flows) {
 		t.Fatalf("the model holds %d cookies, the switch %d flows", len(r.model.cookies()), len(sw.flows))
+	}
+	perTable := 0.0
+	for series, v := range scrape(t, reg) {
+		if strings.HasPrefix(series, "l2gw_flows{") {
+			perTable += v
+		}
+	}
+	if int(perTable) != len(sw.flows) {
+		t.Fatalf("l2gw_flows counts %v flows, the switch has %d", perTable, len(sw.flows))
 	}
 }
 

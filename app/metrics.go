@@ -108,19 +108,23 @@ func (m *reconcilerMetrics) timePass(kind string, start time.Time) {
 	m.passSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 }
 
-// dumped resets the tally to the flows a dump of the bridge found.
-func (m *reconcilerMetrics) dumped(fs []flows.DumpedFlow) {
+// dumped resets the tally to the flows a dump of the bridge found and
+// those sent while it was read (their tables, by cookie).
+func (m *reconcilerMetrics) dumped(fs []flows.DumpedFlow, sent map[uint64]uint8) {
 	if m == nil {
 		return
 	}
 	if m.tally == nil {
-		m.tally = make(map[uint64]uint8, len(fs))
+		m.tally = make(map[uint64]uint8, len(fs)+len(sent))
 	} else {
 		clear(m.tally)
 	}
 	m.perTable = [256]int{}
 	for _, f := range fs {
 		m.add(f.Cookie, f.Table)
+	}
+	for c, table := range sent {
+		m.add(c, table)
 	}
 }
 

@@ -373,7 +373,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if r.compiling = nil; overlapped == nil {
 			overlapped = r.compileInBackground(ports)
 		}
-		early := &earlyDeltas{owners: map[flows.Owner][]uint64{}, cleared: map[flows.Owner]bool{}}
+		early := newEarlyDeltas()
 		dumped, learned, err := r.dumpBridge(ctx, func() error { return r.applyEarly(ctx, ports, early) })
 		r.requeue(early.changes) // applied, but not yet against a model
 		if err != nil {
@@ -386,11 +386,9 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if prepared = overlapped.wait(); prepared != nil {
 			early.overlay(prepared)
 		}
+		dumped = slices.DeleteFunc(dumped, early.changed) // read before they changed, or after: early has them
 		installed = make(flows.Cookies, len(dumped))
 		for _, f := range dumped {
-			if early.changed(f) {
-				continue
-			}
 			installed[f.Cookie] = struct{}{}
 			if f.Altered {
 				altered[f.Cookie] = struct{}{}
@@ -400,7 +398,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if len(altered) > 0 {
 			r.log.Warn("flows changed on the switch since they were installed: installing them again", "flows", len(altered))
 		}
-		r.metrics.dumped(dumped)
+		r.metrics.dumped(dumped, early.tables)
 		// Learned entries are read to delete those whose owner is gone.
 		learnedBy = map[uint64]struct{}{}
 		for _, f := range learned {
