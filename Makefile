@@ -35,12 +35,14 @@ demo: deps build
 demo-down:
 	./scripts/demo.sh down
 
-# The scale benchmark (issue 3) in its own namespace and Open vSwitch (root):
-# make bench, or make bench N=10000 for a quick run.
-N ?= 100000
+# The scale benchmark (issues 3 and 15) in its own namespace and Open vSwitch
+# (root): make bench (a million bindings, 100,000 EVPN routes), or
+# make bench N=10000 EVPN=10000 for a quick run.
+N ?= 1000000
+EVPN ?= 100000
 bench: deps
 	$(GO) build -o $(BIN)/ ./cmd/l2gwd
-	$(GO) run ./cmd/l2gw-bench -n $(N) --l2gwd $(BIN)/l2gwd
+	$(GO) run ./cmd/l2gw-bench -n $(N) --evpn-routes $(EVPN) --l2gwd $(BIN)/l2gwd
 
 clean:
 	rm -rf $(BIN)

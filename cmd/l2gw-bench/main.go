@@ -20,7 +20,7 @@
 // the namespace and every process in it when it ends, also on error or
 // Ctrl-C.
 //
-//	l2gw-bench [-n 100000] [--l2gwd bin/l2gwd] [--api-seconds 20] [--skip 2,5,6]
+//	l2gw-bench [-n 1000000] [--evpn-routes 100000] [--l2gwd bin/l2gwd] [--api-seconds 20] [--skip 2,5,6]
 package main
 
 import (
@@ -40,6 +40,7 @@ const numScenarios = 7
 // options are the command line.
 type options struct {
 	n          int          // bindings in the bulk POST
+	evpnRoutes int          // EVPN routes and local MACs of scenario 6
 	l2gwd      string       // the daemon's binary
 	apiSeconds int          // duration of the API load (scenario 5)
 	skip       map[int]bool // scenario numbers not to run
@@ -77,7 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("l2gw-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.n, "n", 100000, "MAC bindings in the bulk POST (and bound during scenarios 2-5); EVPN routes and local MACs in scenario 6 (scenario 7 always commits 10,000 MACs, as issue 13 says)")
+	fs.IntVar(&o.n, "n", 1000000, "MAC bindings in the bulk POST (and bound during scenarios 2-5; scenario 7 always commits 10,000 MACs, as issue 13 says)")
+	fs.IntVar(&o.evpnRoutes, "evpn-routes", 100000, "EVPN routes and local MACs in scenario 6 (a million takes GoBGP some 15 GB and more than 10 minutes)")
 	fs.StringVar(&o.l2gwd, "l2gwd", "bin/l2gwd", "l2gwd binary to measure")
 	fs.IntVar(&o.apiSeconds, "api-seconds", 20, "seconds of concurrent creates in scenario 5")
 	fs.StringVar(&o.skipList, "skip", "", "comma-separated scenario numbers not to run: 1 bulk, 2 incremental, 3 restart, 4 memory, 5 api, 6 evpn, 7 vtep (ovs-vtep, 10,000 MACs, a few minutes)")
@@ -92,6 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.n < 1 {
 		return o, fmt.Errorf("-n %d: need at least one binding", o.n)
+	}
+	if o.evpnRoutes < 1 {
+		return o, fmt.Errorf("--evpn-routes %d: need at least one route", o.evpnRoutes)
 	}
 	if o.apiSeconds < 1 {
 		return o, fmt.Errorf("--api-seconds %d: need at least 1", o.apiSeconds)
@@ -115,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // innerArgs is the command line of the inner run.
 func (o options) innerArgs(workDir string) []string {
-	return []string{"--inner", "--workdir", workDir, "-n", strconv.Itoa(o.n), "--l2gwd", o.l2gwd,
+	return []string{"--inner", "--workdir", workDir, "-n", strconv.Itoa(o.n), "--evpn-routes", strconv.Itoa(o.evpnRoutes), "--l2gwd", o.l2gwd,
 		"--api-seconds", strconv.Itoa(o.apiSeconds), "--skip", o.skipList}
 }
 

@@ -103,15 +103,15 @@ func runInner(o options) error {
 
 // header describes the run above the table.
 func (b *bench) header() {
-	n := b.opts.n
+	n, e := b.opts.n, b.opts.evpnRoutes
 	v4 := min(n, docIPv4Count)
 	b.rep.header = []string{
 		fmt.Sprintf("l2gw-bench  %s  %s  N=%d  CPUs=%d  %s",
 			time.Now().Format(time.RFC3339), b.sw.version(), n, runtime.NumCPU(), runtime.Version()),
 		fmt.Sprintf("only documentation addresses are used: %d bindings have one IPv4 (192.0.2.0/24, 198.51.100.0/24,", v4),
 		fmt.Sprintf("203.0.113.0/24; unicast + ARP flows), the other %d one IPv6 of 2001:db8::/32 (unicast + ND flows):", n-v4),
-		fmt.Sprintf("the bulk installs %d binding flows. EVPN (6): a fresh l2gwd with BGP; the same MACs and IPs as %d", bindingFlows(n), n),
-		fmt.Sprintf("MAC+IP routes behind %d VTEPs (198.51.100.11-%d), then %d local MACs 02:01:.. from frames on an attachment.", evpnVTEPs, 10+evpnVTEPs, n),
+		fmt.Sprintf("the bulk installs %d binding flows. EVPN (6): a fresh l2gwd with BGP; the MACs and IPs of the first %d", bindingFlows(n), e),
+		fmt.Sprintf("bindings as MAC+IP routes behind %d VTEPs (198.51.100.11-%d), then %d local MACs 02:01:.. from frames on an attachment.", evpnVTEPs, 10+evpnVTEPs, e),
 		fmt.Sprintf("hardware_vtep (7): the same vtep.db workload against each VTEP under test (BASELINE: ovs-vtep): %d Ucast_Macs_Remote", vtepMACs),
 		fmt.Sprintf("rows (%s:.., ipaddr as the bindings, locators %s-%d) in one transaction, a restart, an ARP for a row's ipaddr.", remoteMACPrefix, remoteLocator(0), 20+vtepLocators),
 	}
