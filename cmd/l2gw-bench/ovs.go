@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -199,6 +200,65 @@ func (s *ovsSwitch) hostOn(port string) (*ovstest.Host, error) {
 
 // hostQueue is the transmit queue of internalHost's device, in frames.
 const hostQueue = 50000
+
+// vswitchdPID is the running ovs-vswitchd's process ID.
+func (s *ovsSwitch) vswitchdPID() (int, error) {
+	data, err := os.ReadFile(filepath.Join(s.Dir, "ovs-vswitchd.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("read ovs-vswitchd pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("parse ovs-vswitchd pid %q: %w", data, err)
+	}
+	return pid, nil
+}
+
+// waitIdle waits until ovs-vswitchd has used at most 20 ms of CPU in
+// 200 ms (all its threads), for a minute at most.
+func (s *ovsSwitch) waitIdle() error {
+	pid, err := s.vswitchdPID()
+	if err != nil {
+		return err
+	}
+	const window, busy = 200 * time.Millisecond, 2 // clock ticks of 10 ms
+	last, err := cpuTicks(pid)
+	for deadline := time.Now().Add(time.Minute); err == nil; {
+		time.Sleep(window)
+		var now uint64
+		if now, err = cpuTicks(pid); err == nil && now-last <= busy {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ovs-vswitchd still busy a minute later (%d ticks in %s)", now-last, window)
+		}
+		last = now
+	}
+	return err
+}
+
+// cpuTicks is the user and system CPU time process pid has used, in clock
+// ticks (/proc/PID/stat fields 14 and 15).
+func cpuTicks(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(fields))
+	}
+	var total uint64
+	for _, f := range fields[11:13] { // utime, stime: fields 14 and 15 of the line
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		total += v
+	}
+	return total, nil
+}
 
 // purgeDatapath has ovs-vswitchd drop every datapath flow, so that the
 // next frame of each kind goes through the OpenFlow tables again.
