@@ -151,19 +151,25 @@ func (r *Reconciler) takeEarly() []Change {
 	return changes
 }
 
-// changed reports whether f is a flow of an owner applyEarly cleared: what
-// the dump read of it is not what the switch has.
-func (e *earlyDeltas) changed(f flows.DumpedFlow) bool {
-	if len(e.cleared) == 0 {
-		return false
-	}
-	_, o, _ := flows.DecodeCookie(f.Cookie)
-	return e.cleared[o] && flows.IsController(f.Cookie)
+// clearedCookie reports whether c is the cookie of a flow of an owner
+// applyEarly cleared: what the dump read of it is not what the switch has.
+func (e *earlyDeltas) clearedCookie(c uint64) bool {
+	_, o, _ := flows.DecodeCookie(c)
+	return e.cleared[o] && flows.IsController(c)
 }
 
-// correct adds to installed (the cookies the dump read, those of cleared
-// owners left out) the cookies applyEarly sent.
-func (e *earlyDeltas) correct(installed flows.Cookies) {
+// correct makes installed and altered (what the dump read) what the switch
+// has: the cookies of cleared owners the dump read go, those applyEarly
+// sent come.
+func (e *earlyDeltas) correct(installed, altered flows.Cookies) {
+	if len(e.cleared) > 0 {
+		for c := range installed {
+			if e.clearedCookie(c) {
+				delete(installed, c)
+				delete(altered, c)
+			}
+		}
+	}
 	for _, cs := range e.owners {
 		for _, c := range cs {
 			installed[c] = struct{}{}

@@ -103,7 +103,7 @@ type Learned struct {
 // ofports and a dump, never the reconciler's own model. Without an
 // OpenFlow connection it fails with an Unavailable Error.
 func (r *Reconciler) Flows(ctx context.Context) (FlowReport, error) {
-	installed, learned, err := r.dumpBridge(ctx, nil)
+	installed, learned, err := r.dumpBridge(ctx)
 	if err == nil {
 		return r.flowReport(installed, learned)
 	}

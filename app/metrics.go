@@ -108,22 +108,45 @@ func (m *reconcilerMetrics) timePass(kind string, start time.Time) {
 	m.passSeconds.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 }
 
-// dumped resets the tally to the flows a dump of the bridge found and
-// those sent while it was read (their tables, by cookie).
-func (m *reconcilerMetrics) dumped(fs []flows.DumpedFlow, sent map[uint64]uint8) {
+// startDump resets the tally for a dump of the bridge of about n flows;
+// dumpedFlow then counts each flow it reads and endDump corrects it for
+// what was sent while it was read.
+func (m *reconcilerMetrics) startDump(n int) {
 	if m == nil {
 		return
 	}
 	if m.tally == nil {
-		m.tally = make(map[uint64]uint8, len(fs)+len(sent))
+		m.tally = make(map[uint64]uint8, n)
 	} else {
 		clear(m.tally)
 	}
 	m.perTable = [256]int{}
-	for _, f := range fs {
-		m.add(f.Cookie, f.Table)
+}
+
+// dumpedFlow counts a flow of table the dump read.
+func (m *reconcilerMetrics) dumpedFlow(cookie uint64, table uint8) {
+	if m != nil {
+		m.add(cookie, table)
 	}
-	for c, table := range sent {
+}
+
+// endDump ends a dump: the flows of the owners cleared while it was read
+// go, those sent come (their tables, by cookie).
+func (m *reconcilerMetrics) endDump(e *earlyDeltas) {
+	if m == nil {
+		return
+	}
+	if m.tally == nil {
+		m.startDump(0) // nothing was read
+	}
+	if len(e.cleared) > 0 {
+		for c := range m.tally {
+			if e.clearedCookie(c) {
+				m.remove(c)
+			}
+		}
+	}
+	for c, table := range e.tables {
 		m.add(c, table)
 	}
 }

@@ -354,60 +354,16 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	var installedGroups flows.GroupSet
 	var prepared *model               // compiled while the bridge was read
 	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
-	altered := flows.Cookies{}        // installed flows changed on the switch (flows.DumpedFlow.Altered)
+	var altered flows.Cookies         // installed flows changed on the switch (flows.DumpedFlow.Altered)
 	if r.synced && r.model != nil {
 		installed = r.model.cookies()
 		installedGroups = r.model.groups
 	} else {
-		start := time.Now()
-		r.syncedGen = 0
-		if gs, ok := r.sw.(generationSwitch); ok {
-			r.syncedGen = gs.Generation() // before the dump: a newer connection means another
-		}
-		// OVS builds a whole reply before it sends any of it (seconds for
-		// a million flows): the desired state is compiled meanwhile (or
-		// goes on compiling, when that began while the switch was away),
-		// and the bridge is read in pieces, small changes going between
-		// two (early.go).
-		overlapped := r.compiling
-		if r.compiling = nil; overlapped == nil {
-			overlapped = r.compileInBackground(ports)
-		}
-		early := newEarlyDeltas()
-		dumped, learned, err := r.dumpBridge(ctx, func() error { return r.applyEarly(ctx, ports, early) })
-		r.requeue(early.changes) // applied, but not yet against a model
+		v, err := r.readSwitch(ctx, ports)
 		if err != nil {
-			overlapped.stop()
 			return err
 		}
-		if len(dumped) == 0 {
-			overlapped.stop() // an empty bridge (ovs-vswitchd restarted): every flow goes out, compiled once
-		}
-		if prepared = overlapped.wait(); prepared != nil {
-			early.overlay(prepared)
-		}
-		dumped = slices.DeleteFunc(dumped, early.changed) // read before they changed, or after: early has them
-		installed = make(flows.Cookies, len(dumped))
-		for _, f := range dumped {
-			installed[f.Cookie] = struct{}{}
-			if f.Altered {
-				altered[f.Cookie] = struct{}{}
-			}
-		}
-		early.correct(installed)
-		if len(altered) > 0 {
-			r.log.Warn("flows changed on the switch since they were installed: installing them again", "flows", len(altered))
-		}
-		r.metrics.dumped(dumped, early.tables)
-		// Learned entries are read to delete those whose owner is gone.
-		learnedBy = map[uint64]struct{}{}
-		for _, f := range learned {
-			learnedBy[f.Cookie] = struct{}{}
-		}
-		if installedGroups, err = r.dumpGroups(ctx); err != nil {
-			return err
-		}
-		r.log.Info("read the bridge's flows", "flows", len(dumped), "learned", len(learned), "groups", len(installedGroups), "took", time.Since(start))
+		installed, altered, learnedBy, installedGroups, prepared = v.installed, v.altered, v.learnedBy, v.groups, v.prepared
 	}
 	// The old model goes now, not after the new one is built: a failure
 	// leaves synced false, and the next pass starts from a dump. Only its
@@ -488,28 +444,98 @@ func (r *Reconciler) dumpGroups(ctx context.Context) (flows.GroupSet, error) {
 	return gs.DumpGroups(ctx)
 }
 
-// dumpBridge reads every flow l2gwd computed (what dynamic origins no
+// switchView is what a full sync read of the switch.
+type switchView struct {
+	installed flows.Cookies       // the flows l2gwd computed
+	altered   flows.Cookies       // those changed on the switch (flows.DumpedFlow.Altered)
+	learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
+	groups    flows.GroupSet
+	prepared  *model // the desired state compiled meanwhile, nil if that was stopped or failed
+}
+
+// readSwitch reads the bridge's flows and groups for a full sync. OVS
+// builds a whole reply before it sends any of it (seconds for a million
+// flows): the desired state is compiled meanwhile (or goes on compiling,
+// when that began while the switch was away), and the bridge is read in
+// pieces, small changes going between two (early.go). Each piece is taken
+// into the cookie sets as it comes and let go.
+func (r *Reconciler) readSwitch(ctx context.Context, ports map[string]uint32) (switchView, error) {
+	start := time.Now()
+	r.syncedGen = 0
+	if gs, ok := r.sw.(generationSwitch); ok {
+		r.syncedGen = gs.Generation() // before the dump: a newer connection means another
+	}
+	overlapped := r.compiling
+	if r.compiling = nil; overlapped == nil {
+		overlapped = r.compileInBackground(ports)
+	}
+	early := newEarlyDeltas()
+	v := switchView{altered: flows.Cookies{}, learnedBy: map[uint64]struct{}{}}
+	read, learned := 0, 0
+	err := r.readBridge(ctx, func() error { return r.applyEarly(ctx, ports, early) }, func(computed, learnedPart []flows.DumpedFlow, pieces int) {
+		if v.installed == nil {
+			v.installed = make(flows.Cookies, len(computed)*pieces)
+			r.metrics.startDump(len(computed) * pieces)
+		}
+		for i := range computed {
+			f := &computed[i]
+			v.installed[f.Cookie] = struct{}{}
+			if f.Altered {
+				v.altered[f.Cookie] = struct{}{}
+			}
+			r.metrics.dumpedFlow(f.Cookie, f.Table)
+		}
+		// Learned entries are read to delete those whose owner is gone.
+		for _, f := range learnedPart {
+			v.learnedBy[f.Cookie] = struct{}{}
+		}
+		read, learned = read+len(computed), learned+len(learnedPart)
+	})
+	r.requeue(early.changes) // applied, but not yet against a model
+	if err != nil {
+		overlapped.stop()
+		return v, err
+	}
+	if read == 0 {
+		overlapped.stop() // an empty bridge (ovs-vswitchd restarted): every flow goes out, compiled once
+	}
+	if v.prepared = overlapped.wait(); v.prepared != nil {
+		early.overlay(v.prepared)
+	}
+	early.correct(v.installed, v.altered)
+	r.metrics.endDump(early)
+	if len(v.altered) > 0 {
+		r.log.Warn("flows changed on the switch since they were installed: installing them again", "flows", len(v.altered))
+	}
+	if v.groups, err = r.dumpGroups(ctx); err != nil {
+		return v, err
+	}
+	r.log.Info("read the bridge's flows", "flows", read, "learned", learned, "groups", len(v.groups), "took", time.Since(start))
+	return v, nil
+}
+
+// readBridge reads every flow l2gwd computed (what dynamic origins no
 // longer running left included: it goes) and every entry its learn
 // actions created, in dumpPieces requests, calling between (if not nil)
-// between two. Every tag l2gwd uses has the cookie's top bit set; flows
-// of other tags are someone else's.
-func (r *Reconciler) dumpBridge(ctx context.Context, between func() error) (computed, learned []flows.DumpedFlow, err error) {
+// between two, and handing each piece's flows to visit as it comes: those
+// computed and those learned, and the number of pieces. Every tag l2gwd
+// uses has the cookie's top bit set; flows of other tags are someone
+// else's.
+func (r *Reconciler) readBridge(ctx context.Context, between func() error, visit func(computed, learned []flows.DumpedFlow, pieces int)) error {
 	pieces := r.dumpPieces()
+	var learned []flows.DumpedFlow
 	for i := range pieces {
 		if i > 0 && between != nil {
 			if err := between(); err != nil {
-				return nil, nil, err
+				return err
 			}
 		}
 		part, err := r.sw.Dump(ctx, flows.AnyTagCookie|uint64(i), flows.AnyTagCookie|uint64(pieces-1))
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		if computed == nil {
-			// The first piece's array, grown once for all (in place, read
-			// before it is written, when it is the only piece).
-			computed = slices.Grow(part[:0], len(part)*pieces)
-		}
+		computed := part[:0] // in place: each flow is read before it is written
+		learned = learned[:0]
 		for _, f := range part {
 			switch tag, _, _ := flows.DecodeCookie(f.Cookie); {
 			case tag == flows.TagLearned:
@@ -518,8 +544,17 @@ func (r *Reconciler) dumpBridge(ctx context.Context, between func() error) (comp
 				computed = append(computed, f)
 			}
 		}
+		visit(computed, learned, pieces)
 	}
-	return computed, learned, nil
+	return nil
+}
+
+// dumpBridge reads the bridge as readBridge does, into two lists.
+func (r *Reconciler) dumpBridge(ctx context.Context) (computed, learned []flows.DumpedFlow, err error) {
+	err = r.readBridge(ctx, nil, func(c, l []flows.DumpedFlow, _ int) {
+		computed, learned = append(computed, c...), append(learned, l...)
+	})
+	return computed, learned, err
 }
 
 // backgroundCompile is a compile of the desired state into a model (its
