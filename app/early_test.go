@@ -52,6 +52,19 @@ func startWhileAway(t *testing.T, state *State, sw *piecewiseSwitch) *Reconciler
 	return r
 }
 
+// reconciledSite is siteState with 40 more bindings, on a piecewiseSwitch
+// a first reconciler has programmed.
+func reconciledSite(t *testing.T) (*State, *piecewiseSwitch) {
+	t.Helper()
+	state := siteState(t)
+	if _, err := state.AddMACs("backup-b", manyBindings(40, 1)); err != nil {
+		t.Fatal(err)
+	}
+	sw := &piecewiseSwitch{memSwitch: newMemSwitch()}
+	reconcileOK(t, newTestReconciler(state, sw.memSwitch))
+	return state, sw
+}
+
 // bindingsWith is the state's bindings of connection backup-b with edit
 // applied, for ReplaceMACs.
 func bindingsWith(t *testing.T, state *State, edit func(MACBindings) MACBindings) MACBindings {
@@ -64,12 +77,7 @@ func bindingsWith(t *testing.T, state *State, edit func(MACBindings) MACBindings
 }
 
 func TestChangesWhileTheBridgeIsReadGoBetweenItsPieces(t *testing.T) {
-	state := siteState(t)
-	if _, err := state.AddMACs("backup-b", manyBindings(40, 1)); err != nil {
-		t.Fatal(err)
-	}
-	sw := &piecewiseSwitch{memSwitch: newMemSwitch()}
-	reconcileOK(t, newTestReconciler(state, sw.memSwitch))
+	state, sw := reconciledSite(t)
 
 	r := startWhileAway(t, state, sw)
 	reg := prometheus.NewRegistry()
@@ -158,12 +166,7 @@ func TestChangesTooLargeOrNotOfBindingsWaitForTheWholeBridge(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			state := siteState(t)
-			if _, err := state.AddMACs("backup-b", manyBindings(40, 1)); err != nil {
-				t.Fatal(err)
-			}
-			sw := &piecewiseSwitch{memSwitch: newMemSwitch()}
-			reconcileOK(t, newTestReconciler(state, sw.memSwitch))
+			state, sw := reconciledSite(t)
 			r := startWhileAway(t, state, sw)
 			mods := sw.mods
 			sw.during = func() {
@@ -189,12 +192,7 @@ func TestChangesTooLargeOrNotOfBindingsWaitForTheWholeBridge(t *testing.T) {
 // and a flow the switch holds of that ID nonetheless (a bridge not as
 // l2gwd left it) is still found by the comparison and deleted.
 func TestAFlowLeftOfAFreshIDIsStillFound(t *testing.T) {
-	state := siteState(t)
-	if _, err := state.AddMACs("backup-b", manyBindings(40, 1)); err != nil {
-		t.Fatal(err)
-	}
-	sw := &piecewiseSwitch{memSwitch: newMemSwitch()}
-	reconcileOK(t, newTestReconciler(state, sw.memSwitch))
+	state, sw := reconciledSite(t)
 	id := state.macIDs.next.Load() // the next binding's
 	stale := flows.ControllerCookie | uint64(flows.KindBinding)<<56 | uint64(id)<<32 | 0x5eed
 	sw.flows[stale] = memFlow{table: 30, priority: 1, key: "left by no one"}
