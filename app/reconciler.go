@@ -392,9 +392,14 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	if p := prepared; p != nil {
 		if maps.Equal(ports, p.ports) && len(altered) == 0 && flows.DiffGroups(p.groups, installedGroups).Empty() && p.adopt(installed) {
 			// What changed after the compile waits in pending; the changes
-			// it took go again, now against what the switch has.
+			// it took go again, now against what the switch has. The next
+			// pass is due now: a change made while the switch was away
+			// woke a pass that could not apply it.
 			r.requeue(p.taken)
 			p.taken = nil
+			if r.hasPending() {
+				r.trigger()
+			}
 			r.model = p
 			return r.apply(ctx, func(out *sink) error {
 				forget(p, out)

@@ -304,11 +304,16 @@ func TestAChangeWhileTheSwitchWasAwayGoesAsADelta(t *testing.T) {
 	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:07", IPs: []string{"192.0.2.77"}}}); err != nil {
 		t.Fatal(err)
 	}
+	reconcileOK(t, r) // the pass the change woke, with the switch still away
+	<-r.kick          // as Run took it
 	sw.connected = true
 	r.synced = false
 	reconcileOK(t, r)
 	if sw.mods != 0 || r.Status().Reconciled || !r.hasPending() {
 		t.Fatalf("the pass that adopts the prepared compile: %d flow_mods, status %+v; want none, the change pending", sw.mods, r.Status())
+	}
+	if len(r.kick) == 0 {
+		t.Fatal("no pass is due for the change left pending")
 	}
 	reconcileOK(t, r)
 	if sw.mods != 2 || !r.Status().Reconciled { // the new binding's forwarding and ARP flows
