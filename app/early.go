@@ -161,18 +161,19 @@ func (e *earlyDeltas) clearedCookie(c uint64) bool {
 // correct makes installed and altered (what the dump read) what the switch
 // has: the cookies of cleared owners the dump read go, those applyEarly
 // sent come.
-func (e *earlyDeltas) correct(installed, altered flows.Cookies) {
+func (e *earlyDeltas) correct(installed *cookieSet, altered flows.Cookies) {
 	if len(e.cleared) > 0 {
-		for c := range installed {
+		installed.deleteIf(func(c uint64, _ struct{}) bool {
 			if e.clearedCookie(c) {
-				delete(installed, c)
 				delete(altered, c)
+				return true
 			}
-		}
+			return false
+		})
 	}
 	for _, cs := range e.owners {
 		for _, c := range cs {
-			installed[c] = struct{}{}
+			installed.add(c)
 		}
 	}
 }
@@ -187,11 +188,7 @@ func newEarlyDeltas() *earlyDeltas {
 // diff against what the switch has.
 func (e *earlyDeltas) overlay(m *model) {
 	for o, cs := range e.owners {
-		m.flows += len(cs) - len(m.owners[o])
-		if len(cs) > 0 {
-			m.owners[o] = cs
-		} else {
-			delete(m.owners, o)
-		}
+		m.flows += len(cs) - m.owners.count(o)
+		m.owners.set(o, cs)
 	}
 }

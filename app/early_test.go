@@ -126,8 +126,8 @@ func TestChangesWhileTheBridgeIsReadGoBetweenItsPieces(t *testing.T) {
 		t.Fatalf("the change's own pass sent %d flow_mods (reconciled %v), want none: the switch has it", sw.mods-sw.modsAt[0], r.Status().Reconciled)
 	}
 	assertFlowsOf(t, state, sw.memSwitch)
-	if len(r.model.cookies()) != len(sw.flows) {
-		t.Fatalf("the model holds %d cookies, the switch %d flows", len(r.model.cookies()), len(sw.flows))
+	if r.model.cookies().len() != len(sw.flows) {
+		t.Fatalf("the model holds %d cookies, the switch %d flows", r.model.cookies().len(), len(sw.flows))
 	}
 	perTable := 0.0
 	for series, v := range scrape(t, reg) {

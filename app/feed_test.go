@@ -713,7 +713,7 @@ func TestAnOriginWithoutAFeedLeavesNothingBehind(t *testing.T) {
 // compiles as a fresh evaluation of the precedence rules says.
 func checkSwitchIsFullCompile(t *testing.T, s *State, sw *memSwitch, r *Reconciler) {
 	t.Helper()
-	want, err := flows.Compile(readInput(s, r.br.OFPorts(""), Learning{}).in)
+	want, err := flows.Compile(readInput(s, r.br.OFPorts(""), Learning{}).input())
 	if err != nil {
 		t.Fatal(err)
 	}

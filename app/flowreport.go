@@ -134,16 +134,20 @@ func (r *Reconciler) flowReport(installed, learned []flows.DumpedFlow) (FlowRepo
 		n := &in.Networks[i]
 		for j := range n.Connections {
 			c := &n.Connections[j]
-			for k := range c.Bindings {
-				b := &c.Bindings[k]
+			d.takeBindings(i, j, func(b *flows.Binding) bool {
 				names.binding(flows.Owner{Kind: flows.KindBinding, ID: b.ID, Origin: b.Origin}, c.ID, formatMAC(b.MAC))
-				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
-				if err != nil {
-					return FlowReport{}, fmt.Errorf("compile binding %d: %w", b.ID, err)
+				fs, cerr := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
+				if cerr != nil {
+					err = fmt.Errorf("compile binding %d: %w", b.ID, cerr)
+					return false
 				}
 				for _, f := range fs {
 					keep(f)
 				}
+				return true
+			})
+			if err != nil {
+				return FlowReport{}, err
 			}
 		}
 	}

@@ -95,7 +95,7 @@ type reconcilerMetrics struct {
 	// dump of the bridge's flows, follows every mod sent, and is dropped
 	// when a bundle fails (the next pass starts from a dump); nil while
 	// it does not mirror the switch.
-	tally    map[uint64]uint8
+	tally    *cookieTable[uint8]
 	perTable [256]int // flows in each table, per tally
 }
 
@@ -115,11 +115,7 @@ func (m *reconcilerMetrics) startDump(n int) {
 	if m == nil {
 		return
 	}
-	if m.tally == nil {
-		m.tally = make(map[uint64]uint8, n)
-	} else {
-		clear(m.tally)
-	}
+	m.tally = newCookieTable[uint8](n)
 	m.perTable = [256]int{}
 }
 
@@ -140,11 +136,13 @@ func (m *reconcilerMetrics) endDump(e *earlyDeltas) {
 		m.startDump(0) // nothing was read
 	}
 	if len(e.cleared) > 0 {
-		for c := range m.tally {
+		m.tally.deleteIf(func(c uint64, table uint8) bool {
 			if e.clearedCookie(c) {
-				m.remove(c)
+				m.perTable[table]--
+				return true
 			}
-		}
+			return false
+		})
 	}
 	for c, table := range e.tables {
 		m.add(c, table)
@@ -175,13 +173,13 @@ func (m *reconcilerMetrics) watch(emit func(flows.Mod) bool) func(flows.Mod) boo
 
 func (m *reconcilerMetrics) add(cookie uint64, table uint8) {
 	m.remove(cookie)
-	m.tally[cookie] = table
+	m.tally.put(cookie, table)
 	m.perTable[table]++
 }
 
 func (m *reconcilerMetrics) remove(cookie uint64) {
-	if table, ok := m.tally[cookie]; ok {
-		delete(m.tally, cookie)
+	if table, ok := m.tally.get(cookie); ok {
+		m.tally.del(cookie)
 		m.perTable[table]--
 	}
 }

@@ -2,8 +2,10 @@ package app
 
 import (
 	"encoding/binary"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/l2gw/l2gw/flows"
@@ -103,6 +105,17 @@ func remoteOwnerID(networkID uint32, mac [6]byte) uint32 {
 	return 1
 }
 
+// entries returns connection conn's bindings as the state holds them (in
+// no order; none if conn does not exist). The copies share the state's
+// address lists, which are never changed in place.
+func (v stateView) entries(conn string) []macEntry {
+	cs := v.s.conns[conn]
+	if cs == nil {
+		return nil
+	}
+	return slices.AppendSeq(make([]macEntry, 0, len(cs.macs)), maps.Values(cs.macs))
+}
+
 // flowBindings returns connection conn's bindings as the flow compiler
 // takes them (in no order; none if conn does not exist).
 func (v stateView) flowBindings(conn string) []flows.Binding {
@@ -153,6 +166,12 @@ const (
 // newArena returns an arena for about n bindings.
 func newArena(n int) *arena {
 	return &arena{byteChunk: min(max(n, 1)*16, maxArenaBytes), listChunk: min(max(n, 1), maxArenaLists)}
+}
+
+// reset lets the arena carve its current chunks again: nothing it handed
+// out before may be used after.
+func (ar *arena) reset() {
+	ar.bytes, ar.lists = ar.bytes[:0], ar.lists[:0]
 }
 
 // carve returns n fresh bytes.
@@ -214,8 +233,15 @@ func (ar *arena) binding(e *macEntry) flows.Binding {
 // desired is the whole desired state read at one instant as the flow
 // compiler's input (see buildInput), bindings included.
 type desired struct {
-	in   *flows.Input
-	refs map[string]connRef // what each connection (by name) compiles against
+	// in holds the remote MACs of dynamic origins as the connections'
+	// Bindings; the static bindings are in static until taken (see
+	// takeBindings, input).
+	in *flows.Input
+	// static are the static bindings of in.Networks[i].Connections[j] as
+	// the state holds them: a third of the compiler's form, and made
+	// into it one at a time as they are compiled.
+	static [][][]macEntry
+	refs   map[string]connRef // what each connection (by name) compiles against
 	// networks are the names of in.Networks, in order.
 	networks []string
 	// unsynced says which dynamic origins were not synced at that instant.
@@ -233,10 +259,11 @@ func readInput(state *State, ports map[string]uint32, learn Learning) *desired {
 		for name, ref := range d.refs {
 			names[ref.conn.ID] = name
 		}
+		d.static = make([][][]macEntry, len(d.in.Networks))
 		for i := range d.in.Networks {
+			d.static[i] = make([][]macEntry, len(d.in.Networks[i].Connections))
 			for j := range d.in.Networks[i].Connections {
-				c := &d.in.Networks[i].Connections[j]
-				c.Bindings = v.flowBindings(names[c.ID])
+				d.static[i][j] = v.entries(names[d.in.Networks[i].Connections[j].ID])
 			}
 			v.addRemoteBindings(snap.Networks[i].Name, &d.in.Networks[i])
 			d.networks = append(d.networks, snap.Networks[i].Name)
@@ -246,6 +273,47 @@ func readInput(state *State, ports map[string]uint32, learn Learning) *desired {
 		}
 	})
 	return d
+}
+
+// takeBindings calls fn with each binding of connection j of network i,
+// the static ones first, until fn returns false; it lets them go as it
+// goes. A static binding is made in memory fn must not keep past the call.
+func (d *desired) takeBindings(i, j int, fn func(b *flows.Binding) bool) {
+	c := &d.in.Networks[i].Connections[j]
+	static := d.static[i][j]
+	d.static[i][j] = nil
+	scratch := newArena(1)
+	for k := range static {
+		scratch.reset()
+		b := scratch.binding(&static[k])
+		if !fn(&b) {
+			return
+		}
+	}
+	for k := range c.Bindings {
+		b := &c.Bindings[k]
+		if !fn(b) {
+			return
+		}
+		*b = flows.Binding{} // compiled: let its bytes go (see arena)
+	}
+	c.Bindings = nil
+}
+
+// input returns the whole input, the static bindings put into their
+// connections' Bindings (for a compile of everything at once).
+func (d *desired) input() *flows.Input {
+	for i := range d.in.Networks {
+		for j := range d.in.Networks[i].Connections {
+			c := &d.in.Networks[i].Connections[j]
+			ar := newArena(len(d.static[i][j]))
+			for k := range d.static[i][j] {
+				c.Bindings = append(c.Bindings, ar.binding(&d.static[i][j][k]))
+			}
+			d.static[i][j] = nil
+		}
+	}
+	return d.in
 }
 
 // addRemoteBindings adds network's active remote MACs to the connections

@@ -14,7 +14,7 @@ import (
 // 100, vxlan 3, gre 6).
 func simulate(t *testing.T, s *State, p flowsim.Packet) flowsim.Verdict {
 	t.Helper()
-	in := readInput(s, feedPorts(), Learning{}).in
+	in := readInput(s, feedPorts(), Learning{}).input()
 	set, err := flows.Compile(in)
 	if err != nil {
 		t.Fatal(err)

@@ -350,7 +350,7 @@ func (r *Reconciler) ensureOVSDB(ctx context.Context) error {
 // one holds more than the cookies; a compile prepared while the switch was
 // away is adopted without compiling again when it still holds.
 func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) error {
-	var installed flows.Cookies
+	var installed *cookieSet
 	var installedGroups flows.GroupSet
 	var prepared *model               // compiled while the bridge was read
 	var learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
@@ -414,10 +414,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 			out.mods(groups.Before())
 			return !out.stopped
 		}, func(f *flows.Flow) bool {
-			_, ok := installed[f.Cookie]
-			if ok {
-				delete(installed, f.Cookie)
-			}
+			ok := installed.del(f.Cookie)
 			if _, changed := altered[f.Cookie]; !ok || changed {
 				out.add(f) // an add replaces the changed flow of the same match and priority
 			}
@@ -426,7 +423,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 		if err != nil || out.stopped {
 			return err
 		}
-		for _, c := range slices.Sorted(maps.Keys(installed)) {
+		for _, c := range installed.sorted() {
 			if !m.hold(c) {
 				out.del(c)
 			}
@@ -451,7 +448,7 @@ func (r *Reconciler) dumpGroups(ctx context.Context) (flows.GroupSet, error) {
 
 // switchView is what a full sync read of the switch.
 type switchView struct {
-	installed flows.Cookies       // the flows l2gwd computed
+	installed *cookieSet          // the flows l2gwd computed
 	altered   flows.Cookies       // those changed on the switch (flows.DumpedFlow.Altered)
 	learnedBy map[uint64]struct{} // learned entries' cookies, one per network or connection
 	groups    flows.GroupSet
@@ -479,12 +476,12 @@ func (r *Reconciler) readSwitch(ctx context.Context, ports map[string]uint32) (s
 	read, learned := 0, 0
 	err := r.readBridge(ctx, func() error { return r.applyEarly(ctx, ports, early) }, func(computed, learnedPart []flows.DumpedFlow, pieces int) {
 		if v.installed == nil {
-			v.installed = make(flows.Cookies, len(computed)*pieces)
+			v.installed = newCookieTable[struct{}](len(computed) * pieces)
 			r.metrics.startDump(len(computed) * pieces)
 		}
 		for i := range computed {
 			f := &computed[i]
-			v.installed[f.Cookie] = struct{}{}
+			v.installed.add(f.Cookie)
 			if f.Altered {
 				v.altered[f.Cookie] = struct{}{}
 			}
@@ -641,22 +638,22 @@ func (r *Reconciler) compileAll(ports map[string]uint32, groups func(flows.Group
 			return m, nil
 		}
 	}
+	stopped := false
 	for i := range in.Networks {
 		n := &in.Networks[i]
 		for j := range n.Connections {
 			c := &n.Connections[j]
 			cm := byID[c.ID]
-			for k := range c.Bindings {
-				b := &c.Bindings[k]
-				fs, err := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
-				if err != nil {
-					return nil, err
+			d.takeBindings(i, j, func(b *flows.Binding) bool {
+				fs, cerr := flows.CompileBinding(n.ID, c, in.TunnelPorts, b)
+				if cerr != nil {
+					err = cerr
+					return false
 				}
 				dynamic, key := b.Origin.Dynamic(), remoteKey{origin: b.Origin, network: d.networks[i], mac: b.MAC}
 				if !dynamic {
 					cm.bindings[b.ID] = struct{}{}
 				}
-				*b = flows.Binding{} // compiled: let its bytes go (see arena)
 				for _, f := range fs {
 					if dynamic {
 						m.recordRemote(key, f)
@@ -664,11 +661,18 @@ func (r *Reconciler) compileAll(ports map[string]uint32, groups func(flows.Group
 						m.record(f)
 					}
 					if !visit(f) {
-						return m, nil
+						stopped = true
+						return false
 					}
 				}
+				return true
+			})
+			if err != nil {
+				return nil, err
 			}
-			c.Bindings = nil // compiled: let them go
+			if stopped {
+				return m, nil
+			}
 		}
 	}
 	return m, nil

@@ -40,7 +40,7 @@ func installed(sw *memSwitch) (cookies []uint64, snoop int) {
 // compiled returns the cookies of a full compile of r's desired state.
 func compiled(t *testing.T, r *Reconciler) []uint64 {
 	t.Helper()
-	set, err := flows.Compile(r.readInput(r.br.OFPorts(r.cfg.Bridge)).in)
+	set, err := flows.Compile(r.readInput(r.br.OFPorts(r.cfg.Bridge)).input())
 	if err != nil {
 		t.Fatal(err)
 	}

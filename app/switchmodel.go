@@ -11,7 +11,7 @@ import (
 // of each owner's flows (a cookie names one flow), and what each connection's
 // bindings were compiled against.
 type model struct {
-	owners map[flows.Owner][]uint64
+	owners ownerCookies
 	// remote holds the cookies of the remote MACs of dynamic origins,
 	// by what names them (their cookies' owner IDs are hashes and may be
 	// shared; see remoteOwnerID).
@@ -97,7 +97,7 @@ func (s *sink) clear(o flows.Owner) {
 // newModel starts an empty model for a full compile against in (whose
 // connections, by name, are conns).
 func newModel(in *flows.Input, conns map[string]connRef, ports map[string]uint32) *model {
-	m := &model{owners: map[flows.Owner][]uint64{}, remote: map[remoteKey][]uint64{}, conns: map[string]*connModel{},
+	m := &model{owners: newOwnerCookies(), remote: map[remoteKey][]uint64{}, conns: map[string]*connModel{},
 		held: map[uint64]struct{}{}, ports: ports, tunnelPorts: in.TunnelPorts}
 	for name, ref := range conns {
 		m.conns[name] = &connModel{connRef: ref, bindings: map[uint32]struct{}{}}
@@ -108,7 +108,7 @@ func newModel(in *flows.Input, conns map[string]connRef, ports map[string]uint32
 // record notes that the switch has (or is about to have) f.
 func (m *model) record(f *flows.Flow) {
 	_, o, _ := flows.DecodeCookie(f.Cookie)
-	m.owners[o] = append(m.owners[o], f.Cookie)
+	m.owners.add(o, f.Cookie)
 	m.flows++
 }
 
@@ -121,10 +121,13 @@ func (m *model) recordRemote(k remoteKey, f *flows.Flow) {
 
 // cookieLists calls fn with every list of cookies the model wants.
 func (m *model) cookieLists(fn func([]uint64) bool) {
-	for _, cs := range m.owners {
-		if !fn(cs) {
-			return
-		}
+	stopped := false
+	m.owners.each(func(_ flows.Owner, cs []uint64) bool {
+		stopped = !fn(cs)
+		return !stopped
+	})
+	if stopped {
+		return
 	}
 	for _, cs := range m.remote {
 		if !fn(cs) {
@@ -135,16 +138,16 @@ func (m *model) cookieLists(fn func([]uint64) bool) {
 
 // cookies returns every cookie of the switch the model knows: those it
 // wants and those it holds.
-func (m *model) cookies() flows.Cookies {
-	out := make(flows.Cookies, m.flows+len(m.held))
+func (m *model) cookies() *cookieSet {
+	out := newCookieTable[struct{}](m.flows + len(m.held))
 	m.cookieLists(func(cs []uint64) bool {
 		for _, c := range cs {
-			out[c] = struct{}{}
+			out.add(c)
 		}
 		return true
 	})
 	for c := range m.held {
-		out[c] = struct{}{}
+		out.add(c)
 	}
 	return out
 }
@@ -156,7 +159,7 @@ func (m *model) cookies() flows.Cookies {
 // ones the switch has, so that the changes, applied again as deltas,
 // bring the switch over: a change posted while l2gwd starts costs its own
 // flows, not a full comparison.
-func (m *model) adopt(installed flows.Cookies) bool {
+func (m *model) adopt(installed *cookieSet) bool {
 	touched := map[flows.Owner]bool{}
 	for _, ch := range m.taken {
 		if ch.Topology || len(ch.RemoteMACs) > 0 || len(ch.Synced) > 0 {
@@ -167,57 +170,56 @@ func (m *model) adopt(installed flows.Cookies) bool {
 		}
 	}
 	wanted := 0 // the model's flows, touched bindings aside: all on the switch
-	for o, cs := range m.owners {
+	missing := false
+	m.owners.each(func(o flows.Owner, cs []uint64) bool {
 		if touched[o] {
-			continue
+			return true
 		}
 		for _, c := range cs {
-			if _, ok := installed[c]; !ok {
+			if !installed.has(c) {
+				missing = true
 				return false
 			}
 		}
 		wanted += len(cs)
+		return true
+	})
+	if missing {
+		return false
 	}
 	for _, cs := range m.remote {
 		for _, c := range cs {
-			if _, ok := installed[c]; !ok {
+			if !installed.has(c) {
 				return false
 			}
 		}
 		wanted += len(cs)
 	}
 	if len(touched) == 0 {
-		return len(installed) == wanted
+		return installed.len() == wanted
 	}
 	now := map[flows.Owner][]uint64{}
 	n := 0
-	for c := range installed {
+	installed.each(func(c uint64, _ struct{}) bool {
 		if _, o, _ := flows.DecodeCookie(c); touched[o] && flows.IsController(c) {
 			now[o] = append(now[o], c)
 			n++
 		}
-	}
-	if len(installed) != wanted+n {
+		return true
+	})
+	if installed.len() != wanted+n {
 		return false // flows of no one the model knows: a full comparison deletes them
 	}
 	for o := range touched {
-		m.flows += len(now[o]) - len(m.owners[o])
-		if len(now[o]) > 0 {
-			m.owners[o] = now[o]
-		} else {
-			delete(m.owners, o)
-		}
+		m.flows += len(now[o]) - m.owners.count(o)
+		m.owners.set(o, now[o])
 	}
 	return true
 }
 
 // replaceOwner makes fs owner o's flows, sending out the difference.
 func (m *model) replaceOwner(o flows.Owner, fs []*flows.Flow, out *sink) {
-	if cookies := m.replaceCookies(m.owners[o], fs, out); len(cookies) > 0 {
-		m.owners[o] = cookies
-	} else {
-		delete(m.owners, o)
-	}
+	m.owners.set(o, m.replaceCookies(m.owners.get(o), fs, out))
 }
 
 // replaceRemote makes fs the flows of remote MAC k.
@@ -321,7 +323,7 @@ func (m *model) replaceTopology(set flows.FlowSet, out *sink) {
 		_, o, _ := flows.DecodeCookie(c)
 		byOwner[o] = append(byOwner[o], f)
 	}
-	for o := range m.owners {
+	for _, o := range m.owners.otherOwners() {
 		if _, still := byOwner[o]; isTopology(o.Kind) && !still {
 			m.replaceOwner(o, nil, out)
 		}
@@ -395,8 +397,7 @@ func (m *model) learnsFor(c uint64) bool {
 	_, o, _ := flows.DecodeCookie(c)
 	switch o.Kind {
 	case flows.KindNetwork:
-		_, ok := m.owners[o]
-		return ok
+		return m.owners.has(o)
 	case flows.KindConnection:
 		for _, cm := range m.conns {
 			if cm.conn.ID == o.ID {

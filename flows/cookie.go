@@ -147,6 +147,9 @@ func (o Owner) String() string {
 	return fmt.Sprintf("%s/%d", o.Kind, o.ID)
 }
 
+// Cookie is the cookie of o's flow whose content hash is hash.
+func (o Owner) Cookie(hash uint32) uint64 { return makeCookie(o, hash) }
+
 // makeCookie builds a controller cookie for owner with a content hash.
 func makeCookie(o Owner, hash uint32) uint64 {
 	return originTags[o.Origin]<<tagShift | uint64(o.Kind&0xF)<<kindShift | uint64(o.ID&MaxOwnerID)<<ownerShift | uint64(hash)
