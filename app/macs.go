@@ -151,7 +151,7 @@ func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error 
 			return conflict(macPath(i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
 		}
 		for k, a := range e.addrs {
-			if mac, bound := ns.ips[a]; bound && (adding || ns.macs[mac] != cs.Name) {
+			if mac, bound := ns.ips[keyOf(a)]; bound && (adding || ns.macs[mac] != cs.Name) {
 				return conflict(ipPath(i, k), "ip %s is already bound to mac %s on connection %q of network %q",
 					a, formatMAC(mac), ns.macs[mac], ns.Name)
 			}
@@ -183,7 +183,7 @@ func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
 func indexAddresses(cs *connState, ns *networkState, e macEntry) {
 	ns.macs[e.hw] = cs.Name
 	for _, a := range e.addrs {
-		ns.ips[a] = e.hw
+		ns.ips[keyOf(a)] = e.hw
 	}
 }
 
@@ -203,7 +203,7 @@ func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
 func (s *State) unindexMAC(ns *networkState, e macEntry) {
 	delete(ns.macs, e.hw)
 	for _, a := range e.addrs {
-		delete(ns.ips, a)
+		delete(ns.ips, keyOf(a))
 	}
 	s.macIDs.release(e.ID)
 }

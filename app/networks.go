@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"maps"
-	"net/netip"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -179,7 +178,7 @@ func (s *State) addNetwork(n Network) {
 		Network:   Network{Name: n.Name, ID: n.ID, Origin: n.Origin},
 		byGateway: make(map[string]string),
 		macs:      make(map[[6]byte]string),
-		ips:       make(map[netip.Addr][6]byte),
+		ips:       make(map[addrKey][6]byte),
 	}
 	s.networks[n.Name] = ns
 	s.netIDs.mark(n.ID)

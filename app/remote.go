@@ -147,7 +147,7 @@ func (s *State) remoteWinner(network string, ns *networkState, rix *remoteIndex,
 // entries, and false when a static binding has it or no winning entry
 // lists it.
 func (s *State) ipWinner(network string, ns *networkState, rix *remoteIndex, a netip.Addr) (ipClaim, bool) {
-	if _, static := ns.ips[a]; static {
+	if _, static := ns.ips[keyOf(a)]; static {
 		return ipClaim{}, false
 	}
 	var best ipClaim

@@ -108,10 +108,20 @@ type State struct {
 // yet committed), so that concurrent adds are checked against each other.
 type networkState struct {
 	Network
-	byGateway map[string]string      // remote gateway → connection
-	macs      map[[6]byte]string     // bound or reserved MAC → connection
-	ips       map[netip.Addr][6]byte // bound or reserved IP → MAC
+	byGateway map[string]string   // remote gateway → connection
+	macs      map[[6]byte]string  // bound or reserved MAC → connection
+	ips       map[addrKey][6]byte // bound or reserved IP → MAC
 }
+
+// addrKey is an IP address as a network's index keys it: its 16-byte form
+// and whether it is IPv4. A netip.Addr holds a pointer; a million of them
+// as keys cost the collector a million pointers to follow.
+type addrKey struct {
+	a   [16]byte
+	is4 bool
+}
+
+func keyOf(a netip.Addr) addrKey { return addrKey{a: a.As16(), is4: a.Is4()} }
 
 // connState is a connection and its committed MAC bindings.
 type connState struct {
@@ -327,7 +337,7 @@ func (s *State) presizeIndexes(macs map[string][]macEntry) error {
 			ns.macs = make(map[[6]byte]string, n.macs)
 		}
 		if len(ns.ips) == 0 {
-			ns.ips = make(map[netip.Addr][6]byte, n.ips)
+			ns.ips = make(map[addrKey][6]byte, n.ips)
 		}
 	}
 	return nil
