@@ -238,7 +238,7 @@ type desired struct {
 	// takeBindings, input).
 	in *flows.Input
 	// static are the static bindings of in.Networks[i].Connections[j] as
-	// the state holds them: a third of the compiler's form, and made
+	// the state holds them (40 bytes; the compiler's form takes ~100), made
 	// into it one at a time as they are compiled.
 	static [][][]macEntry
 	refs   map[string]connRef // what each connection (by name) compiles against
