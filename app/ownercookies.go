@@ -10,20 +10,32 @@ import (
 // ownerCookies holds the cookies of each owner's flows, as the model knows
 // them. The flows of static bindings (two per binding, a million bindings
 // on a large gateway) share their cookies' upper half, the owner: they are
-// kept as content hashes in a table indexed by binding ID, 12 bytes a
-// binding where a map entry and its slice of cookies took some 110.
+// kept as content hashes in pages indexed by binding ID, 12 bytes a
+// binding where a map entry and its slice of cookies took some 110. A page
+// goes when its last binding does: binding IDs move on as bindings come
+// and go (idSpace), and the pages follow the live ones.
 type ownerCookies struct {
 	others map[flows.Owner][]uint64 // every owner but static bindings
-	// bindings are the hashes of static binding ID i's flows, up to
-	// inlineHashes of them; more lists the cookies of the few with more.
-	bindings []bindingHashes
-	more     map[uint32][]uint64
-	owners   int // owners with flows in bindings and more
+	// pages hold the hashes of static binding ID i's flows in page
+	// i>>hashPageBits, up to inlineHashes of them; more lists the cookies
+	// of the few with more.
+	pages  []*hashPage
+	more   map[uint32][]uint64
+	owners int // owners with flows in pages
 }
 
 // inlineHashes is how many flows of a static binding the table holds in
 // place: a binding with one IP has two.
 const inlineHashes = 2
+
+// hashPageBits sizes a page: 1,024 bindings, 12 KiB.
+const hashPageBits = 10
+
+// hashPage holds the hashes of 1<<hashPageBits consecutive binding IDs.
+type hashPage struct {
+	owners  int // bindings of the page with flows
+	entries [1 << hashPageBits]bindingHashes
+}
 
 // bindingHashes are the content hashes of a static binding's first n
 // flows; n above inlineHashes says its cookies are in ownerCookies.more.
@@ -36,7 +48,7 @@ func newOwnerCookies() ownerCookies {
 	return ownerCookies{others: map[flows.Owner][]uint64{}, more: map[uint32][]uint64{}}
 }
 
-// inTable reports whether o's cookies are kept in the binding table.
+// inTable reports whether o's cookies are kept in the binding pages.
 func inTable(o flows.Owner) bool {
 	return o.Kind == flows.KindBinding && o.Origin == flows.OriginStatic
 }
@@ -44,13 +56,23 @@ func inTable(o flows.Owner) bool {
 // len returns the number of owners with flows.
 func (oc *ownerCookies) len() int { return len(oc.others) + oc.owners }
 
+// entry returns binding id's hashes, nil if its page does not exist (it
+// has no flows).
+func (oc *ownerCookies) entry(id uint32) *bindingHashes {
+	if p := int(id >> hashPageBits); p < len(oc.pages) && oc.pages[p] != nil {
+		return &oc.pages[p].entries[id&(1<<hashPageBits-1)]
+	}
+	return nil
+}
+
 // has reports whether o has flows.
 func (oc *ownerCookies) has(o flows.Owner) bool {
 	if !inTable(o) {
 		_, ok := oc.others[o]
 		return ok
 	}
-	return int(o.ID) < len(oc.bindings) && oc.bindings[o.ID].n > 0
+	b := oc.entry(o.ID)
+	return b != nil && b.n > 0
 }
 
 // count returns the number of o's flows.
@@ -58,11 +80,12 @@ func (oc *ownerCookies) count(o flows.Owner) int {
 	if !inTable(o) {
 		return len(oc.others[o])
 	}
-	if int(o.ID) >= len(oc.bindings) {
+	b := oc.entry(o.ID)
+	switch {
+	case b == nil:
 		return 0
-	}
-	if n := int(oc.bindings[o.ID].n); n <= inlineHashes {
-		return n
+	case b.n <= inlineHashes:
+		return int(b.n)
 	}
 	return len(oc.more[o.ID])
 }
@@ -78,11 +101,11 @@ func (oc *ownerCookies) appendCookies(buf []uint64, o flows.Owner) []uint64 {
 	if !inTable(o) {
 		return append(buf, oc.others[o]...)
 	}
-	if int(o.ID) >= len(oc.bindings) {
+	b := oc.entry(o.ID)
+	switch {
+	case b == nil:
 		return buf
-	}
-	b := &oc.bindings[o.ID]
-	if b.n > inlineHashes {
+	case b.n > inlineHashes:
 		return append(buf, oc.more[o.ID]...)
 	}
 	for _, h := range b.h[:b.n] {
@@ -100,7 +123,7 @@ func (oc *ownerCookies) add(o flows.Owner, c uint64) {
 	b := oc.slot(o.ID)
 	switch {
 	case b.n == 0:
-		oc.owners++
+		oc.counted(o.ID, 1)
 		fallthrough
 	case b.n < inlineHashes:
 		b.h[b.n] = uint32(c)
@@ -123,15 +146,19 @@ func (oc *ownerCookies) set(o flows.Owner, cs []uint64) {
 		}
 		return
 	}
-	if len(cs) == 0 && int(o.ID) >= len(oc.bindings) {
+	if len(cs) == 0 {
+		if b := oc.entry(o.ID); b != nil && b.n > 0 {
+			if b.n > inlineHashes {
+				delete(oc.more, o.ID)
+			}
+			b.n = 0
+			oc.counted(o.ID, -1)
+		}
 		return
 	}
 	b := oc.slot(o.ID)
-	switch {
-	case b.n == 0 && len(cs) > 0:
-		oc.owners++
-	case b.n > 0 && len(cs) == 0:
-		oc.owners--
+	if b.n == 0 {
+		oc.counted(o.ID, 1)
 	}
 	if b.n > inlineHashes {
 		delete(oc.more, o.ID)
@@ -147,13 +174,26 @@ func (oc *ownerCookies) set(o flows.Owner, cs []uint64) {
 	}
 }
 
-// slot returns binding id's entry in the table, growing it to hold id.
+// slot returns binding id's entry, making its page if need be.
 func (oc *ownerCookies) slot(id uint32) *bindingHashes {
-	if int(id) >= len(oc.bindings) {
-		oc.bindings = append(oc.bindings, make([]bindingHashes, int(id)+1-len(oc.bindings))...)
-		oc.bindings = oc.bindings[:cap(oc.bindings)]
+	p := int(id >> hashPageBits)
+	if p >= len(oc.pages) {
+		oc.pages = append(oc.pages, make([]*hashPage, p+1-len(oc.pages))...)
 	}
-	return &oc.bindings[id]
+	if oc.pages[p] == nil {
+		oc.pages[p] = &hashPage{}
+	}
+	return &oc.pages[p].entries[id&(1<<hashPageBits-1)]
+}
+
+// counted notes that binding id came to have flows (delta 1) or no longer
+// has (-1); a page left with none goes.
+func (oc *ownerCookies) counted(id uint32, delta int) {
+	oc.owners += delta
+	p := oc.pages[id>>hashPageBits]
+	if p.owners += delta; p.owners == 0 {
+		oc.pages[id>>hashPageBits] = nil
+	}
 }
 
 // each calls fn with every owner that has flows and its cookies, until fn
@@ -165,13 +205,18 @@ func (oc *ownerCookies) each(fn func(o flows.Owner, cs []uint64) bool) {
 		}
 	}
 	var buf [inlineHashes]uint64
-	for id := range oc.bindings {
-		if oc.bindings[id].n == 0 {
+	for p, page := range oc.pages {
+		if page == nil {
 			continue
 		}
-		o := flows.Owner{Kind: flows.KindBinding, ID: uint32(id)}
-		if !fn(o, oc.appendCookies(buf[:0], o)) {
-			return
+		for i := range page.entries {
+			if page.entries[i].n == 0 {
+				continue
+			}
+			o := flows.Owner{Kind: flows.KindBinding, ID: uint32(p<<hashPageBits | i)}
+			if !fn(o, oc.appendCookies(buf[:0], o)) {
+				return
+			}
 		}
 	}
 }

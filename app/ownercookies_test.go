@@ -12,7 +12,8 @@ import (
 // TestOwnerCookiesHoldWhatAMapWould drives the table and a plain map of
 // owners to cookies with the same random adds and sets, of static bindings
 // (kept as hashes) and other owners, of zero to four flows each, and
-// compares everything the table answers.
+// compares everything the table answers; once every owner's flows are
+// gone, so are the table's pages.
 func TestOwnerCookiesHoldWhatAMapWould(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 1))
 	oc := newOwnerCookies()
@@ -21,8 +22,9 @@ func TestOwnerCookiesHoldWhatAMapWould(t *testing.T) {
 		{Kind: flows.KindNetwork, ID: 1},
 		{Kind: flows.KindBinding, ID: 2, Origin: flows.OriginEVPN},
 	}
-	for id := range uint32(40) {
-		owners = append(owners, flows.Owner{Kind: flows.KindBinding, ID: id * 3})
+	for id := range uint32(40) { // in three pages, one far off
+		owners = append(owners, flows.Owner{Kind: flows.KindBinding, ID: id * 3},
+			flows.Owner{Kind: flows.KindBinding, ID: 1<<hashPageBits + id}, flows.Owner{Kind: flows.KindBinding, ID: 1<<22 + id})
 	}
 	cookies := func(o flows.Owner, n int) []uint64 {
 		cs := make([]uint64, n)
@@ -70,5 +72,11 @@ func TestOwnerCookiesHoldWhatAMapWould(t *testing.T) {
 		if inTable(o) {
 			t.Errorf("otherOwners: %v is a static binding", o)
 		}
+	}
+	for _, o := range owners {
+		oc.set(o, nil)
+	}
+	if oc.len() != 0 || slices.ContainsFunc(oc.pages, func(p *hashPage) bool { return p != nil }) {
+		t.Errorf("all gone: %d owners, pages %v", oc.len(), oc.pages)
 	}
 }
