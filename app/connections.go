@@ -81,9 +81,9 @@ func (s *State) DeleteConnection(name string) error {
 		if err != nil {
 			return err
 		}
-		bindings := len(cs.macs)
-		unbound := make([]macEntry, 0, len(cs.macs))
-		for _, e := range cs.macs {
+		bindings := cs.macs.len()
+		unbound := make([]macEntry, 0, cs.macs.len())
+		for e := range cs.macs.all() {
 			ch.unbound(name, e)
 			unbound = append(unbound, e)
 		}
@@ -134,7 +134,7 @@ func (s *State) listConnections() []Connection {
 }
 
 func (s *State) addConnection(c Connection) {
-	s.conns[c.Name] = &connState{Connection: c, macs: make(map[[6]byte]macEntry)}
+	s.conns[c.Name] = &connState{Connection: c, macs: newMACTable(0)}
 	s.networks[c.Network].byGateway[c.RemoteGateway] = c.Name
 	s.tunnels[tunnelKeyOf(c)] = c.Name
 	s.connIDs.mark(c.ID)

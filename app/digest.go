@@ -91,7 +91,7 @@ func (s *State) DesiredStateDigest() string {
 		d.str(cs.NetworkType)
 		d.uint(uint64(cs.SegmentationID))
 		d.bool(cs.Flood)
-		d.count("bindings", len(cs.macs))
+		d.count("bindings", cs.macs.len())
 		d.h.Write(cs.bindingSum.bytes())
 	}
 
@@ -191,18 +191,18 @@ func bindingHash(e macEntry) [32]byte {
 // setBinding makes e the connection's binding of its MAC, keeping the
 // sum of its bindings.
 func (cs *connState) setBinding(e macEntry) {
-	if old, had := cs.macs[e.hw]; had {
+	if old, had := cs.macs.get(e.hw); had {
 		cs.bindingSum.add(old, ^uint64(0))
 	}
-	cs.macs[e.hw] = e
+	cs.macs.put(e)
 	cs.bindingSum.add(e, 1)
 }
 
 // dropBinding removes the connection's binding of MAC hw, if any,
 // keeping the sum of its bindings.
 func (cs *connState) dropBinding(hw [6]byte) {
-	if old, had := cs.macs[hw]; had {
+	if old, had := cs.macs.get(hw); had {
 		cs.bindingSum.add(old, ^uint64(0))
-		delete(cs.macs, hw)
+		cs.macs.del(hw)
 	}
 }

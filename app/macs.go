@@ -1,7 +1,6 @@
 package app
 
 import (
-	"maps"
 	"net"
 	"slices"
 
@@ -31,7 +30,7 @@ func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 		newSet := make(map[[6]byte]struct{}, len(entries))
 		for i, e := range entries {
 			newSet[e.hw] = struct{}{}
-			old, kept := cs.macs[e.hw]
+			old, kept := cs.macs.get(e.hw)
 			switch {
 			case !kept:
 				fresh = append(fresh, i)
@@ -44,9 +43,9 @@ func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 			}
 		}
 		var removed [][6]byte
-		for hw, old := range cs.macs {
-			if _, stays := newSet[hw]; !stays {
-				removed = append(removed, hw)
+		for old := range cs.macs.all() {
+			if _, stays := newSet[old.hw]; !stays {
+				removed = append(removed, old.hw)
 				ch.unbound(conn, old)
 			}
 		}
@@ -83,7 +82,7 @@ func (s *State) ReplaceMACs(conn string, macs MACBatch) ([]MACBinding, error) {
 		s.macIDs.next.Store(next)
 		var before []macEntry
 		if s.remote[cs.Network] != nil {
-			before = slices.Collect(maps.Values(cs.macs))
+			before = slices.Collect(cs.macs.all())
 		}
 		s.unbindAll(cs)
 		s.bindMACs(cs, entries)
@@ -122,7 +121,7 @@ func (s *State) DeleteMAC(conn, mac string) error {
 		if err != nil || len(parsed) != 6 {
 			return invalid(nil, "mac %q is not a 6-byte MAC address", mac)
 		}
-		e, bound := cs.macs[[6]byte(parsed)]
+		e, bound := cs.macs.get([6]byte(parsed))
 		if !bound {
 			if act, ok := s.remote[cs.Network].activeOn(cs, [6]byte(parsed), s); ok {
 				return conflict(nil, "mac %s on connection %q is told by origin %s: it is read-only here", parsed, conn, act.origin)
@@ -147,13 +146,15 @@ func (s *State) DeleteMAC(conn, mac string) error {
 func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error {
 	ns := s.networks[cs.Network]
 	for i, e := range entries {
-		if owner, bound := ns.macs[e.hw]; bound && (adding || owner != cs.Name) {
-			return conflict(macPath(i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner, ns.Name)
+		if owner, bound := ns.macs.get(e.hw); bound && (adding || owner.conn != cs.Name) {
+			return conflict(macPath(i), "mac %s is already bound on connection %q of network %q", formatMAC(e.hw), owner.conn, ns.Name)
 		}
 		for k, a := range e.addrs {
-			if mac, bound := ns.ips[keyOf(a)]; bound && (adding || ns.macs[mac] != cs.Name) {
-				return conflict(ipPath(i, k), "ip %s is already bound to mac %s on connection %q of network %q",
-					a, formatMAC(mac), ns.macs[mac], ns.Name)
+			if ip, bound := ns.ips.get(keyOf(a)); bound {
+				if owner, _ := ns.macs.get(ip.hw); adding || owner.conn != cs.Name {
+					return conflict(ipPath(i, k), "ip %s is already bound to mac %s on connection %q of network %q",
+						a, formatMAC(ip.hw), owner.conn, ns.Name)
+				}
 			}
 		}
 	}
@@ -181,15 +182,15 @@ func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
 // indexAddresses puts e's MAC and IPs, bound through cs, in the network's
 // index.
 func indexAddresses(cs *connState, ns *networkState, e macEntry) {
-	ns.macs[e.hw] = cs.Name
+	ns.macs.put(macOwner{hw: e.hw, conn: cs.Name})
 	for _, a := range e.addrs {
-		ns.ips[keyOf(a)] = e.hw
+		ns.ips.put(ipOwner{ip: keyOf(a), hw: e.hw})
 	}
 }
 
 func (s *State) unbindAll(cs *connState) {
 	ns := s.networks[cs.Network]
-	for _, e := range cs.macs {
+	for e := range cs.macs.all() {
 		s.unbindMAC(cs, ns, e)
 	}
 }
@@ -201,15 +202,15 @@ func (s *State) unbindMAC(cs *connState, ns *networkState, e macEntry) {
 
 // unindexMAC undoes indexMAC.
 func (s *State) unindexMAC(ns *networkState, e macEntry) {
-	delete(ns.macs, e.hw)
+	ns.macs.del(e.hw)
 	for _, a := range e.addrs {
-		delete(ns.ips, keyOf(a))
+		ns.ips.del(keyOf(a))
 	}
 	s.macIDs.release(e.ID)
 }
 
 func (cs *connState) sortedBindings() []MACBinding {
-	entries := slices.Collect(maps.Values(cs.macs))
+	entries := slices.Collect(cs.macs.all())
 	sortMACEntries(entries)
 	return cloneBindings(entries)
 }

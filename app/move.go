@@ -108,7 +108,8 @@ func (s *State) planMove(mv MACMove) (*connState, []macEntry, []macMove, error) 
 			return nil, nil, nil, invalid(movedMACPath(i), "mac %s is also macs[%d] of this request", formatMAC(hw), j)
 		}
 		seen[hw] = i
-		owner, bound := ns.macs[hw]
+		o, bound := ns.macs.get(hw)
+		owner := o.conn
 		switch {
 		case !bound:
 			return nil, nil, nil, notFound(movedMACPath(i), "mac %s is not bound on any connection of network %q", formatMAC(hw), ns.Name)
@@ -117,7 +118,7 @@ func (s *State) planMove(mv MACMove) (*connState, []macEntry, []macMove, error) 
 			return nil, nil, nil, conflict(movedMACPath(i), "mac %s is bound on connection %q, not on %q", formatMAC(hw), owner, from.Name)
 		}
 		cs := s.conns[owner]
-		bindings[i] = cs.macs[hw]
+		bindings[i], _ = cs.macs.get(hw)
 		if cs != to {
 			moves = append(moves, macMove{entry: bindings[i], from: cs})
 		}

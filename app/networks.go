@@ -177,8 +177,8 @@ func (s *State) addNetwork(n Network) {
 	ns := &networkState{
 		Network:   Network{Name: n.Name, ID: n.ID, Origin: n.Origin},
 		byGateway: make(map[string]string),
-		macs:      make(map[[6]byte]string),
-		ips:       make(map[addrKey][6]byte),
+		macs:      newMACOwners(0),
+		ips:       newIPOwners(0),
 	}
 	s.networks[n.Name] = ns
 	s.netIDs.mark(n.ID)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"encoding/binary"
-	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -113,7 +112,7 @@ func (v stateView) entries(conn string) []macEntry {
 	if cs == nil {
 		return nil
 	}
-	return slices.AppendSeq(make([]macEntry, 0, len(cs.macs)), maps.Values(cs.macs))
+	return slices.AppendSeq(make([]macEntry, 0, cs.macs.len()), cs.macs.all())
 }
 
 // flowBindings returns connection conn's bindings as the flow compiler
@@ -123,9 +122,9 @@ func (v stateView) flowBindings(conn string) []flows.Binding {
 	if cs == nil {
 		return nil
 	}
-	ar := newArena(len(cs.macs))
-	out := make([]flows.Binding, 0, len(cs.macs))
-	for _, e := range cs.macs {
+	ar := newArena(cs.macs.len())
+	out := make([]flows.Binding, 0, cs.macs.len())
+	for e := range cs.macs.all() {
 		out = append(out, ar.binding(&e))
 	}
 	return out
@@ -137,7 +136,7 @@ func (v stateView) flowBindings(conn string) []flows.Binding {
 // names).
 func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
 	if cs := v.s.conns[bc.Connection]; cs != nil {
-		if e, ok := cs.macs[bc.MAC]; ok && e.ID == bc.ID {
+		if e, ok := cs.macs.get(bc.MAC); ok && e.ID == bc.ID {
 			b := ar.binding(&e)
 			return &b
 		}

@@ -128,7 +128,7 @@ func (s *State) remoteWinner(network string, ns *networkState, rix *remoteIndex,
 	if ns == nil {
 		return 0, nil, false
 	}
-	if _, bound := ns.macs[mac]; bound {
+	if ns.macs.has(mac) {
 		return OriginStatic, nil, false
 	}
 	c := rix.claims[mac]
@@ -147,7 +147,7 @@ func (s *State) remoteWinner(network string, ns *networkState, rix *remoteIndex,
 // entries, and false when a static binding has it or no winning entry
 // lists it.
 func (s *State) ipWinner(network string, ns *networkState, rix *remoteIndex, a netip.Addr) (ipClaim, bool) {
-	if _, static := ns.ips[keyOf(a)]; static {
+	if ns.ips.has(keyOf(a)) {
 		return ipClaim{}, false
 	}
 	var best ipClaim

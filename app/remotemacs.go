@@ -104,7 +104,7 @@ func (s *State) remoteMACInfo(network string, ns *networkState, rix *remoteIndex
 				info.ShadowedIPs = append(info.ShadowedIPs, ShadowedIP{IP: a.String(), By: s.ipOwner(network, ns, rix, a)})
 			}
 		}
-	case ns.macs[mac] != "":
+	case ns.macs.has(mac):
 		info.ShadowedBy = OriginStatic
 	case active:
 		info.ShadowedBy = act.origin

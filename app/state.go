@@ -108,9 +108,9 @@ type State struct {
 // yet committed), so that concurrent adds are checked against each other.
 type networkState struct {
 	Network
-	byGateway map[string]string   // remote gateway → connection
-	macs      map[[6]byte]string  // bound or reserved MAC → connection
-	ips       map[addrKey][6]byte // bound or reserved IP → MAC
+	byGateway map[string]string // remote gateway → connection
+	macs      *macOwners        // bound or reserved MAC → connection
+	ips       *ipOwners         // bound or reserved IP → MAC
 }
 
 // addrKey is an IP address as a network's index keys it: its 16-byte form
@@ -126,7 +126,7 @@ func keyOf(a netip.Addr) addrKey { return addrKey{a: a.As16(), is4: a.Is4()} }
 // connState is a connection and its committed MAC bindings.
 type connState struct {
 	Connection
-	macs map[[6]byte]macEntry
+	macs *macTable
 	// bindingSum is the multiset hash of macs (DesiredStateDigest); only
 	// setBinding and dropBinding change macs, and keep it.
 	bindingSum multisetSum
@@ -321,8 +321,8 @@ func (s *State) presizeIndexes(macs map[string][]macEntry) error {
 		if cs == nil {
 			return fmt.Errorf("bindings of missing connection %s", conn)
 		}
-		if len(cs.macs) == 0 {
-			cs.macs = make(map[[6]byte]macEntry, len(entries))
+		if cs.macs.len() == 0 {
+			cs.macs = newMACTable(len(entries))
 		}
 		ns := s.networks[cs.Network]
 		n := byNet[ns]
@@ -333,11 +333,11 @@ func (s *State) presizeIndexes(macs map[string][]macEntry) error {
 		byNet[ns] = n
 	}
 	for ns, n := range byNet {
-		if len(ns.macs) == 0 {
-			ns.macs = make(map[[6]byte]string, n.macs)
+		if ns.macs.len() == 0 {
+			ns.macs = newMACOwners(n.macs)
 		}
-		if len(ns.ips) == 0 {
-			ns.ips = make(map[addrKey][6]byte, n.ips)
+		if ns.ips.len() == 0 {
+			ns.ips = newIPOwners(n.ips)
 		}
 	}
 	return nil

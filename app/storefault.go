@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -196,7 +195,7 @@ func (s *State) stored() *storedState {
 	}
 	for name, cs := range s.conns {
 		st.connections = append(st.connections, cs.Connection)
-		st.macs[name] = slices.Collect(maps.Values(cs.macs))
+		st.macs[name] = slices.Collect(cs.macs.all())
 	}
 	for _, ids := range []*idSpace{s.netIDs, s.connIDs, s.macIDs} {
 		st.cursors[ids.kind] = ids.next.Load()
