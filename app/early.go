@@ -92,8 +92,9 @@ func (r *Reconciler) applyEarly(ctx context.Context, ports map[string]uint32, e 
 					ids = append(ids, bc.ID)
 				}
 				stale[bc.ID] = stale[bc.ID] || !bc.Fresh
-				if b := v.touched(bc, ar); b != nil {
-					now[bc.ID] = bound{conn: bc.Connection, binding: b}
+				if e, ok := v.touched(bc); ok {
+					b := ar.binding(&e)
+					now[bc.ID] = bound{conn: bc.Connection, binding: &b}
 				}
 			}
 		}

@@ -130,18 +130,17 @@ func (v stateView) flowBindings(conn string) []flows.Binding {
 	return out
 }
 
-// touched returns what bc names as the state holds it now: the binding of
-// bc's connection and MAC if it still has bc's ID, else nil (no longer
+// touched returns what bc names as the state holds it now: the entry of
+// bc's connection and MAC if it still has bc's ID, else false (no longer
 // bound; its ID may be another binding's by now, which a change of its own
 // names).
-func (v stateView) touched(bc BindingChange, ar *arena) *flows.Binding {
+func (v stateView) touched(bc BindingChange) (macEntry, bool) {
 	if cs := v.s.conns[bc.Connection]; cs != nil {
 		if e, ok := cs.macs.get(bc.MAC); ok && e.ID == bc.ID {
-			b := ar.binding(&e)
-			return &b
+			return e, true
 		}
 	}
-	return nil
+	return macEntry{}, false
 }
 
 // arena carves the flow compiler's bindings from few allocations: their
@@ -366,9 +365,13 @@ type remoteTouch struct {
 // touch is a binding a pass compiles, as the state holds it at the pass's
 // instant.
 type touch struct {
-	conn    string
-	id      uint32
-	binding *flows.Binding // nil: no longer bound with this ID
+	conn string
+	id   uint32
+	// entry is the binding as the state holds it (its address list
+	// shared: never changed in place), made into the compiler's form only
+	// when it is compiled; bound false: no longer bound with this ID.
+	entry macEntry
+	bound bool
 	// rebound is set, for a touch whose binding is nil, when another touch
 	// of the same pass binds the ID (a move keeps the binding's ID): that
 	// touch brings the ID's flows where they must be, changing only what
@@ -391,7 +394,7 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 	}
 	p.touches = make([]touch, 0, n)
 	p.remotes = make([]remoteTouch, 0, remotes)
-	ar := newArena(n + remotes)
+	ar := newArena(remotes)
 	state.view(func(v stateView) {
 		if p.topology {
 			snap := v.topology()
@@ -404,7 +407,8 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 		}
 		for _, ch := range changes {
 			for _, bc := range ch.Bindings {
-				p.touches = append(p.touches, touch{conn: bc.Connection, id: bc.ID, binding: v.touched(bc, ar)})
+				e, bound := v.touched(bc)
+				p.touches = append(p.touches, touch{conn: bc.Connection, id: bc.ID, entry: e, bound: bound})
 			}
 			for _, rc := range ch.RemoteMACs {
 				t := remoteTouch{key: remoteKey{origin: rc.Origin, network: rc.Network, mac: rc.MAC}}
@@ -423,7 +427,7 @@ func readPass(state *State, m *model, changes []Change, learn Learning) *pass {
 func markRebound(touches []touch) {
 	unbound := map[uint32][]int{} // ID → its unbinding touches
 	for i, t := range touches {
-		if t.binding == nil {
+		if !t.bound {
 			unbound[t.id] = append(unbound[t.id], i)
 		}
 	}
@@ -431,7 +435,7 @@ func markRebound(touches []touch) {
 		return
 	}
 	for _, t := range touches {
-		if t.binding == nil {
+		if !t.bound {
 			continue
 		}
 		for _, i := range unbound[t.id] {

@@ -726,14 +726,11 @@ func (r *Reconciler) incremental(ctx context.Context, changes []Change) error {
 				return err
 			}
 		}
+		scratch := newArena(1)
 		for i := range p.touches {
-			t := &p.touches[i]
-			if err := r.model.updateBinding(*t, out); err != nil {
+			if err := r.model.updateBinding(&p.touches[i], scratch, out); err != nil {
 				return err
 			}
-			// Compiled and sent: let it go, so a pass over many bindings
-			// holds fewer of them as it goes (see arena).
-			t.binding = nil
 			if out.stopped {
 				return nil
 			}

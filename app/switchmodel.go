@@ -408,12 +408,13 @@ func (m *model) learnsFor(c uint64) bool {
 	return false
 }
 
-// updateBinding brings one binding to t. A binding ID another touch of
-// the pass binds (t.rebound) only leaves the connection's books here (if
-// it left the connection): its flows are the other touch's to change.
-func (m *model) updateBinding(t touch, out *sink) error {
+// updateBinding brings one binding to t, made into the compiler's form in
+// scratch. A binding ID another touch of the pass binds (t.rebound) only
+// leaves the connection's books here (if it left the connection): its
+// flows are the other touch's to change.
+func (m *model) updateBinding(t *touch, scratch *arena, out *sink) error {
 	cm := m.conns[t.conn]
-	if t.binding == nil || cm == nil {
+	if !t.bound || cm == nil {
 		if !t.rebound {
 			m.replaceOwner(flows.Owner{Kind: flows.KindBinding, ID: t.id}, nil, out)
 		}
@@ -422,7 +423,9 @@ func (m *model) updateBinding(t touch, out *sink) error {
 		}
 		return nil
 	}
-	return m.compileBinding(cm, t.binding, out)
+	scratch.reset()
+	b := scratch.binding(&t.entry)
+	return m.compileBinding(cm, &b, out)
 }
 
 // compileBinding (re)compiles binding b of connection cm.

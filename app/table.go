@@ -53,6 +53,15 @@ func (t *openTable[K, E]) rehash(n int) {
 	}
 }
 
+// reserve makes room for n elements in all, so that a batch goes in with
+// one rehash at most, not one per growth (each holds the old and the new
+// arrays at once).
+func (t *openTable[K, E]) reserve(n int) {
+	if (n+t.gone)*5 > len(t.slots)*4 {
+		t.rehash(n)
+	}
+}
+
 // home returns the slot where key k's probe starts.
 func (t *openTable[K, E]) home(k K) int {
 	hi, _ := bits.Mul64(t.hash(k), uint64(len(t.slots)))
