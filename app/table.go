@@ -55,10 +55,11 @@ func (t *openTable[K, E]) rehash(n int) {
 
 // reserve makes room for n elements in all, so that a batch goes in with
 // one rehash at most, not one per growth (each holds the old and the new
-// arrays at once).
+// arrays at once). It grows as put does, by half at least: a table
+// reserved one more each time rehashes now and then, not every time.
 func (t *openTable[K, E]) reserve(n int) {
 	if (n+t.gone)*5 > len(t.slots)*4 {
-		t.rehash(n)
+		t.rehash(max(n, t.n*3/2))
 	}
 }
 

@@ -95,3 +95,22 @@ func TestOpenTableRangeMayDelete(t *testing.T) {
 		t.Fatalf("%d left", tab.len())
 	}
 }
+
+// TestOpenTableReservingOneMoreEachTimeGrowsGeometrically: a table
+// reserved one more element before each put (a create of one binding at a
+// time) rehashes a few dozen times over twenty thousand puts, not at
+// each.
+func TestOpenTableReservingOneMoreEachTimeGrowsGeometrically(t *testing.T) {
+	tab := newMACOwners(0)
+	rehashes, size := 0, len(tab.slots)
+	for i := range 20_000 {
+		tab.reserve(tab.len() + 1)
+		tab.put(macOwner{hw: [6]byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}})
+		if len(tab.slots) != size {
+			rehashes, size = rehashes+1, len(tab.slots)
+		}
+	}
+	if rehashes > 40 {
+		t.Fatalf("%d rehashes over 20,000 puts", rehashes)
+	}
+}
