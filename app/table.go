@@ -9,13 +9,11 @@ import (
 
 // openTable is a set of elements of type E, each known by its key K
 // (keyOf), in one array: open addressing with linear probing over a
-// capacity of any size (an element's home is its hash scaled to the
-// capacity), at most four slots in five taken. It holds what the state
-// indexes per binding, a million of them on a large gateway: a Go map
-// there took 2.4 times its slots (119 MB for a million bindings' entries,
-// 63 MB for the MAC index), this takes 1.25-2 times. The key lives in the
+// capacity of any size (an element's home is its hash's upper bits scaled
+// to the capacity), at most four slots in five taken. The key lives in the
 // element, not beside it. A delete leaves a tombstone, so a range over the
-// table may delete what it meets, as over a Go map; it must not put.
+// table may delete what it meets, as over a Go map; it must not put. It
+// is a segment of a splitTable.
 type openTable[K comparable, E any] struct {
 	slots []E
 	state []uint8 // slotFree, slotUsed or slotDeleted
@@ -50,16 +48,6 @@ func (t *openTable[K, E]) rehash(n int) {
 		if state[i] == slotUsed {
 			t.place(&slots[i])
 		}
-	}
-}
-
-// reserve makes room for n elements in all, so that a batch goes in with
-// one rehash at most, not one per growth (each holds the old and the new
-// arrays at once). It grows as put does, by half at least: a table
-// reserved one more each time rehashes now and then, not every time.
-func (t *openTable[K, E]) reserve(n int) {
-	if (n+t.gone)*5 > len(t.slots)*4 {
-		t.rehash(max(n, t.n*3/2))
 	}
 }
 
@@ -164,6 +152,125 @@ func (t *openTable[K, E]) all() iter.Seq[E] {
 	}
 }
 
+// splitTable is a set of elements of type E known by their keys K, in
+// openTable segments chosen by the hash's lower bits (extendible hashing):
+// a segment that would grow past maxSegment elements splits in two, so no
+// put rehashes more than that, where one table of a million would hold the
+// state's lock for a rehash of all (~0.4 s). It holds what the state
+// indexes per binding, a million of them on a large gateway: a Go map
+// there took 2.4 times its slots (119 MB for a million bindings' entries,
+// 63 MB for the MAC index), this takes 1.25-2 times. A range may delete
+// what it meets, as over a Go map; it must not put.
+type splitTable[K comparable, E any] struct {
+	dir   []*segment[K, E] // by hash & (len(dir)-1); a segment may sit at several
+	n     int
+	keyOf func(*E) K
+	hash  func(K) uint64
+}
+
+// segment is an openTable of the elements whose hashes end with the
+// depth bits of its first place in the directory.
+type segment[K comparable, E any] struct {
+	openTable[K, E]
+	depth uint8
+}
+
+// maxSegment is the most elements a segment holds: a rehash of one moves
+// at most 8,192 elements (~0.3 MB of bindings' entries).
+const maxSegment = 8192
+
+func newSplitTable[K comparable, E any](keyOf func(*E) K, hash func(K) uint64, hint int) *splitTable[K, E] {
+	t := &splitTable[K, E]{keyOf: keyOf, hash: hash}
+	depth := uint8(0)
+	for hint>>depth > maxSegment*3/4 {
+		depth++
+	}
+	t.dir = make([]*segment[K, E], 1<<depth)
+	for i := range t.dir {
+		t.dir[i] = &segment[K, E]{openTable: *newOpenTable(keyOf, hash, hint>>depth), depth: depth}
+	}
+	return t
+}
+
+func (t *splitTable[K, E]) segmentOf(k K) *segment[K, E] {
+	return t.dir[t.hash(k)&uint64(len(t.dir)-1)]
+}
+
+// len returns the number of elements.
+func (t *splitTable[K, E]) len() int { return t.n }
+
+// get returns the element of key k, if there is one.
+func (t *splitTable[K, E]) get(k K) (E, bool) { return t.segmentOf(k).get(k) }
+
+// has reports whether an element has key k.
+func (t *splitTable[K, E]) has(k K) bool { return t.segmentOf(k).has(k) }
+
+// put adds e, or replaces the element of its key.
+func (t *splitTable[K, E]) put(e E) {
+	k := t.keyOf(&e)
+	s := t.segmentOf(k)
+	if s.n >= maxSegment && !s.has(k) {
+		t.split(s)
+		s = t.segmentOf(k)
+	}
+	before := s.n
+	s.openTable.put(e)
+	t.n += s.n - before
+}
+
+// del removes the element of key k, and reports whether there was one.
+func (t *splitTable[K, E]) del(k K) bool {
+	if t.segmentOf(k).del(k) {
+		t.n--
+		return true
+	}
+	return false
+}
+
+// split parts segment s in two by the next bit of its elements' hashes,
+// doubling the directory first if s is as deep as it.
+func (t *splitTable[K, E]) split(s *segment[K, E]) {
+	if 1<<s.depth == len(t.dir) {
+		t.dir = append(t.dir, t.dir...)
+	}
+	bit := uint64(1) << s.depth
+	lo := &segment[K, E]{openTable: *newOpenTable(t.keyOf, t.hash, maxSegment*3/4), depth: s.depth + 1}
+	hi := &segment[K, E]{openTable: *newOpenTable(t.keyOf, t.hash, maxSegment*3/4), depth: s.depth + 1}
+	for e := range s.all() {
+		if t.hash(t.keyOf(&e))&bit == 0 {
+			lo.place(&e)
+		} else {
+			hi.place(&e)
+		}
+	}
+	for i := range t.dir {
+		if t.dir[i] == s {
+			if uint64(i)&bit == 0 {
+				t.dir[i] = lo
+			} else {
+				t.dir[i] = hi
+			}
+		}
+	}
+}
+
+// all yields every element. The range may delete elements: one deleted
+// before it is reached is not yielded.
+func (t *splitTable[K, E]) all() iter.Seq[E] {
+	return func(yield func(E) bool) {
+		for i, s := range t.dir {
+			if uint64(i) >= 1<<s.depth {
+				continue // met at its first place
+			}
+			for e := range s.all() {
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // tableSeed keys the tables' hashes for this process: keys a client
 // chooses (MACs, IPs) cannot be picked to share a probe.
 var tableSeed = rand.Uint64()
@@ -192,10 +299,10 @@ func hashAddr(k addrKey) uint64 {
 }
 
 // macTable holds a connection's bindings by MAC.
-type macTable = openTable[[6]byte, macEntry]
+type macTable = splitTable[[6]byte, macEntry]
 
 func newMACTable(hint int) *macTable {
-	return newOpenTable(func(e *macEntry) [6]byte { return e.hw }, hashMAC, hint)
+	return newSplitTable(func(e *macEntry) [6]byte { return e.hw }, hashMAC, hint)
 }
 
 // macOwner is a MAC of a network's index: the connection that binds (or
@@ -206,10 +313,10 @@ type macOwner struct {
 }
 
 // macOwners is a network's index of MACs.
-type macOwners = openTable[[6]byte, macOwner]
+type macOwners = splitTable[[6]byte, macOwner]
 
 func newMACOwners(hint int) *macOwners {
-	return newOpenTable(func(o *macOwner) [6]byte { return o.hw }, hashMAC, hint)
+	return newSplitTable(func(o *macOwner) [6]byte { return o.hw }, hashMAC, hint)
 }
 
 // ipOwner is an IP of a network's index: the MAC it is bound (or
@@ -220,8 +327,8 @@ type ipOwner struct {
 }
 
 // ipOwners is a network's index of IPs.
-type ipOwners = openTable[addrKey, ipOwner]
+type ipOwners = splitTable[addrKey, ipOwner]
 
 func newIPOwners(hint int) *ipOwners {
-	return newOpenTable(func(o *ipOwner) addrKey { return o.ip }, hashAddr, hint)
+	return newSplitTable(func(o *ipOwner) addrKey { return o.ip }, hashAddr, hint)
 }

@@ -91,26 +91,55 @@ func TestOpenTableRangeMayDelete(t *testing.T) {
 			t.Fatalf("%x was never met", hw)
 		}
 	}
-	if tab.len() != 0 || slices.ContainsFunc(tab.state, func(s uint8) bool { return s == slotUsed }) {
-		t.Fatalf("%d left", tab.len())
+	if left := slices.Collect(tab.all()); tab.len() != 0 || len(left) != 0 {
+		t.Fatalf("%d left (%d met)", tab.len(), len(left))
 	}
 }
 
-// TestOpenTableReservingOneMoreEachTimeGrowsGeometrically: a table
-// reserved one more element before each put (a create of one binding at a
-// time) rehashes a few dozen times over twenty thousand puts, not at
-// each.
-func TestOpenTableReservingOneMoreEachTimeGrowsGeometrically(t *testing.T) {
-	tab := newMACOwners(0)
-	rehashes, size := 0, len(tab.slots)
-	for i := range 20_000 {
-		tab.reserve(tab.len() + 1)
-		tab.put(macOwner{hw: [6]byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}})
-		if len(tab.slots) != size {
-			rehashes, size = rehashes+1, len(tab.slots)
+// TestSplitTableSplitsAndHoldsWhatAMapWould puts far more elements than a
+// segment holds, deletes a third and puts some back, and compares the
+// table with a Go map: segments split (the directory grows) and every
+// element is still found, once.
+func TestSplitTableSplitsAndHoldsWhatAMapWould(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 4))
+	tab := newMACTable(0)
+	want := map[[6]byte]uint32{}
+	for i := range 6 * maxSegment {
+		hw := [6]byte{2, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+		tab.put(macEntry{ID: uint32(i), hw: hw})
+		want[hw] = uint32(i)
+		if rng.IntN(3) == 0 {
+			victim := [6]byte{2, 0, 0, 0, 0, 0}
+			j := rng.IntN(i + 1)
+			victim[2], victim[3], victim[4], victim[5] = byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
+			_, was := want[victim]
+			if tab.del(victim) != was {
+				t.Fatalf("del(%x) = %v", victim, !was)
+			}
+			delete(want, victim)
 		}
 	}
-	if rehashes > 40 {
-		t.Fatalf("%d rehashes over 20,000 puts", rehashes)
+	if len(tab.dir) < 4 || tab.len() != len(want) {
+		t.Fatalf("%d segments' places, %d elements (want %d)", len(tab.dir), tab.len(), len(want))
+	}
+	for hw, id := range want {
+		if e, ok := tab.get(hw); !ok || e.ID != id {
+			t.Fatalf("get(%x) = %v, %v; want ID %d", hw, e, ok, id)
+		}
+	}
+	got := map[[6]byte]uint32{}
+	for e := range tab.all() {
+		if _, twice := got[e.hw]; twice {
+			t.Fatalf("all: %x twice", e.hw)
+		}
+		got[e.hw] = e.ID
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("all: %d elements, want %d", len(got), len(want))
+	}
+	for _, s := range tab.dir {
+		if s.n > maxSegment {
+			t.Fatalf("a segment holds %d elements, over %d", s.n, maxSegment)
+		}
 	}
 }
