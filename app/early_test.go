@@ -140,6 +140,38 @@ func TestChangesWhileTheBridgeIsReadGoBetweenItsPieces(t *testing.T) {
 	}
 }
 
+// TestAChangeTheCompileSawGoesBetweenPieces: a binding added as l2gwd
+// starts, before the compile made while the switch is away begins, still
+// reaches the switch between the first two pieces of the read, not after
+// the whole bridge: the compile leaves it pending.
+func TestAChangeTheCompileSawGoesBetweenPieces(t *testing.T) {
+	state, sw := reconciledSite(t)
+	r := newTestReconciler(state, sw)
+	r.pieceFlows = 8
+	sw.connected = false
+	if _, err := state.AddMACs("backup-b", MACBindings{{MAC: "02:0b:00:00:00:99", IPs: []string{"192.0.2.99"}}}); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOK(t, r)
+	if r.compiling == nil || r.compiling.wait() == nil {
+		t.Fatal("no compile while the switch was away")
+	}
+	sw.connected = true
+	mods := sw.mods
+	reconcileOK(t, r)
+	if len(sw.modsAt) == 0 || sw.modsAt[0]-mods != 2 {
+		t.Fatalf("flow_mods before the second piece: %v (from %d), want the new binding's 2", sw.modsAt, mods)
+	}
+	if sw.mods != sw.modsAt[0] {
+		t.Fatalf("the full pass sent %d more flow_mods after the change, want none", sw.mods-sw.modsAt[0])
+	}
+	reconcileOK(t, r)
+	if sw.mods != sw.modsAt[0] || !r.Status().Reconciled {
+		t.Fatalf("the change's own pass sent %d flow_mods (reconciled %v), want none", sw.mods-sw.modsAt[0], r.Status().Reconciled)
+	}
+	assertFlowsOf(t, state, sw.memSwitch)
+}
+
 // assertFlowsOf fails unless sw holds exactly the flows a fresh start on an
 // empty switch installs for state.
 func assertFlowsOf(t *testing.T, state *State, sw *memSwitch) {

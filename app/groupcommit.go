@@ -71,6 +71,7 @@ func (s *State) reserveMACs(conn string, n int, entries []macEntry, parseErr err
 		return nil, false, err
 	}
 	ns := s.networks[cs.Network]
+	reserveIndexes(ns, entries)
 	for i := range entries {
 		entries[i].ID = ids[i]
 		s.indexMAC(cs, ns, entries[i])
@@ -88,6 +89,7 @@ func (s *State) settleMACs(cs *connState, entries []macEntry, txID int, werr err
 	s.mu.Lock()
 	werr = s.wrote(txID, werr)
 	if werr == nil {
+		cs.macs.reserve(cs.macs.len() + len(entries))
 		for _, e := range entries {
 			cs.setBinding(e)
 		}

@@ -163,6 +163,8 @@ func (s *State) checkMACs(cs *connState, entries []macEntry, adding bool) error 
 
 func (s *State) bindMACs(cs *connState, entries []macEntry) {
 	ns := s.networks[cs.Network]
+	cs.macs.reserve(cs.macs.len() + len(entries))
+	reserveIndexes(ns, entries)
 	for _, e := range entries {
 		s.bindMAC(cs, ns, e)
 	}
@@ -177,6 +179,16 @@ func (s *State) bindMAC(cs *connState, ns *networkState, e macEntry) {
 func (s *State) indexMAC(cs *connState, ns *networkState, e macEntry) {
 	indexAddresses(cs, ns, e)
 	s.macIDs.mark(e.ID)
+}
+
+// reserveIndexes makes room in ns's indexes for entries, not yet in them.
+func reserveIndexes(ns *networkState, entries []macEntry) {
+	ips := 0
+	for i := range entries {
+		ips += len(entries[i].addrs)
+	}
+	ns.macs.reserve(ns.macs.len() + len(entries))
+	ns.ips.reserve(ns.ips.len() + ips)
 }
 
 // indexAddresses puts e's MAC and IPs, bound through cs, in the network's

@@ -224,6 +224,13 @@ func (r *Reconciler) takePending() []Change {
 	return p
 }
 
+// seePending returns the changes pending, leaving them pending.
+func (r *Reconciler) seePending() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clip(r.pending)
+}
+
 // requeue puts changes back in front of those pending, for the next pass.
 func (r *Reconciler) requeue(changes []Change) {
 	if len(changes) == 0 {
@@ -391,11 +398,11 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	if p := prepared; p != nil {
 		if maps.Equal(ports, p.ports) && len(altered) == 0 && flows.DiffGroups(p.groups, installedGroups).Empty() && p.adopt(installed) {
-			// What changed after the compile waits in pending; the changes
-			// it took go again, now against what the switch has. The next
-			// pass is due now: a change made while the switch was away
-			// woke a pass that could not apply it.
-			r.requeue(p.taken)
+			// The changes the compile saw are still pending, with those
+			// made after it (or applied between two pieces of the read,
+			// requeued): they go again, now against what the switch has.
+			// The next pass is due now: a change made while the switch
+			// was away woke a pass that could not apply it.
 			p.taken = nil
 			if r.hasPending() {
 				r.trigger()
@@ -409,7 +416,7 @@ func (r *Reconciler) fullSync(ctx context.Context, ports map[string]uint32) erro
 	}
 	return r.apply(ctx, func(out *sink) error {
 		var groups flows.GroupChanges
-		m, err := r.compileAll(ports, func(desired flows.GroupSet) bool {
+		m, err := r.compileAll(ports, true, func(desired flows.GroupSet) bool {
 			groups = flows.DiffGroups(desired, installedGroups)
 			out.mods(groups.Before())
 			return !out.stopped
@@ -577,7 +584,7 @@ func (r *Reconciler) compileInBackground(ports map[string]uint32) *backgroundCom
 		defer close(b.done)
 		start := time.Now()
 		going := func() bool { return !b.stopped.Load() }
-		m, err := r.compileAll(ports, func(flows.GroupSet) bool { return going() }, func(*flows.Flow) bool { return going() })
+		m, err := r.compileAll(ports, false, func(flows.GroupSet) bool { return going() }, func(*flows.Flow) bool { return going() })
 		switch {
 		case err != nil:
 			r.log.Warn("compile of the desired state", "err", err)
@@ -604,11 +611,19 @@ func (b *backgroundCompile) wait() *model {
 
 // compileAll compiles the whole desired state, one owner at a time, into a
 // new model, handing its groups to groups first (the flows may point to
-// them), then each flow to visit, until either returns false. The
-// changes pending so far are taken: the state read after them (at one
-// instant) holds them.
-func (r *Reconciler) compileAll(ports map[string]uint32, groups func(flows.GroupSet) bool, visit func(*flows.Flow) bool) (*model, error) {
-	taken := r.takePending()
+// them), then each flow to visit, until either returns false. The state
+// read after the changes pending so far (at one instant) holds them: take
+// says they are taken (the compile goes to the switch as it is made), else
+// they stay pending (a compile made before the switch is read: changes
+// may go to it between two pieces of the read, early.go) and the model
+// only notes them (model.taken).
+func (r *Reconciler) compileAll(ports map[string]uint32, take bool, groups func(flows.GroupSet) bool, visit func(*flows.Flow) bool) (*model, error) {
+	var taken []Change
+	if take {
+		taken = r.takePending()
+	} else {
+		taken = r.seePending()
+	}
 	d := r.readInput(ports)
 	in := d.in
 	m := newModel(in, d.refs, ports)

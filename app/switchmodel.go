@@ -32,9 +32,9 @@ type model struct {
 	tunnelPorts map[string]uint32 // network type → tunnel ofport
 	// groups are the OpenFlow groups the flows point to, as compiled.
 	groups flows.GroupSet
-	// taken are the changes the compile took: the state it read holds
-	// them. Kept only by a compile made before the switch was read (see
-	// adopt).
+	// taken are the changes pending when the compile began: the state it
+	// read holds them. Kept only by a compile made before the switch was
+	// read, which leaves them pending (see adopt).
 	taken []Change
 }
 

@@ -192,6 +192,21 @@ func newSplitTable[K comparable, E any](keyOf func(*E) K, hash func(K) uint64, h
 	return t
 }
 
+// reserve makes room for n elements in all. A batch far larger than the
+// table (a bulk of a million into an empty connection) goes into segments
+// made for all of it at once, where splitting as it grew moved each
+// element some seven times; smaller ones grow as put does.
+func (t *splitTable[K, E]) reserve(n int) {
+	if n <= maxSegment || n < 2*t.n {
+		return
+	}
+	bigger := newSplitTable(t.keyOf, t.hash, n)
+	for e := range t.all() {
+		bigger.put(e)
+	}
+	*t = *bigger
+}
+
 func (t *splitTable[K, E]) segmentOf(k K) *segment[K, E] {
 	return t.dir[t.hash(k)&uint64(len(t.dir)-1)]
 }

@@ -143,3 +143,28 @@ func TestSplitTableSplitsAndHoldsWhatAMapWould(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitTableReservesABatchAtOnce: room reserved for a batch far
+// larger than the table puts it in segments made for it (no split as it
+// goes in), keeping what was there; reserving one more, as a single
+// create does, changes nothing.
+func TestSplitTableReservesABatchAtOnce(t *testing.T) {
+	tab := newMACTable(0)
+	tab.put(macEntry{ID: 1, hw: [6]byte{2, 0, 0, 0, 0, 1}})
+	const n = 20 * maxSegment
+	tab.reserve(n)
+	places := len(tab.dir)
+	if places < n/maxSegment {
+		t.Fatalf("%d segment places for %d elements", places, n)
+	}
+	for i := 2; i <= n; i++ {
+		tab.put(macEntry{ID: uint32(i), hw: [6]byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}})
+		tab.reserve(tab.len() + 1)
+	}
+	if len(tab.dir) != places || tab.len() != n {
+		t.Fatalf("%d places after the batch (%d before), %d elements", len(tab.dir), places, tab.len())
+	}
+	if e, ok := tab.get([6]byte{2, 0, 0, 0, 0, 1}); !ok || e.ID != 1 {
+		t.Fatal("the element put before the reserve is gone")
+	}
+}
