@@ -10,7 +10,9 @@ import (
 // holds the sets a full sync builds of every flow on the bridge, two
 // million at a million bindings: a slot is 8 bytes and the sizeof(V), and
 // at least three in eight slots are full, where a Go map of uint64 takes
-// some 38 bytes an entry.
+// some 38 bytes an entry. It is not a splitTable (table.go): a cookie is
+// its own key, kept apart from the value, with no element and no state
+// byte around it (the tally's would take 17 bytes a slot, not 9).
 type cookieTable[V any] struct {
 	keys  []uint64 // 0: a free slot
 	vals  []V

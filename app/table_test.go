@@ -51,12 +51,20 @@ func TestOpenTableHoldsWhatAMapWould(t *testing.T) {
 			}
 		}
 	}
-	got := map[[6]byte]string{}
-	for o := range tab.all() {
-		if _, twice := got[o.hw]; twice {
-			t.Fatalf("all: %x twice", o.hw)
+	assertContents(t, tab, func(o macOwner) ([6]byte, string) { return o.hw, o.conn }, want)
+}
+
+// assertContents fails unless ranging over tab yields each element once,
+// and what kv makes of them is want.
+func assertContents[K comparable, E any, V comparable](t *testing.T, tab *splitTable[K, E], kv func(E) (K, V), want map[K]V) {
+	t.Helper()
+	got := map[K]V{}
+	for e := range tab.all() {
+		k, v := kv(e)
+		if _, twice := got[k]; twice {
+			t.Fatalf("all: %v twice", k)
 		}
-		got[o.hw] = o.conn
+		got[k] = v
 	}
 	if !maps.Equal(got, want) {
 		t.Fatalf("all: %d elements, want %d", len(got), len(want))
@@ -127,16 +135,7 @@ func TestSplitTableSplitsAndHoldsWhatAMapWould(t *testing.T) {
 			t.Fatalf("get(%x) = %v, %v; want ID %d", hw, e, ok, id)
 		}
 	}
-	got := map[[6]byte]uint32{}
-	for e := range tab.all() {
-		if _, twice := got[e.hw]; twice {
-			t.Fatalf("all: %x twice", e.hw)
-		}
-		got[e.hw] = e.ID
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("all: %d elements, want %d", len(got), len(want))
-	}
+	assertContents(t, tab, func(e macEntry) ([6]byte, uint32) { return e.hw, e.ID }, want)
 	for _, s := range tab.dir {
 		if s.n > maxSegment {
 			t.Fatalf("a segment holds %d elements, over %d", s.n, maxSegment)
